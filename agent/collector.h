@@ -1,0 +1,71 @@
+// The collector framework's contract. A collector reads one source (a /proc file, a sysfs
+// class, a device) and adds metric families to the sweep; the framework (sampler.h) owns
+// scheduling, timeouts, self-metrics and the "no data" outcome.
+// Thread-safety: a Collector instance is called from one thread at a time.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/labels.h"
+#include "core/sample.h"
+
+namespace suanli::agent {
+
+// One sample of a family: label pairs (without __name__ and without the agent's static
+// labels) and a value.
+struct Point {
+  std::vector<Label> labels;
+  double value = 0;
+};
+
+struct Family {
+  std::string name;
+  std::string help;
+  MetricType type = MetricType::kGauge;  // kCounter, kGauge or kInfo-like gauges
+  std::vector<Point> points;
+};
+
+// The output of one sweep: families in the order they were first added.
+// Thread-safety: not thread-safe; each collector writes its own Sweep.
+class Sweep {
+ public:
+  // Adds a point to family `name`, creating the family (with help and type) on first use.
+  void Add(std::string_view name, std::string_view help, MetricType type,
+           std::vector<Label> labels, double value);
+  const std::vector<Family>& families() const { return families_; }
+  std::vector<Family>& mutable_families() { return families_; }
+  void Clear() { families_.clear(); }
+  size_t PointCount() const;
+
+ private:
+  std::vector<Family> families_;
+};
+
+// What one Collect() call came to.
+struct CollectResult {
+  enum class Kind { kOk, kNoData, kFailed };
+  Kind kind = Kind::kOk;
+  std::string message;  // why: no data (e.g. "no /proc/pressure: kernel without PSI"), or error
+
+  static CollectResult Ok() { return {}; }
+  static CollectResult NoData(std::string why) { return {Kind::kNoData, std::move(why)}; }
+  static CollectResult Failed(std::string why) { return {Kind::kFailed, std::move(why)}; }
+};
+
+class Collector {
+ public:
+  virtual ~Collector() = default;
+  // Reads the source and adds families to `out`. A failure may still have added what it read.
+  virtual CollectResult Collect(Sweep& out) = 0;
+};
+
+// Where a collector finds the host: roots of the trees it reads (as node_exporter's flags).
+struct HostPaths {
+  std::string procfs = "/proc";
+  std::string sysfs = "/sys";
+};
+
+}  // namespace suanli::agent

@@ -1,0 +1,76 @@
+// HttpServer: the one HTTP/1.1 server of both binaries (Boost.Beast over Asio).
+//
+// Connections are handled asynchronously by a small pool of I/O threads, so many idle
+// keep-alive clients cost a socket each, not a thread. Handlers run on a separate worker pool
+// (they may block, e.g. on a synced RocksDB write; concurrent writers then share one WAL sync).
+// Requests whose body exceeds Options::max_body_bytes are answered 413 without reaching a
+// handler; malformed HTTP closes the connection. Port 0 binds a free port: see address().
+// Thread-safety: Route() before Start(); Start()/Stop() from one thread; handlers are called
+// concurrently from worker threads.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+
+namespace suanli {
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // target without the query string
+  std::map<std::string, std::string> query;    // decoded query parameters (last one wins)
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  std::string remote_address;  // "ip:port" of the client
+
+  // Header value by lower-case name, or "" when absent.
+  const std::string& Header(const std::string& lower_name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+  std::map<std::string, std::string> headers;  // extra headers
+
+  static HttpResponse Text(int status, std::string body);
+};
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+class HttpServer {
+ public:
+  struct Options {
+    std::string listen_address = "127.0.0.1:0";  // HOST:PORT; ":PORT" means all interfaces
+    int io_threads = 2;
+    int worker_threads = 8;
+    size_t max_body_bytes = 32 << 20;   // larger bodies get 413
+    int idle_timeout_seconds = 120;     // keep-alive connections idle longer are closed
+    int read_timeout_seconds = 30;      // a request must arrive whole within this
+  };
+
+  explicit HttpServer(Options options);
+  ~HttpServer();  // Stop()s
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Registers a handler for an exact (method, path). Unknown paths get 404, known paths with
+  // another method 405.
+  void Route(const std::string& method, const std::string& path, HttpHandler handler);
+
+  // Binds and starts serving; fails with a message naming the address on bind errors.
+  Status Start();
+  // The bound address "host:port" (the real port when 0 was asked for).
+  std::string address() const;
+  // Stops accepting, lets in-flight requests finish their handlers, closes connections.
+  void Stop();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace suanli

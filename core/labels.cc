@@ -1,0 +1,118 @@
+#include "core/labels.h"
+
+#include <algorithm>
+
+namespace suanli {
+
+Labels::Labels(std::vector<Label> labels) : labels_(std::move(labels)) {
+  std::stable_sort(labels_.begin(), labels_.end(),
+                   [](const Label& a, const Label& b) { return a.name < b.name; });
+}
+
+Labels::Labels(std::initializer_list<Label> labels)
+    : Labels(std::vector<Label>(labels.begin(), labels.end())) {}
+
+std::string_view Labels::Get(std::string_view name) const {
+  auto it = std::lower_bound(labels_.begin(), labels_.end(), name,
+                             [](const Label& l, std::string_view n) { return l.name < n; });
+  if (it != labels_.end() && it->name == name) return it->value;
+  return {};
+}
+
+void Labels::Set(std::string_view name, std::string_view value) {
+  auto it = std::lower_bound(labels_.begin(), labels_.end(), name,
+                             [](const Label& l, std::string_view n) { return l.name < n; });
+  if (it != labels_.end() && it->name == name) {
+    it->value = std::string(value);
+  } else {
+    labels_.insert(it, Label{std::string(name), std::string(value)});
+  }
+}
+
+bool IsValidLabelName(std::string_view name) {
+  if (name.empty()) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+              (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool IsValidMetricName(std::string_view name) {
+  if (name.empty()) return false;
+  for (size_t i = 0; i < name.size(); ++i) {
+    char c = name[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
+              (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+Status Labels::Validate() const {
+  std::string_view metric = MetricName();
+  if (metric.empty()) return InvalidArgument("series has no metric name (__name__ label)");
+  if (!IsValidMetricName(metric)) {
+    return InvalidArgument("invalid metric name \"" + std::string(metric) + "\"");
+  }
+  for (size_t i = 0; i < labels_.size(); ++i) {
+    const Label& l = labels_[i];
+    if (l.name.empty()) {
+      return InvalidArgument("series " + std::string(metric) + " has a label with an empty name");
+    }
+    if (!IsValidLabelName(l.name) && l.name != "__name__") {
+      return InvalidArgument("series " + std::string(metric) + " has an invalid label name \"" +
+                             l.name + "\"");
+    }
+    if (i > 0 && labels_[i - 1].name == l.name) {
+      return InvalidArgument("series " + std::string(metric) + " has label \"" + l.name +
+                             "\" twice");
+    }
+  }
+  return Status::Ok();
+}
+
+uint64_t Labels::Hash() const {
+  uint64_t h = 14695981039346656037ULL;
+  auto mix = [&h](std::string_view s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ULL;
+    }
+    h ^= 0xff;
+    h *= 1099511628211ULL;
+  };
+  for (const Label& l : labels_) {
+    mix(l.name);
+    mix(l.value);
+  }
+  return h;
+}
+
+std::string Labels::ToString() const {
+  std::string out(MetricName());
+  out += '{';
+  bool first = true;
+  for (const Label& l : labels_) {
+    if (l.name == "__name__") continue;
+    if (!first) out += ',';
+    first = false;
+    out += l.name;
+    out += "=\"";
+    for (char c : l.value) {
+      if (c == '"' || c == '\\') out += '\\';
+      if (c == '\n') {
+        out += "\\n";
+        continue;
+      }
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+}  // namespace suanli
