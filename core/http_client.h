@@ -1,5 +1,6 @@
 // HttpClient: a libcurl easy handle kept open across requests, so that repeated requests to
-// one endpoint reuse a keep-alive connection.
+// one endpoint reuse a keep-alive connection. Sends "User-Agent: suanli/VERSION" unless the
+// caller's headers set one, and never "Expect: 100-continue".
 // Thread-safety: not thread-safe; use one client per thread (or per endpoint queue).
 #pragma once
 
@@ -21,11 +22,11 @@ struct HttpClientResponse {
 class HttpClient {
  public:
   struct Options {
-    std::chrono::milliseconds timeout{10000};          // whole request
+    std::chrono::milliseconds timeout{10000};  // whole request
     std::chrono::milliseconds connect_timeout{5000};
-    std::string ca_file;                               // TLS trust; empty: system default
+    std::string ca_file;  // TLS trust; empty: system default
     bool insecure_skip_verify = false;
-    std::string username, password;                    // HTTP basic auth when username set
+    std::string username, password;  // HTTP basic auth when username set
     std::string bearer_token;
   };
 
@@ -36,7 +37,9 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   // A network-level failure (refused, timeout, DNS, TLS) is a non-OK Status (kUnavailable or
-  // kDeadlineExceeded); any HTTP answer, 5xx included, is an OK result with its status.
+  // kDeadlineExceeded) whose message names the method, the URL (credentials masked) and curl's
+  // error; a malformed URL or unsupported scheme is kInvalidArgument. Any HTTP answer, 5xx
+  // included, is an OK result with its status. Redirects are not followed.
   Result<HttpClientResponse> Get(const std::string& url);
   Result<HttpClientResponse> Post(const std::string& url, const std::string& body,
                                   const std::map<std::string, std::string>& headers);

@@ -1,1 +1,665 @@
-// placeholder: being written
+// HttpServer on Boost.Beast: an acceptor and per-connection sessions driven by `io_threads`
+// threads running one io_context; handlers run on an asio::thread_pool so that a blocking
+// handler never holds up the I/O of other connections.
+//
+// Each connection is a Session whose operations all run on its own strand. It cycles through
+//   kReading (idle wait, then header, then body) -> kHandling (worker pool) -> kWriting ->
+//   kReading again for keep-alive, or kLingering (half-closed, draining) -> kClosed.
+// Session is a template on the stream type; plain TCP is the only instantiation today, and a TLS
+// one (beast::ssl_stream<beast::tcp_stream>) needs a handshake step before the first read and
+// an async_shutdown in LingeringClose(). Timeouts and socket calls go through
+// beast::get_lowest_layer() so they work for both.
+#include "core/http_server.h"
+
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace suanli {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+// A half-closed connection is drained this long at most, so that the client reads our last
+// response instead of a reset caused by its unread request bytes (e.g. a 413'd upload).
+constexpr auto kLingerTimeout = std::chrono::seconds(2);
+constexpr size_t kReadChunk = 4096;
+
+const std::string& EmptyString() {
+  static const std::string* const kEmpty = new std::string();
+  return *kEmpty;
+}
+
+std::string ToLower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// application/x-www-form-urlencoded decoding: "%XX" escapes and '+' as space; a malformed escape
+// is kept literally rather than rejecting the whole request.
+std::string FormDecode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c == '+') {
+      out.push_back(' ');
+    } else if (c == '%' && i + 2 < s.size() && HexValue(s[i + 1]) >= 0 && HexValue(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(HexValue(s[i + 1]) * 16 + HexValue(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+void ParseQuery(std::string_view query, std::map<std::string, std::string>* out) {
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view part = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (part.empty()) continue;
+    size_t eq = part.find('=');
+    std::string key = FormDecode(part.substr(0, eq));
+    std::string value = eq == std::string_view::npos ? "" : FormDecode(part.substr(eq + 1));
+    (*out)[std::move(key)] = std::move(value);  // last one wins
+  }
+}
+
+std::string FormatEndpoint(const tcp::endpoint& ep) {
+  const asio::ip::address addr = ep.address();
+  std::string host = addr.to_string();
+  if (addr.is_v6()) host = "[" + host + "]";
+  return host + ":" + std::to_string(ep.port());
+}
+
+// Splits "HOST:PORT" ("[v6]:PORT", ":PORT"); false when malformed.
+bool SplitHostPort(const std::string& address, std::string* host, uint16_t* port) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos) return false;
+  std::string h = address.substr(0, colon);
+  std::string p = address.substr(colon + 1);
+  if (!h.empty() && h.front() == '[') {
+    if (h.size() < 2 || h.back() != ']') return false;
+    h = h.substr(1, h.size() - 2);
+  } else if (h.find(':') != std::string::npos) {
+    return false;  // an unbracketed IPv6 address is ambiguous
+  }
+  if (p.empty() || p.size() > 5) return false;
+  unsigned value = 0;
+  for (char c : p) {
+    if (c < '0' || c > '9') return false;
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (value > 65535) return false;
+  *host = h;
+  *port = static_cast<uint16_t>(value);
+  return true;
+}
+
+// Header names and values a handler may set: no CR/LF (response splitting) and a token name.
+bool ValidHeader(const std::string& name, const std::string& value) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (c <= ' ' || c == ':' || c == 127) return false;
+  }
+  for (char c : value) {
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  }
+  return true;
+}
+
+// What the server needs to tell a session apart from its stream type.
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  // The server is stopping: close now if idle or reading, else after the response is written.
+  virtual void OnServerStopping() = 0;
+};
+
+// Beast 1.74 uses boost::string_view.
+std::string_view SV(beast::string_view s) { return std::string_view(s.data(), s.size()); }
+
+}  // namespace
+
+const std::string& HttpRequest::Header(const std::string& lower_name) const {
+  auto it = headers.find(lower_name);
+  return it == headers.end() ? EmptyString() : it->second;
+}
+
+HttpResponse HttpResponse::Text(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+namespace {
+
+using Options = HttpServer::Options;
+
+// The server's state; HttpServer::Impl is this class (a named class in this file's anonymous
+// namespace, because sessions need it and HttpServer::Impl is private).
+class Server {
+ public:
+  explicit Server(Options options) : options_(std::move(options)) {
+    if (options_.io_threads < 1) options_.io_threads = 1;
+    if (options_.worker_threads < 1) options_.worker_threads = 1;
+  }
+  ~Server() { Stop(); }
+
+  void Route(const std::string& method, const std::string& path, HttpHandler handler) {
+    routes_[path][method] = std::move(handler);
+  }
+  Status Start();
+  void Stop();
+  std::string address() const { return address_; }
+
+  // Called by sessions.
+  const Options& options() const { return options_; }
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+  asio::thread_pool& workers() { return *workers_; }
+  // Returns the handler of (method, path), or nullptr with *fallback set to the 404/405 answer.
+  const HttpHandler* Find(const std::string& method, const std::string& path,
+                          HttpResponse* fallback) const;
+  // False when the server is stopping (the session must not start).
+  bool Register(const std::shared_ptr<SessionBase>& session);
+  void Unregister(SessionBase* session);
+  void BeginRequest();
+  void EndRequest();
+
+ private:
+  void Accept();
+  void OnAccept(beast::error_code ec, tcp::socket socket);
+
+  Options options_;
+  std::map<std::string, std::map<std::string, HttpHandler>> routes_;  // path -> method
+  std::string address_;
+  bool started_ = false;
+  bool stopped_ = false;
+  std::atomic<bool> stopping_{false};
+
+  // Guards sessions_ and in_flight_. Declared before the I/O objects: destroying the
+  // io_context destroys sessions, which unregister here.
+  std::mutex mu_;
+  std::condition_variable in_flight_cv_;
+  int in_flight_ = 0;  // requests read whose response is not written yet
+  std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions_;
+
+  std::unique_ptr<asio::io_context> ioc_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::optional<tcp::acceptor> acceptor_;      // on its own strand
+  std::optional<asio::steady_timer> backoff_;  // on the acceptor's strand
+  std::unique_ptr<asio::thread_pool> workers_;
+  std::vector<std::thread> io_threads_;
+};
+
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  Session(Server* server, Stream stream, std::string remote_address)
+      : server_(server), stream_(std::move(stream)), remote_address_(std::move(remote_address)) {}
+
+  ~Session() override {
+    if (counted_) server_->EndRequest();
+    server_->Unregister(this);
+  }
+
+  void Start() {
+    asio::dispatch(stream_.get_executor(),
+                   [self = this->shared_from_this()] { self->ReadRequest(); });
+  }
+
+  void OnServerStopping() override {
+    asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
+      if (self->state_ == State::kReading || self->state_ == State::kLingering) self->Close();
+    });
+  }
+
+ private:
+  enum class State { kReading, kHandling, kWriting, kLingering, kClosed };
+
+  auto& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  void ReadRequest() {
+    if (server_->stopping()) return Close();
+    state_ = State::kReading;
+    const auto& opt = server_->options();
+    parser_.emplace();
+    parser_->body_limit(static_cast<std::uint64_t>(opt.max_body_bytes));
+    parser_->header_limit(static_cast<std::uint32_t>(opt.max_header_bytes));
+    if (buffer_.size() > 0) return ReadHeader();  // a pipelined request is already here
+    // Idle keep-alive wait: the idle timeout runs until the first byte of the next request,
+    // then the read timeout applies to the rest of it.
+    Lowest().expires_after(std::chrono::seconds(opt.idle_timeout_seconds));
+    stream_.async_read_some(buffer_.prepare(kReadChunk),
+                            [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+                              if (self->state_ == State::kClosed) return;
+                              if (ec) return self->Close();
+                              self->buffer_.commit(n);
+                              self->ReadHeader();
+                            });
+  }
+
+  void ReadHeader() {
+    Lowest().expires_after(std::chrono::seconds(server_->options().read_timeout_seconds));
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) {
+          if (self->state_ == State::kClosed) return;
+          if (ec) return self->OnReadError(ec);
+          if (beast::iequals(self->parser_->get()[http::field::expect], "100-continue") &&
+              !self->parser_->is_done()) {
+            return self->SendContinue();
+          }
+          self->ReadBody();
+        });
+  }
+
+  // curl and others wait for "100 Continue" (or a second) before sending a body.
+  void SendContinue() {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                      [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                        if (self->state_ == State::kClosed) return;
+                        if (ec) return self->Close();
+                        self->ReadBody();
+                      });
+  }
+
+  void ReadBody() {
+    if (parser_->is_done()) return OnRequest();
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                       if (self->state_ == State::kClosed) return;
+                       if (ec) return self->OnReadError(ec);
+                       self->OnRequest();
+                     });
+  }
+
+  void OnReadError(beast::error_code ec) {
+    const auto& opt = server_->options();
+    if (ec == http::error::body_limit) {
+      return SendErrorAndClose(
+          413, "request body exceeds " + std::to_string(opt.max_body_bytes) + " bytes\n");
+    }
+    if (ec == http::error::header_limit) {
+      return SendErrorAndClose(
+          431, "request header exceeds " + std::to_string(opt.max_header_bytes) + " bytes\n");
+    }
+    // end_of_stream / partial_message: the client went away; timeouts have closed the socket.
+    if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      return SendErrorAndClose(400, "bad request: " + ec.message() + "\n");
+    }
+    Close();
+  }
+
+  void SendErrorAndClose(int status, std::string reason) {
+    keep_alive_ = false;
+    version_ = 11;
+    WriteResponse(HttpResponse::Text(status, std::move(reason)));
+  }
+
+  void OnRequest() {
+    http::request<http::string_body> req = parser_->release();
+    parser_.reset();
+    state_ = State::kHandling;
+    counted_ = true;
+    server_->BeginRequest();
+    keep_alive_ = req.keep_alive();
+    version_ = req.version();
+
+    HttpRequest request;
+    request.method = std::string(SV(req.method_string()));
+    std::string_view target = SV(req.target());
+    size_t q = target.find('?');
+    request.path = std::string(target.substr(0, q));
+    if (q != std::string_view::npos) ParseQuery(target.substr(q + 1), &request.query);
+    for (const auto& field : req) {
+      std::string name = ToLower(SV(field.name_string()));
+      auto [it, inserted] = request.headers.emplace(name, std::string(field.value()));
+      if (!inserted) (it->second += ", ").append(SV(field.value()));  // RFC 7230 3.2.2
+    }
+    request.body = std::move(req.body());
+    request.remote_address = remote_address_;
+
+    HttpResponse fallback;
+    const HttpHandler* handler = server_->Find(request.method, request.path, &fallback);
+    if (handler == nullptr) return WriteResponse(std::move(fallback));
+    asio::post(server_->workers(), [self = this->shared_from_this(), handler,
+                                    request = std::move(request)]() mutable {
+      HttpResponse response;
+      try {
+        response = (*handler)(request);
+      } catch (...) {
+        // No logging in this layer; the client learns of it, the server keeps serving.
+        response = HttpResponse::Text(500, "internal error\n");
+      }
+      asio::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
+        if (self->state_ == State::kClosed) {
+          self->Done();
+          return;
+        }
+        self->WriteResponse(std::move(response));
+      });
+    });
+  }
+
+  void WriteResponse(HttpResponse r) {
+    state_ = State::kWriting;
+    const bool keep_alive = keep_alive_ && !server_->stopping();
+    int status = r.status;
+    if (status < 100 || status > 599) status = 500;
+    res_ = http::response<http::string_body>();
+    res_.version(version_);
+    res_.result(static_cast<unsigned>(status));
+    // These statuses must not carry a body (beast refuses to serialize one).
+    const bool no_body = status < 200 || status == 204 || status == 304;
+    if (!no_body) {
+      res_.set(http::field::content_type, r.content_type);
+      res_.body() = std::move(r.body);
+    }
+    for (const auto& [name, value] : r.headers) {
+      if (ValidHeader(name, value)) res_.set(name, value);
+    }
+    res_.keep_alive(keep_alive);
+    res_.prepare_payload();
+    Lowest().expires_after(std::chrono::seconds(server_->options().read_timeout_seconds));
+    http::async_write(stream_, res_,
+                      [self = this->shared_from_this(), keep_alive](beast::error_code ec, size_t) {
+                        self->Done();
+                        if (self->state_ == State::kClosed) return;
+                        if (ec) return self->Close();
+                        if (!keep_alive || self->server_->stopping()) {
+                          return self->LingeringClose();
+                        }
+                        self->ReadRequest();
+                      });
+  }
+
+  // The response of the current request is written (or will never be).
+  void Done() {
+    if (counted_) {
+      counted_ = false;
+      server_->EndRequest();
+    }
+  }
+
+  // Half-closes and reads until the client closes too (or kLingerTimeout), so that unread
+  // request bytes do not turn our close into a reset that destroys the response in flight.
+  void LingeringClose() {
+    state_ = State::kLingering;
+    beast::error_code ec;
+    Lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) return Close();
+    Lowest().expires_after(kLingerTimeout);  // once: a trickling client cannot extend it
+    buffer_.clear();
+    Drain();
+  }
+
+  void Drain() {
+    Lowest().async_read_some(buffer_.prepare(kReadChunk),
+                             [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                               if (self->state_ == State::kClosed) return;
+                               if (ec) return self->Close();
+                               self->Drain();
+                             });
+  }
+
+  void Close() {
+    state_ = State::kClosed;
+    beast::error_code ec;
+    Lowest().socket().shutdown(tcp::socket::shutdown_both, ec);
+    Lowest().close();
+  }
+
+  Server* const server_;
+  Stream stream_;
+  const std::string remote_address_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> res_;
+  State state_ = State::kReading;
+  bool keep_alive_ = true;
+  unsigned version_ = 11;
+  bool counted_ = false;  // this session holds one of the server's in-flight counts
+};
+
+const HttpHandler* Server::Find(const std::string& method, const std::string& path,
+                                HttpResponse* fallback) const {
+  auto by_path = routes_.find(path);
+  if (by_path == routes_.end()) {
+    *fallback = HttpResponse::Text(404, "not found\n");
+    return nullptr;
+  }
+  auto by_method = by_path->second.find(method);
+  if (by_method != by_path->second.end()) return &by_method->second;
+  std::string allow;
+  for (const auto& [m, unused] : by_path->second) {
+    if (!allow.empty()) allow += ", ";
+    allow += m;
+  }
+  *fallback = HttpResponse::Text(405, "method not allowed\n");
+  fallback->headers["Allow"] = allow;
+  return nullptr;
+}
+
+bool Server::Register(const std::shared_ptr<SessionBase>& session) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopping()) return false;  // checked under mu_: Stop() sees every registered session
+  sessions_[session.get()] = session;
+  return true;
+}
+
+void Server::Unregister(SessionBase* session) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sessions_.erase(session);
+}
+
+void Server::BeginRequest() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++in_flight_;
+}
+
+void Server::EndRequest() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (--in_flight_ == 0) in_flight_cv_.notify_all();
+}
+
+Status Server::Start() {
+  if (started_) return Internal("HttpServer::Start called twice");
+  const std::string& listen = options_.listen_address;
+  const std::string context = "listen on " + listen;
+  std::string host;
+  uint16_t port = 0;
+  if (!SplitHostPort(listen, &host, &port)) {
+    return InvalidArgument(context + ": want HOST:PORT, [IPv6]:PORT or :PORT");
+  }
+  ioc_ = std::make_unique<asio::io_context>(options_.io_threads);
+
+  std::vector<tcp::endpoint> endpoints;
+  beast::error_code ec;
+  if (host.empty()) {
+    endpoints.emplace_back(asio::ip::address_v4::any(), port);
+  } else if (auto addr = asio::ip::make_address(host, ec); !ec) {
+    endpoints.emplace_back(addr, port);
+  } else {
+    tcp::resolver resolver(*ioc_);
+    auto results = resolver.resolve(host, std::to_string(port), tcp::resolver::numeric_service, ec);
+    if (ec) return InvalidArgument(context + ": resolve " + host + ": " + ec.message());
+    for (const auto& entry : results) endpoints.push_back(entry.endpoint());
+    if (endpoints.empty()) return InvalidArgument(context + ": " + host + " has no address");
+  }
+
+  acceptor_.emplace(asio::make_strand(*ioc_));
+  std::string error;
+  StatusCode code = StatusCode::kUnavailable;
+  for (const auto& endpoint : endpoints) {
+    const char* step = "open";
+    if (!acceptor_->open(endpoint.protocol(), ec)) {
+      step = "set SO_REUSEADDR";
+      if (!acceptor_->set_option(asio::socket_base::reuse_address(true), ec)) {
+        step = "bind";
+        if (!acceptor_->bind(endpoint, ec)) {
+          step = "listen";
+          acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+        }
+      }
+    }
+    if (!ec) break;
+    error = std::string(step) + " " + FormatEndpoint(endpoint) + ": " + ec.message();
+    if (ec == asio::error::access_denied) code = StatusCode::kPermissionDenied;
+    beast::error_code ignored;
+    acceptor_->close(ignored);
+  }
+  if (ec) {
+    acceptor_.reset();
+    ioc_.reset();
+    return Status(code, context + ": " + error);
+  }
+  address_ = FormatEndpoint(acceptor_->local_endpoint(ec));
+  backoff_.emplace(acceptor_->get_executor());
+
+  started_ = true;
+  workers_ = std::make_unique<asio::thread_pool>(options_.worker_threads);
+  // Keeps run() going while only worker-pool handlers are outstanding (during Stop()).
+  work_.emplace(ioc_->get_executor());
+  asio::dispatch(acceptor_->get_executor(), [this] { Accept(); });
+  for (int i = 0; i < options_.io_threads; ++i) {
+    io_threads_.emplace_back([this] {
+      for (;;) {
+        try {
+          ioc_->run();
+          return;
+        } catch (...) {
+          // A completion handler threw (e.g. bad_alloc): that connection is dropped, the
+          // server goes on.
+        }
+      }
+    });
+  }
+  return Status::Ok();
+}
+
+void Server::Accept() {
+  acceptor_->async_accept(
+      asio::make_strand(*ioc_),
+      [this](beast::error_code ec, tcp::socket socket) { OnAccept(ec, std::move(socket)); });
+}
+
+void Server::OnAccept(beast::error_code ec, tcp::socket socket) {
+  if (ec == asio::error::operation_aborted || !acceptor_->is_open()) return;
+  if (ec) {
+    // EMFILE and friends: retrying at once would spin; pause a little.
+    backoff_->expires_after(std::chrono::milliseconds(50));
+    backoff_->async_wait([this](beast::error_code wait_ec) {
+      if (!wait_ec && acceptor_->is_open()) Accept();
+    });
+    return;
+  }
+  beast::error_code ignored;
+  tcp::endpoint remote = socket.remote_endpoint(ignored);
+  // Responses go out in one write; Nagle would only delay the next pipelined one.
+  socket.set_option(tcp::no_delay(true), ignored);
+  auto session = std::make_shared<Session<beast::tcp_stream>>(
+      this, beast::tcp_stream(std::move(socket)), FormatEndpoint(remote));
+  if (Register(session)) session->Start();
+  Accept();
+}
+
+void Server::Stop() {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+
+  std::vector<std::shared_ptr<SessionBase>> sessions;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_.store(true, std::memory_order_release);
+    for (auto& [raw, weak] : sessions_) {
+      if (auto s = weak.lock()) sessions.push_back(std::move(s));
+    }
+  }
+  asio::post(acceptor_->get_executor(), [this] {
+    beast::error_code ignored;
+    acceptor_->close(ignored);
+    backoff_->cancel();
+  });
+  for (auto& s : sessions) s->OnServerStopping();
+  sessions.clear();
+
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    in_flight_cv_.wait_for(lock, std::chrono::seconds(options_.shutdown_grace_seconds),
+                           [this] { return in_flight_ == 0; });
+  }
+  // Whatever still runs (slow writes, lingering closes) is cut off: sockets close when the
+  // io_context destroys its pending handlers below.
+  work_.reset();
+  ioc_->stop();
+  for (auto& t : io_threads_) t.join();
+  io_threads_.clear();
+  workers_->join();  // a handler still running is waited for: it holds its session
+  backoff_.reset();
+  acceptor_.reset();
+  ioc_.reset();
+  workers_.reset();
+}
+
+}  // namespace
+
+class HttpServer::Impl : public Server {
+ public:
+  using Server::Server;
+};
+
+HttpServer::HttpServer(Options options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+void HttpServer::Route(const std::string& method, const std::string& path, HttpHandler handler) {
+  impl_->Route(method, path, std::move(handler));
+}
+
+Status HttpServer::Start() { return impl_->Start(); }
+
+std::string HttpServer::address() const { return impl_->address(); }
+
+void HttpServer::Stop() { impl_->Stop(); }
+
+}  // namespace suanli

@@ -4,9 +4,12 @@
 // keep-alive clients cost a socket each, not a thread. Handlers run on a separate worker pool
 // (they may block, e.g. on a synced RocksDB write; concurrent writers then share one WAL sync).
 // Requests whose body exceeds Options::max_body_bytes are answered 413 without reaching a
-// handler; malformed HTTP closes the connection. Port 0 binds a free port: see address().
+// handler (headers over max_header_bytes: 431); malformed HTTP is answered 400 and the
+// connection closed. A handler that throws gets its client a 500. Port 0 binds a free port: see
+// address(). Plain HTTP only for now; the connection code is templated on the stream type so
+// that a TLS stream can be added beside the TCP one.
 // Thread-safety: Route() before Start(); Start()/Stop() from one thread; handlers are called
-// concurrently from worker threads.
+// concurrently from worker threads and must return (Stop() waits for running handlers).
 #pragma once
 
 #include <functional>
@@ -19,8 +22,8 @@
 namespace suanli {
 
 struct HttpRequest {
-  std::string method;  // "GET", "POST", ...
-  std::string path;    // target without the query string
+  std::string method;                          // "GET", "POST", ...
+  std::string path;                            // target without the query string
   std::map<std::string, std::string> query;    // decoded query parameters (last one wins)
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
@@ -47,9 +50,12 @@ class HttpServer {
     std::string listen_address = "127.0.0.1:0";  // HOST:PORT; ":PORT" means all interfaces
     int io_threads = 2;
     int worker_threads = 8;
-    size_t max_body_bytes = 32 << 20;   // larger bodies get 413
-    int idle_timeout_seconds = 120;     // keep-alive connections idle longer are closed
-    int read_timeout_seconds = 30;      // a request must arrive whole within this
+    size_t max_body_bytes = 32 << 20;    // larger bodies get 413
+    int idle_timeout_seconds = 120;      // keep-alive connections idle longer are closed
+    int read_timeout_seconds = 30;       // a request must arrive whole within this (from its
+                                         // first byte); also bounds writing the response
+    size_t max_header_bytes = 16 << 10;  // request line + headers; larger get 431
+    int shutdown_grace_seconds = 5;      // Stop() waits this long for in-flight responses
   };
 
   explicit HttpServer(Options options);
@@ -62,10 +68,13 @@ class HttpServer {
   void Route(const std::string& method, const std::string& path, HttpHandler handler);
 
   // Binds and starts serving; fails with a message naming the address on bind errors.
+  // HOST may be an IPv4 address, a bracketed IPv6 address ("[::1]"), a name (resolved; the first
+  // address that binds is used) or empty (all IPv4 interfaces). Call at most once.
   Status Start();
   // The bound address "host:port" (the real port when 0 was asked for).
   std::string address() const;
-  // Stops accepting, lets in-flight requests finish their handlers, closes connections.
+  // Stops accepting, lets in-flight requests finish their handlers and write their responses
+  // (up to shutdown_grace_seconds), closes connections and joins all threads. Idempotent.
   void Stop();
 
  private:

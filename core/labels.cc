@@ -5,8 +5,11 @@
 namespace suanli {
 
 Labels::Labels(std::vector<Label> labels) : labels_(std::move(labels)) {
-  std::stable_sort(labels_.begin(), labels_.end(),
-                   [](const Label& a, const Label& b) { return a.name < b.name; });
+  auto by_name = [](const Label& a, const Label& b) { return a.name < b.name; };
+  // Senders almost always send sorted labels; checking first is cheaper than sorting.
+  if (!std::is_sorted(labels_.begin(), labels_.end(), by_name)) {
+    std::stable_sort(labels_.begin(), labels_.end(), by_name);
+  }
 }
 
 Labels::Labels(std::initializer_list<Label> labels)
@@ -51,6 +54,43 @@ bool IsValidMetricName(std::string_view name) {
   return true;
 }
 
+bool IsValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n;
+    uint32_t cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;  // truncated sequence
+    for (size_t k = 1; k <= n; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are invalid.
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
 Status Labels::Validate() const {
   std::string_view metric = MetricName();
   if (metric.empty()) return InvalidArgument("series has no metric name (__name__ label)");
@@ -65,6 +105,10 @@ Status Labels::Validate() const {
     if (!IsValidLabelName(l.name) && l.name != "__name__") {
       return InvalidArgument("series " + std::string(metric) + " has an invalid label name \"" +
                              l.name + "\"");
+    }
+    if (!IsValidUtf8(l.value)) {
+      return InvalidArgument("series " + std::string(metric) + " label \"" + l.name +
+                             "\" has a value that is not valid UTF-8");
     }
     if (i > 0 && labels_[i - 1].name == l.name) {
       return InvalidArgument("series " + std::string(metric) + " has label \"" + l.name +

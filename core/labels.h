@@ -56,6 +56,8 @@ class Labels {
 
 // True when `name` matches [a-zA-Z_][a-zA-Z0-9_]*.
 bool IsValidLabelName(std::string_view name);
+// True when `s` is well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
+bool IsValidUtf8(std::string_view s);
 // True when `name` matches [a-zA-Z_:][a-zA-Z0-9_:]*.
 bool IsValidMetricName(std::string_view name);
 

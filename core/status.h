@@ -71,7 +71,9 @@ template <typename T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
-  Result(Status status) : status_(std::move(status)) {}  // NOLINT: implicit by design
+  Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
+    if (status_.ok()) status_ = Internal("Result built from an OK Status without a value");
+  }
 
   bool ok() const { return value_.has_value(); }
   const Status& status() const { return status_; }
@@ -86,7 +88,7 @@ class [[nodiscard]] Result {
 
  private:
   std::optional<T> value_;
-  Status status_ = Internal("Result holds no value");
+  Status status_;  // OK exactly when value_ is set
 };
 
 }  // namespace suanli
