@@ -1,0 +1,193 @@
+#include "agent/agent.h"
+
+#include <spdlog/spdlog.h>
+
+#include "exporters/prometheus/text_exposition.h"
+
+namespace suanli::agent {
+namespace {
+
+prometheus::MetricType ToPrometheusType(MetricType t) {
+  return t == MetricType::kCounter ? prometheus::MetricType::Counter
+                                   : prometheus::MetricType::Gauge;
+}
+
+std::vector<prometheus::MetricFamily> SweepToFamilies(const Sweep& sweep) {
+  std::vector<prometheus::MetricFamily> out;
+  out.reserve(sweep.families().size());
+  for (const auto& f : sweep.families()) {
+    exporters::FamilyBuilder b(f.name, f.help, ToPrometheusType(f.type));
+    for (const auto& p : f.points) {
+      std::vector<prometheus::ClientMetric::Label> labels;
+      labels.reserve(p.labels.size());
+      for (const auto& l : p.labels) labels.push_back({l.name, l.value});
+      b.Add(std::move(labels), p.value);
+    }
+    out.push_back(std::move(b).Build());
+  }
+  return out;
+}
+
+}  // namespace
+
+remote::WriteRequest SweepToWriteRequest(const Sweep& sweep,
+                                         const std::map<std::string, std::string>& static_labels,
+                                         int64_t timestamp_ms) {
+  remote::WriteRequest req;
+  req.series.reserve(sweep.PointCount());
+  for (const auto& f : sweep.families()) {
+    MetricMetadata md;
+    md.type = f.type == MetricType::kCounter ? MetricType::kCounter : MetricType::kGauge;
+    md.metric_family_name = f.name;
+    md.help = f.help;
+    req.metadata.push_back(std::move(md));
+    for (const auto& p : f.points) {
+      std::vector<Label> labels;
+      labels.reserve(p.labels.size() + static_labels.size() + 1);
+      labels.push_back({"__name__", f.name});
+      for (const auto& l : p.labels) {
+        if (static_labels.count(l.name) == 0 && !l.value.empty()) labels.push_back(l);
+      }
+      for (const auto& [n, v] : static_labels) labels.push_back({n, v});
+      TimeSeries ts;
+      ts.labels = Labels(std::move(labels));
+      ts.samples.push_back({timestamp_ms, p.value});
+      req.series.push_back(std::move(ts));
+    }
+  }
+  return req;
+}
+
+Agent::Agent(AgentConfig config, const Clock& clock)
+    : clock_(clock), config_(std::move(config)), registry_(std::make_shared<prometheus::Registry>()) {
+  sweeps_ = &prometheus::BuildCounter()
+                 .Name("suanli_agent_sweeps_total")
+                 .Help("Completed sampling sweeps.")
+                 .Register(*registry_)
+                 .Add({});
+  prometheus::BuildGauge()
+      .Name("suanli_agent_build_info")
+      .Help("Always 1; the agent's version as a label.")
+      .Register(*registry_)
+      .Add({{"version", SUANLI_VERSION}})
+      .Set(1);
+}
+
+Agent::~Agent() { Stop(); }
+
+Status Agent::Start() {
+  HttpServer::Options opts;
+  opts.listen_address = config_.listen_address;
+  opts.io_threads = 1;
+  opts.worker_threads = 2;
+  opts.max_body_bytes = 1 << 16;  // the agent takes no uploads
+  server_ = std::make_unique<HttpServer>(opts);
+  server_->Route("GET", "/metrics", [this](const HttpRequest&) { return HandleMetrics(); });
+  server_->Route("GET", "/-/healthy",
+                 [](const HttpRequest&) { return HttpResponse::Text(200, "Healthy\n"); });
+  RETURN_IF_ERROR(server_->Start());
+  spdlog::info("listening on http://{}", server_->address());
+  StartPipeline();
+  return Status::Ok();
+}
+
+void Agent::StartPipeline() {
+  sampler_ = std::make_unique<Sampler>(config_.paths, config_.collectors, *registry_);
+  std::string names;
+  for (const auto& n : sampler_->enabled()) names += (names.empty() ? "" : ",") + n;
+  spdlog::info("sampling every {}ms collectors={} procfs={} sysfs={}",
+               config_.sample_interval.count(), names, config_.paths.procfs,
+               config_.paths.sysfs);
+  for (const auto& ep : config_.remote_write) {
+    senders_.push_back(std::make_unique<RemoteWriteSender>(ep, *registry_));
+    senders_.back()->Start();
+    spdlog::info("remote_write endpoint={}", ep.url);
+  }
+  if (config_.remote_write.empty()) spdlog::warn("no remote_write endpoint configured");
+  {
+    std::lock_guard lock(loop_mu_);
+    loop_stop_ = false;
+  }
+  loop_ = std::thread([this] { SampleLoop(); });
+}
+
+void Agent::StopPipeline() {
+  {
+    std::lock_guard lock(loop_mu_);
+    loop_stop_ = true;
+  }
+  loop_cv_.notify_all();
+  if (loop_.joinable()) loop_.join();
+  for (auto& s : senders_) s->Stop();
+  senders_.clear();
+  sampler_.reset();
+}
+
+void Agent::Stop() {
+  StopPipeline();
+  if (server_) server_->Stop();
+}
+
+void Agent::Reload(AgentConfig config) {
+  if (config.listen_address != config_.listen_address) {
+    spdlog::warn("web.listen_address changes only on restart old={} new={}",
+                 config_.listen_address, config.listen_address);
+    config.listen_address = config_.listen_address;
+  }
+  StopPipeline();
+  config_ = std::move(config);
+  StartPipeline();
+  spdlog::info("configuration reloaded source={}", config_.source);
+}
+
+std::string Agent::address() const { return server_ ? server_->address() : ""; }
+
+void Agent::SampleLoop() {
+  auto next = clock_.SteadyNow();
+  Sweep sweep;
+  for (;;) {
+    sweep.Clear();
+    int64_t ts = clock_.NowUnixMs();
+    sampler_->RunOnce(sweep);
+    sweeps_->Increment();
+
+    auto families = std::make_shared<const std::vector<prometheus::MetricFamily>>(
+        SweepToFamilies(sweep));
+    {
+      std::lock_guard lock(snapshot_mu_);
+      snapshot_ = std::move(families);
+    }
+    if (!senders_.empty()) {
+      auto batch = std::make_shared<EncodedBatch>();
+      remote::WriteRequest req = SweepToWriteRequest(sweep, config_.labels, ts);
+      batch->samples = req.series.size();
+      batch->body = remote::EncodeWriteRequest(req);
+      for (auto& s : senders_) s->Enqueue(batch);
+    }
+
+    next += config_.sample_interval;
+    auto now = clock_.SteadyNow();
+    if (next < now) {
+      // A sweep overran (or the host was suspended): skip the missed ticks, don't burst.
+      while (next < now) next += config_.sample_interval;
+    }
+    std::unique_lock lock(loop_mu_);
+    if (loop_cv_.wait_until(lock, next, [this] { return loop_stop_; })) return;
+  }
+}
+
+HttpResponse Agent::HandleMetrics() const {
+  std::shared_ptr<const std::vector<prometheus::MetricFamily>> snap;
+  {
+    std::lock_guard lock(snapshot_mu_);
+    snap = snapshot_;
+  }
+  std::vector<prometheus::MetricFamily> all = registry_->Collect();
+  if (snap) all.insert(all.end(), snap->begin(), snap->end());
+  HttpResponse r;
+  r.content_type = exporters::kTextContentType;
+  r.body = exporters::RenderText(all);
+  return r;
+}
+
+}  // namespace suanli::agent

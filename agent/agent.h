@@ -1,0 +1,69 @@
+// Agent: the suanli-agent daemon assembled: a sampling thread that runs the Sampler every
+// sample_interval, one RemoteWriteSender per endpoint, and the HTTP endpoints /metrics and
+// /-/healthy.
+// Thread-safety: Start/Stop/Reload from the main thread; HTTP handlers run concurrently.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "agent/agent_config.h"
+#include "agent/collector.h"
+#include "agent/sampler.h"
+#include "agent/sender.h"
+#include "core/clock.h"
+#include "core/http_server.h"
+#include "core/remote_codec.h"
+
+namespace suanli::agent {
+
+// Turns one sweep into a remote_write request: every point gets __name__ and the static labels
+// (which win over a collector's label of the same name), all at `timestamp_ms`.
+remote::WriteRequest SweepToWriteRequest(const Sweep& sweep,
+                                         const std::map<std::string, std::string>& static_labels,
+                                         int64_t timestamp_ms);
+
+class Agent {
+ public:
+  Agent(AgentConfig config, const Clock& clock);
+  ~Agent();  // Stop()s
+
+  // Binds the listen address, then starts sampling and sending.
+  Status Start();
+  void Stop();
+  // Applies a new configuration: sampling and senders restart with it; the listen address
+  // changes only on restart (a warning says so).
+  void Reload(AgentConfig config);
+  std::string address() const;
+
+ private:
+  void StartPipeline();
+  void StopPipeline();
+  void SampleLoop();
+  HttpResponse HandleMetrics() const;
+
+  const Clock& clock_;
+  AgentConfig config_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Counter* sweeps_ = nullptr;
+  std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<Sampler> sampler_;
+  std::vector<std::unique_ptr<RemoteWriteSender>> senders_;
+
+  std::mutex loop_mu_;
+  std::condition_variable loop_cv_;
+  bool loop_stop_ = false;
+  std::thread loop_;
+
+  mutable std::mutex snapshot_mu_;
+  std::shared_ptr<const std::vector<prometheus::MetricFamily>> snapshot_;
+};
+
+}  // namespace suanli::agent

@@ -1,0 +1,157 @@
+#include "agent/agent_config.h"
+
+#include "agent/collectors/registry.h"
+#include "core/config.h"
+#include "core/file_util.h"
+
+namespace suanli::agent {
+
+const char* const kEmbeddedAgentConfig = R"(# suanli-agent embedded default configuration
+labels:
+  region: local
+  dc: local-1
+sample_interval: 15s
+remote_write:
+  - url: http://127.0.0.1:9466/api/v1/write
+web:
+  listen_address: ":9465"
+)";
+
+void AddAgentFlags(FlagSet& flags, const std::vector<std::string>& collector_names) {
+  flags.AddString("config.file", "Agent configuration file (YAML); embedded default if unset");
+  flags.AddBool("config.check", "Validate the configuration, print what is wrong, and exit");
+  flags.AddString("web.listen-address", "Address for /metrics and /-/healthy (port 0: any free)");
+  flags.AddString("log.level", "Log level: debug, info, warn, error");
+  flags.AddString("log.format", "Log format: logfmt or json");
+  flags.AddString("path.procfs", "procfs mount point");
+  flags.AddString("path.sysfs", "sysfs mount point");
+  flags.AddString("sample.interval", "Time between sampling sweeps, e.g. 15s or 1s");
+  flags.AddRepeated("remote-write.url", "remote_write receiver; replaces the file's list");
+  flags.AddBool("version", "Print the version and exit");
+  flags.AddBool("help", "Print this help and exit");
+  flags.AddBoolFamily("collector.", collector_names, "Enable or disable one collector");
+}
+
+namespace {
+
+Status ReadEndpoint(ConfigMap& m, RemoteWriteEndpoint* e) {
+  RETURN_IF_ERROR(m.Get("url", &e->url));
+  if (e->url.empty()) return m.Error("url", "is required");
+  if (e->url.rfind("http://", 0) != 0 && e->url.rfind("https://", 0) != 0) {
+    return m.Error("url", "must start with http:// or https://, got \"" + e->url + "\"");
+  }
+  RETURN_IF_ERROR(m.Get("timeout", &e->timeout));
+  RETURN_IF_ERROR(m.Get("bearer_token", &e->bearer_token));
+  RETURN_IF_ERROR(m.Get("max_pending_bytes", &e->max_pending_bytes));
+  ASSIGN_OR_RETURN(ConfigMap tls, m.Map("tls_config"));
+  RETURN_IF_ERROR(tls.Get("ca_file", &e->ca_file));
+  RETURN_IF_ERROR(tls.Get("insecure_skip_verify", &e->insecure_skip_verify));
+  RETURN_IF_ERROR(tls.Finish());
+  if (e->timeout.count() <= 0) return m.Error("timeout", "must be positive");
+  if (e->max_pending_bytes < 1 << 20) return m.Error("max_pending_bytes", "must be >= 1048576");
+  return m.Finish();
+}
+
+Status ReadFile(ConfigMap& root, AgentConfig* c) {
+  RETURN_IF_ERROR(root.Get("labels", &c->labels));
+  for (const auto& [name, value] : c->labels) {
+    if (!IsValidLabelName(name) || name.rfind("__", 0) == 0) {
+      return root.Error("labels", "invalid label name \"" + name + "\"");
+    }
+  }
+  RETURN_IF_ERROR(root.Get("sample_interval", &c->sample_interval));
+  if (c->sample_interval.count() < 100) {
+    return root.Error("sample_interval", "must be at least 100ms");
+  }
+  ASSIGN_OR_RETURN(std::vector<ConfigMap> rw, root.List("remote_write"));
+  c->remote_write.clear();
+  for (auto& m : rw) {
+    RemoteWriteEndpoint e;
+    RETURN_IF_ERROR(ReadEndpoint(m, &e));
+    c->remote_write.push_back(std::move(e));
+  }
+  ASSIGN_OR_RETURN(ConfigMap web, root.Map("web"));
+  RETURN_IF_ERROR(web.Get("listen_address", &c->listen_address));
+  RETURN_IF_ERROR(web.Finish());
+  ASSIGN_OR_RETURN(ConfigMap path, root.Map("path"));
+  RETURN_IF_ERROR(path.Get("procfs", &c->paths.procfs));
+  RETURN_IF_ERROR(path.Get("sysfs", &c->paths.sysfs));
+  RETURN_IF_ERROR(path.Finish());
+  ASSIGN_OR_RETURN(ConfigMap collectors, root.Map("collectors"));
+  for (const auto& spec : AllCollectors()) {
+    if (collectors.Has(spec.name)) {
+      bool on = spec.enabled_by_default;
+      RETURN_IF_ERROR(collectors.Get(spec.name, &on));
+      c->collectors[spec.name] = on;
+    }
+  }
+  RETURN_IF_ERROR(collectors.Finish());
+  ASSIGN_OR_RETURN(ConfigMap log, root.Map("log"));
+  RETURN_IF_ERROR(log.Get("level", &c->log_level));
+  RETURN_IF_ERROR(log.Get("format", &c->log_format));
+  RETURN_IF_ERROR(log.Finish());
+  return root.Finish();
+}
+
+Status ApplyFlags(const FlagSet& flags, AgentConfig* c) {
+  if (flags.IsSet("web.listen-address")) c->listen_address = flags.Get("web.listen-address");
+  if (flags.IsSet("log.level")) c->log_level = flags.Get("log.level");
+  if (flags.IsSet("log.format")) c->log_format = flags.Get("log.format");
+  if (flags.IsSet("path.procfs")) c->paths.procfs = flags.Get("path.procfs");
+  if (flags.IsSet("path.sysfs")) c->paths.sysfs = flags.Get("path.sysfs");
+  if (flags.IsSet("sample.interval")) {
+    auto d = ParseDuration(flags.Get("sample.interval"));
+    if (!d.ok()) return d.status().WithContext("--sample.interval");
+    if (d->count() < 100) return InvalidArgument("--sample.interval: must be at least 100ms");
+    c->sample_interval = *d;
+  }
+  if (flags.IsSet("remote-write.url")) {
+    c->remote_write.clear();
+    for (const auto& url : flags.GetAll("remote-write.url")) {
+      if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+        return InvalidArgument("--remote-write.url: must start with http:// or https://, got \"" +
+                               url + "\"");
+      }
+      RemoteWriteEndpoint e;
+      e.url = url;
+      c->remote_write.push_back(e);
+    }
+  }
+  for (const auto& [name, on] : flags.GetFamily("collector.")) c->collectors[name] = on;
+  return Status::Ok();
+}
+
+Status Finalize(AgentConfig* c) {
+  if (c->labels["instance"].empty()) c->labels["instance"] = HostName();
+  for (auto it = c->labels.begin(); it != c->labels.end();) {
+    it = it->second.empty() ? c->labels.erase(it) : std::next(it);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<AgentConfig> ParseAgentConfig(const std::string& source, const std::string& yaml) {
+  ASSIGN_OR_RETURN(ConfigMap root, ConfigMap::Parse(source, yaml));
+  AgentConfig c;
+  c.source = source;
+  RETURN_IF_ERROR(ReadFile(root, &c));
+  return c;
+}
+
+Result<AgentConfig> LoadAgentConfig(const FlagSet& flags) {
+  AgentConfig c;
+  if (flags.IsSet("config.file")) {
+    std::string path = flags.Get("config.file");
+    auto text = ReadFileToString(path);
+    if (!text.ok()) return text.status().WithContext("--config.file");
+    ASSIGN_OR_RETURN(c, ParseAgentConfig(path, *text));
+  } else {
+    ASSIGN_OR_RETURN(c, ParseAgentConfig("<embedded default>", kEmbeddedAgentConfig));
+  }
+  RETURN_IF_ERROR(ApplyFlags(flags, &c));
+  RETURN_IF_ERROR(Finalize(&c));
+  return c;
+}
+
+}  // namespace suanli::agent

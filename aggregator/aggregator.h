@@ -1,0 +1,45 @@
+// Aggregator: the suanli-aggregator daemon assembled: the store, the capacity model, the
+// remote_write receiver and the HTTP endpoints (/api/v1/write, /metrics, /-/healthy, /-/ready).
+// Thread-safety: Start/Stop/Reload from the main thread; HTTP handlers run concurrently.
+#pragma once
+
+#include <prometheus/registry.h>
+
+#include <memory>
+
+#include "aggregator/aggregator_config.h"
+#include "aggregator/capacity/capacity_model.h"
+#include "aggregator/ingest/write_handler.h"
+#include "aggregator/storage/store.h"
+#include "core/clock.h"
+#include "core/http_server.h"
+
+namespace suanli::aggregator {
+
+class Aggregator {
+ public:
+  Aggregator(AggregatorConfig config, const Clock& clock);
+  ~Aggregator();
+
+  // Opens the store (recovering it after a crash), then binds and serves.
+  Status Start();
+  // Stops accepting, finishes in-flight requests, then closes the store.
+  void Stop();
+  // Applies limits, staleness and logging; storage.path and the listen address change only on
+  // restart (a warning says so).
+  void Reload(const AggregatorConfig& config);
+  std::string address() const;
+
+ private:
+  HttpResponse HandleMetrics();
+
+  AggregatorConfig config_;
+  const Clock& clock_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<storage::Store> store_;
+  std::unique_ptr<capacity::CapacityModel> model_;
+  std::unique_ptr<WriteHandler> write_handler_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+}  // namespace suanli::aggregator
