@@ -144,7 +144,7 @@ bool ValidHeader(const std::string& name, const std::string& value) {
   return true;
 }
 
-// What the server needs to tell a session apart from its stream type.
+// A session as the server sees it, whatever its stream type.
 class SessionBase {
  public:
   virtual ~SessionBase() = default;
@@ -353,7 +353,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (q != std::string_view::npos) ParseQuery(target.substr(q + 1), &request.query);
     for (const auto& field : req) {
       std::string name = ToLower(SV(field.name_string()));
-      auto [it, inserted] = request.headers.emplace(name, std::string(field.value()));
+      auto [it, inserted] = request.headers.emplace(name, std::string(SV(field.value())));
       if (!inserted) (it->second += ", ").append(SV(field.value()));  // RFC 7230 3.2.2
     }
     request.body = std::move(req.body());
@@ -385,14 +385,14 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     state_ = State::kWriting;
     const bool keep_alive = keep_alive_ && !server_->stopping();
     int status = r.status;
-    if (status < 100 || status > 599) status = 500;
+    if (status < 200 || status > 599) status = 500;  // 1xx would break the exchange
     res_ = http::response<http::string_body>();
     res_.version(version_);
     res_.result(static_cast<unsigned>(status));
     // These statuses must not carry a body (beast refuses to serialize one).
-    const bool no_body = status < 200 || status == 204 || status == 304;
+    const bool no_body = status == 204 || status == 304;
     if (!no_body) {
-      res_.set(http::field::content_type, r.content_type);
+      if (!r.content_type.empty()) res_.set(http::field::content_type, r.content_type);
       res_.body() = std::move(r.body);
     }
     for (const auto& [name, value] : r.headers) {

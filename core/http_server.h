@@ -75,6 +75,7 @@ class HttpServer {
   std::string address() const;
   // Stops accepting, lets in-flight requests finish their handlers and write their responses
   // (up to shutdown_grace_seconds), closes connections and joins all threads. Idempotent.
+  // Waits for handlers still running after the grace period; must not be called from one.
   void Stop();
 
  private:
