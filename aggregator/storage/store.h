@@ -1,0 +1,131 @@
+// Store: the aggregator's narrow storage interface. Ingest, rollups, remote_read and the
+// capacity model talk only to this; the implementation behind it (today RocksDbStore, one key
+// per sample; later Gorilla chunks, rollups and time partitions) can change without touching
+// callers. No RocksDB header is reachable from here.
+//
+// Units: timestamps are Unix milliseconds (int64, negative allowed), values float64 kept
+// bit-exact (NaN payloads and the Prometheus stale marker survive).
+// Label sets are canonical in the store: a label with an empty value is the same as an absent
+// one (Prometheus semantics), so {a="x",b=""} and {a="x"} are one series.
+// Thread-safety: Store implementations are thread-safe; LabelMatcher is immutable once compiled
+// and may be shared between threads; the plain structs are values.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/labels.h"
+#include "core/sample.h"
+#include "core/status.h"
+
+namespace suanli::storage {
+
+struct AppendStats {
+  size_t samples_stored = 0;  // samples written by this call
+  size_t new_series = 0;      // series that became durable with this call
+  size_t duplicates = 0;      // samples already stored with the same value bits (skipped)
+};
+
+struct StoreStats {
+  uint64_t series = 0;      // durable series
+  uint64_t disk_bytes = 0;  // bytes the store occupies on disk (see the implementation)
+};
+
+struct SeriesSamples {
+  Labels labels;                // canonical: no empty-valued labels
+  std::vector<Sample> samples;  // sorted by timestamp, one per timestamp
+};
+
+struct MatcherSpec {
+  enum Type { kEqual, kNotEqual, kRegex, kNotRegex } type = kEqual;
+  std::string name;
+  std::string value;  // for kRegex/kNotRegex: a fully anchored ECMAScript regex (RE2-like)
+};
+
+// A MatcherSpec ready to evaluate. Regexes are compiled once and fully anchored (as Prometheus'
+// "^(?:re)$"); literal patterns and alternations of literals ("a|b|c", as Grafana sends) are
+// matched without a regex engine; so are such alternations wrapped in one group ("(a|b)", as
+// Grafana writes multi-value variables). The regex engine runs in linear-memory (Thompson NFA)
+// mode, so long label values cannot overflow the stack; other patterns are limited to 8 KiB and
+// 128 nested groups (libstdc++ compiles recursively).
+class LabelMatcher {
+ public:
+  // InvalidArgument for a regex std::regex cannot compile (RE2-only syntax such as "(?i)"
+  // included) or one past the limits above.
+  static Result<LabelMatcher> Compile(const MatcherSpec& spec);
+
+  const MatcherSpec& spec() const { return spec_; }
+  const std::string& name() const { return spec_.name; }
+  // True when a series whose value for name() is `value` ("" when absent) matches.
+  bool Matches(std::string_view value) const;
+
+ private:
+  struct Pattern;  // defined in store.cc: literal set or std::regex
+  MatcherSpec spec_;
+  std::shared_ptr<const Pattern> pattern_;
+};
+
+// Compiles `specs` and applies Prometheus' selector rule: at least one matcher must not match
+// the empty string (e.g. a non-empty equality), else InvalidArgument.
+Result<std::vector<LabelMatcher>> CompileMatchers(const std::vector<MatcherSpec>& specs);
+
+// The label set the store keys a series by: `labels` without the empty-valued labels.
+Labels CanonicalLabels(const Labels& labels);
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Stores all samples of the batch atomically and returns only once they are durable in the
+  // write-ahead log (concurrent writers share one sync: group commit). Either everything is
+  // stored or nothing. Series with no samples are ignored. A sample whose series and timestamp
+  // already hold the same value bits is a duplicate: skipped and counted, so a retried batch is
+  // idempotent. A sample whose timestamp already holds different value bits (in the store or
+  // earlier in the batch) refuses the whole batch with kInvalidArgument, as Prometheus does
+  // ("duplicate sample for timestamp"); this check is exact except between batches in flight at
+  // the same moment, where the last write wins. Out-of-order timestamps are accepted.
+  // kIoError after a failed write: the store then refuses all further Appends (reads still
+  // work) until it is reopened.
+  virtual Result<AppendStats> Append(const std::vector<TimeSeries>& batch) = 0;
+
+  // Series whose labels match all matchers (see CompileMatchers for the rule; a label absent
+  // from a series matches as ""), with their samples in [min_ms, max_ms] sorted by time. Series
+  // without samples in the range are left out; the result is sorted by labels and is one
+  // consistent snapshot. kResourceExhausted past the implementation's sample limit.
+  virtual Result<std::vector<SeriesSamples>> Select(const std::vector<MatcherSpec>& matchers,
+                                                    int64_t min_ms, int64_t max_ms) = 0;
+
+  virtual StoreStats Stats() const = 0;
+
+  // False once the store refuses writes (after a failed write); for /-/ready.
+  virtual bool Healthy() const = 0;
+};
+
+struct RocksDbStoreOptions {
+  std::string path;  // directory of the database; created (with parents) if missing
+  // LRU block cache shared by both column families.
+  size_t block_cache_bytes = size_t{64} << 20;
+  // Memtable size of the raw column family (RocksDB keeps up to two per family); the index
+  // family gets a quarter of it.
+  size_t write_buffer_bytes = size_t{64} << 20;
+  // RocksDB's max_total_wal_size: past it RocksDB flushes the family that pins the oldest WAL
+  // file (the rarely written index family), so the WAL cannot grow without bound.
+  uint64_t max_wal_bytes = uint64_t{512} << 20;
+  // Select refuses with kResourceExhausted when a query would return more samples (as
+  // Prometheus' --query.max-samples).
+  uint64_t max_select_samples = 50'000'000;
+  // Test seam: the label-set hash used by the series index (called concurrently); empty means
+  // Labels::Hash(). A database must always be opened with the same function (Open refuses
+  // otherwise).
+  std::function<uint64_t(const Labels&)> label_hash;
+};
+
+// Opens (creating if missing) the RocksDB-backed store at options.path.
+Result<std::unique_ptr<Store>> OpenRocksDbStore(const RocksDbStoreOptions& options);
+
+}  // namespace suanli::storage
