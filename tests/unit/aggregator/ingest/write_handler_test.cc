@@ -18,7 +18,9 @@ class WriteHandlerTest : public ::testing::Test {
            ("write-handler-" + std::to_string(::getpid()) + "-" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
-    auto store = storage::OpenRocksDbStore({.path = dir_.string()});
+    storage::RocksDbStoreOptions opts;
+    opts.path = dir_.string();
+    auto store = storage::OpenRocksDbStore(opts);
     ASSERT_TRUE(store.ok()) << store.status().message();
     store_ = std::move(store).value();
     handler_ = std::make_unique<WriteHandler>(*store_, model_, registry_);

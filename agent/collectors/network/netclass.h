@@ -1,0 +1,69 @@
+// NetclassCollector: interface properties from /sys/class/net/<device>/, as node_exporter's
+// netclass collector (all gauges, label {device}):
+//   node_network_up                     1 if operstate is "up", else 0
+//   node_network_info{address,adminstate,broadcast,device,duplex,ifalias,operstate}  always 1;
+//                                       adminstate is "up"/"down" from IFF_UP in flags
+//   node_network_carrier                carrier (absent while the link is administratively down)
+//   node_network_mtu_bytes              mtu, bytes
+//   node_network_speed_bytes            speed (Mb/s) * 125000, bytes per second; absent when the
+//                                       kernel reports -1 (unknown) or refuses the read, as
+//                                       node_exporter with
+//                                       --collector.netclass.ignore-invalid-speed
+//   node_network_transmit_queue_length  tx_queue_len, packets
+// An attribute the kernel refuses (EINVAL on a down link, EOPNOTSUPP) or that does not parse is
+// left out for that device, as node_exporter does. Directory entries that are not directories
+// (bonding_masters) are skipped; /sys/class/net entries are symlinks into /sys/devices.
+//
+// Outcomes: no /sys/class/net is NoData; another error listing it is Failed.
+// Thread-safety: not thread-safe; one thread at a time.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/collector.h"
+
+namespace suanli::agent {
+
+class NetclassCollector : public Collector {
+ public:
+  explicit NetclassCollector(const HostPaths& paths);
+  CollectResult Collect(Sweep& out) override;
+
+ private:
+  enum Attr {
+    kOperstate,
+    kAddress,
+    kBroadcast,
+    kDuplex,
+    kIfalias,
+    kFlags,
+    kCarrier,
+    kMtu,
+    kSpeed,
+    kTxQueueLen,
+    kAttrCount
+  };
+  struct Device {
+    std::string name;
+    std::array<std::string, kAttrCount> paths;  // built once per device
+    std::vector<Label> labels;                  // {device}
+    std::vector<Label> info;  // node_network_info's labels; values rewritten in place each read
+    double up = 0;
+    std::optional<int64_t> carrier, mtu, speed, tx_queue_len;
+  };
+  // Reads one attribute into buf_; the trimmed text, or nullopt when unreadable.
+  std::optional<std::string_view> ReadAttr(const std::string& path);
+  std::optional<int64_t> ReadInt(const std::string& path);
+  void ReadDevice(Device& d);
+
+  std::string dir_;                 // <sysfs>/class/net
+  std::vector<std::string> names_;  // scratch: this listing, sorted
+  std::vector<Device> devices_;     // same order as names_
+  std::string buf_;
+};
+
+}  // namespace suanli::agent

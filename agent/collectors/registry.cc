@@ -1,0 +1,42 @@
+#include "agent/collectors/registry.h"
+
+#include "agent/collectors/network/netclass.h"
+#include "agent/collectors/network/netdev.h"
+#include "agent/collectors/utilization/cpu.h"
+#include "agent/collectors/utilization/loadavg.h"
+#include "agent/collectors/utilization/meminfo.h"
+#include "agent/collectors/utilization/pressure.h"
+#include "agent/collectors/utilization/stat.h"
+
+namespace suanli::agent {
+
+namespace {
+
+template <typename T>
+std::unique_ptr<Collector> Make(const HostPaths& paths) {
+  return std::make_unique<T>(paths);
+}
+
+}  // namespace
+
+const std::vector<CollectorSpec>& AllCollectors() {
+  static const std::vector<CollectorSpec> kAll = {
+      {"cpu", true, "Seconds each CPU spent in each mode, from /proc/stat.", Make<CpuCollector>},
+      {"stat", true,
+       "Boot time, context switches, forks, interrupts and task states, from "
+       "/proc/stat.",
+       Make<StatCollector>},
+      {"meminfo", true, "Memory usage, every field of /proc/meminfo.", Make<MeminfoCollector>},
+      {"loadavg", true, "1, 5 and 15 minute load averages, from /proc/loadavg.",
+       Make<LoadavgCollector>},
+      {"pressure", true, "Pressure stall information (PSI), from /proc/pressure.",
+       Make<PressureCollector>},
+      {"netdev", true, "Per-interface traffic counters, from /proc/net/dev.",
+       Make<NetdevCollector>},
+      {"netclass", true, "Interface state, speed, MTU and identity, from /sys/class/net.",
+       Make<NetclassCollector>},
+  };
+  return kAll;
+}
+
+}  // namespace suanli::agent

@@ -1,0 +1,61 @@
+// Tests for agent/collectors/registry.h. (It lives here because the collector test target
+// takes tests/unit/agent/collectors/*/*_test.cc only.)
+#include "agent/collectors/registry.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "tests/unit/agent/collectors/expected_metrics.h"
+
+namespace suanli::agent {
+namespace {
+
+TEST(RegistryTest, ListsTheCollectorsOnceAndEnabled) {
+  std::vector<std::string> names;
+  for (const CollectorSpec& spec : AllCollectors()) {
+    names.push_back(spec.name);
+    EXPECT_TRUE(spec.enabled_by_default) << spec.name;
+    EXPECT_FALSE(spec.help.empty()) << spec.name;
+    EXPECT_TRUE(spec.make) << spec.name;
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"cpu", "stat", "meminfo", "loadavg", "pressure",
+                                             "netdev", "netclass"}));
+}
+
+TEST(RegistryTest, EveryCollectorRunsOnBothFixturesWithValidNames) {
+  for (const HostPaths& paths : {HostPaths{testing::FixturePath("node_exporter/proc"),
+                                           testing::FixturePath("node_exporter/sys")},
+                                 HostPaths{testing::FixturePath("procfs/fixtures/proc"),
+                                           testing::FixturePath("procfs/fixtures/sys")}}) {
+    std::set<std::string> families;
+    for (const CollectorSpec& spec : AllCollectors()) {
+      std::unique_ptr<Collector> c = spec.make(paths);
+      ASSERT_NE(c, nullptr) << spec.name;
+      Sweep sweep;
+      CollectResult r = c->Collect(sweep);
+      // Only netdev may lack its source (node_exporter's fixture has no /proc/net/dev).
+      if (spec.name == "netdev" && paths.procfs.find("node_exporter") != std::string::npos) {
+        EXPECT_EQ(r.kind, CollectResult::Kind::kNoData) << r.message;
+      } else {
+        EXPECT_EQ(r.kind, CollectResult::Kind::kOk) << spec.name << ": " << r.message;
+      }
+      for (const Family& f : sweep.families()) {
+        EXPECT_TRUE(IsValidMetricName(f.name)) << f.name;
+        EXPECT_TRUE(families.insert(f.name).second) << f.name << " from two collectors";
+        EXPECT_FALSE(f.help.empty()) << f.name;
+        EXPECT_FALSE(f.points.empty()) << f.name;
+        for (const Point& p : f.points) {
+          Labels labels(p.labels);
+          labels.Set("__name__", f.name);
+          EXPECT_TRUE(labels.Validate().ok()) << labels.ToString();
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace suanli::agent
