@@ -59,7 +59,9 @@ remote::WriteRequest SweepToWriteRequest(const Sweep& sweep,
 }
 
 Agent::Agent(AgentConfig config, const Clock& clock)
-    : clock_(clock), config_(std::move(config)), registry_(std::make_shared<prometheus::Registry>()) {
+    : clock_(clock),
+      config_(std::move(config)),
+      registry_(std::make_shared<prometheus::Registry>()) {
   sweeps_ = &prometheus::BuildCounter()
                  .Name("suanli_agent_sweeps_total")
                  .Help("Completed sampling sweeps.")
@@ -92,12 +94,18 @@ Status Agent::Start() {
 }
 
 void Agent::StartPipeline() {
-  sampler_ = std::make_unique<Sampler>(config_.paths, config_.collectors, *registry_);
+  auto built = BuildCollectors(config_);
+  if (!built.ok()) {
+    // LoadAgentConfig built the same collectors already; this cannot fail for a loaded config.
+    spdlog::error("cannot build collectors: {}", built.status().message());
+    built = std::vector<BuiltCollector>{};
+  }
+  auto timeout = std::min(config_.collector_timeout, config_.sample_interval * 9 / 10);
+  sampler_ = std::make_unique<Sampler>(std::move(built).value(), timeout, *registry_);
   std::string names;
   for (const auto& n : sampler_->enabled()) names += (names.empty() ? "" : ",") + n;
   spdlog::info("sampling every {}ms collectors={} procfs={} sysfs={}",
-               config_.sample_interval.count(), names, config_.paths.procfs,
-               config_.paths.sysfs);
+               config_.sample_interval.count(), names, config_.paths.procfs, config_.paths.sysfs);
   for (const auto& ep : config_.remote_write) {
     senders_.push_back(std::make_unique<RemoteWriteSender>(ep, *registry_));
     senders_.back()->Start();
@@ -130,8 +138,8 @@ void Agent::Stop() {
 
 void Agent::Reload(AgentConfig config) {
   if (config.listen_address != config_.listen_address) {
-    spdlog::warn("web.listen_address changes only on restart old={} new={}",
-                 config_.listen_address, config.listen_address);
+    spdlog::warn("web.listen_address changes only on restart old={} new={}", config_.listen_address,
+                 config.listen_address);
     config.listen_address = config_.listen_address;
   }
   StopPipeline();
@@ -151,8 +159,8 @@ void Agent::SampleLoop() {
     sampler_->RunOnce(sweep);
     sweeps_->Increment();
 
-    auto families = std::make_shared<const std::vector<prometheus::MetricFamily>>(
-        SweepToFamilies(sweep));
+    auto families =
+        std::make_shared<const std::vector<prometheus::MetricFamily>>(SweepToFamilies(sweep));
     {
       std::lock_guard lock(snapshot_mu_);
       snapshot_ = std::move(families);

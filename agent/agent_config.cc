@@ -1,6 +1,7 @@
 #include "agent/agent_config.h"
 
 #include "agent/collectors/registry.h"
+#include "agent/sampler.h"
 #include "core/config.h"
 #include "core/file_util.h"
 
@@ -86,6 +87,16 @@ Status ReadFile(ConfigMap& root, AgentConfig* c) {
     }
   }
   RETURN_IF_ERROR(collectors.Finish());
+  ASSIGN_OR_RETURN(ConfigMap sections, root.Map("collector_config"));
+  for (const std::string& name : sections.Keys()) {
+    bool known = false;
+    for (const auto& spec : AllCollectors()) known = known || spec.name == name;
+    if (!known) return sections.Error(name, "no collector of this name");
+    ASSIGN_OR_RETURN(ConfigMap section, sections.Map(name));
+    c->collector_config.emplace(name, std::move(section));
+  }
+  RETURN_IF_ERROR(root.Get("collector_timeout", &c->collector_timeout));
+  if (c->collector_timeout.count() <= 0) return root.Error("collector_timeout", "must be positive");
   ASSIGN_OR_RETURN(ConfigMap log, root.Map("log"));
   RETURN_IF_ERROR(log.Get("level", &c->log_level));
   RETURN_IF_ERROR(log.Get("format", &c->log_format));
@@ -122,6 +133,10 @@ Status ApplyFlags(const FlagSet& flags, AgentConfig* c) {
 }
 
 Status Finalize(AgentConfig* c) {
+  // Every enabled collector is built once here, so that --config.check reports a collector's
+  // configuration errors too (factories do not touch the host).
+  auto built = BuildCollectors(*c);
+  if (!built.ok()) return built.status();
   if (c->labels["instance"].empty()) c->labels["instance"] = HostName();
   for (auto it = c->labels.begin(); it != c->labels.end();) {
     it = it->second.empty() ? c->labels.erase(it) : std::next(it);

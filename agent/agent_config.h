@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "agent/collector.h"
+#include "core/config.h"
 #include "core/flags.h"
 #include "core/status.h"
 
@@ -26,12 +27,17 @@ struct RemoteWriteEndpoint {
 
 struct AgentConfig {
   std::string source = "<embedded default>";  // file the config came from
-  std::map<std::string, std::string> labels;   // static labels: region, dc, instance
+  std::map<std::string, std::string> labels;  // static labels: region, dc, instance
   std::chrono::milliseconds sample_interval{15000};
   std::vector<RemoteWriteEndpoint> remote_write;
   std::string listen_address = ":9465";
   HostPaths paths;
   std::map<std::string, bool> collectors;  // NAME -> enabled; absent: the collector's default
+  // collector_config.NAME: each collector's own section, read by its factory.
+  std::map<std::string, ConfigMap> collector_config;
+  // A collector that may block (registry: may_block) gets this long per sweep, at most 90% of
+  // the sample interval; past it the sweep goes on without it and the timeout is counted.
+  std::chrono::milliseconds collector_timeout{5000};
   std::string log_level = "info";
   std::string log_format = "logfmt";
 };

@@ -4,11 +4,13 @@
 // Thread-safety: a Collector instance is called from one thread at a time.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "core/config.h"
 #include "core/labels.h"
 #include "core/sample.h"
 
@@ -33,8 +35,8 @@ struct Family {
 class Sweep {
  public:
   // Adds a point to family `name`, creating the family (with help and type) on first use.
-  void Add(std::string_view name, std::string_view help, MetricType type,
-           std::vector<Label> labels, double value);
+  void Add(std::string_view name, std::string_view help, MetricType type, std::vector<Label> labels,
+           double value);
   const std::vector<Family>& families() const { return families_; }
   std::vector<Family>& mutable_families() { return families_; }
   void Clear() { families_.clear(); }
@@ -66,6 +68,17 @@ class Collector {
 struct HostPaths {
   std::string procfs = "/proc";
   std::string sysfs = "/sys";
+  std::string devfs = "/dev";  // device nodes (/dev/ipmi0); a seam for tests
+};
+
+// What a collector is built from: the host paths and its own configuration section
+// (`collector_config.NAME` in the agent's file; an empty map when absent). A factory reads its
+// keys with options.Get(...) and must not touch the host: it also runs for --config.check.
+// Keys a factory does not read are reported as unknown by the framework.
+struct CollectorContext {
+  HostPaths paths;
+  ConfigMap& options;
+  std::chrono::milliseconds sample_interval{15000};
 };
 
 }  // namespace suanli::agent

@@ -4,39 +4,113 @@
 
 #include <chrono>
 
-#include "agent/collectors/registry.h"
-
 namespace suanli::agent {
 
-Sampler::Sampler(const HostPaths& paths, const std::map<std::string, bool>& overrides,
-                 prometheus::Registry& registry) {
+Result<std::vector<BuiltCollector>> BuildCollectors(const AgentConfig& config) {
+  std::vector<BuiltCollector> out;
+  for (const auto& spec : AllCollectors()) {
+    auto it = config.collectors.find(spec.name);
+    bool on = it != config.collectors.end() ? it->second : spec.enabled_by_default;
+    if (!on) continue;
+    auto section = config.collector_config.find(spec.name);
+    ConfigMap options = section != config.collector_config.end()
+                            ? section->second
+                            : ConfigMap(config.source, YAML::Node(YAML::NodeType::Map),
+                                        "collector_config." + spec.name);
+    CollectorContext ctx{config.paths, options, config.sample_interval};
+    auto collector = spec.make(ctx);
+    if (!collector.ok()) return collector.status();
+    RETURN_IF_ERROR(options.Finish());
+    out.push_back({&spec, std::move(collector).value()});
+  }
+  return out;
+}
+
+BlockingCollectorRunner::BlockingCollectorRunner(std::unique_ptr<Collector> collector)
+    : collector_(std::move(collector)), thread_([this] { Loop(); }) {}
+
+BlockingCollectorRunner::~BlockingCollectorRunner() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void BlockingCollectorRunner::Loop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stop_ || state_ == State::kRequested; });
+    if (stop_) return;
+    state_ = State::kRunning;
+    Sweep local;
+    lock.unlock();
+    CollectResult r = collector_->Collect(local);
+    lock.lock();
+    output_ = std::move(local);
+    result_ = std::move(r);
+    state_ = State::kDone;
+    cv_.notify_all();
+  }
+}
+
+CollectResult BlockingCollectorRunner::Run(Sweep& out,
+                                           std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  if (state_ == State::kRequested || state_ == State::kRunning) {
+    auto secs = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() -
+                                                                 started_)
+                    .count();
+    return CollectResult::Failed("timed out: still running since " + std::to_string(secs) +
+                                 "s ago");
+  }
+  // kDone here is a late result of a timed-out run: discarded.
+  state_ = State::kRequested;
+  started_ = std::chrono::steady_clock::now();
+  cv_.notify_all();
+  if (!cv_.wait_until(lock, deadline, [this] { return state_ == State::kDone; })) {
+    return CollectResult::Failed("timed out: no answer within the collector timeout");
+  }
+  state_ = State::kIdle;
+  out = std::move(output_);
+  output_.Clear();
+  return std::move(result_);
+}
+
+Sampler::Sampler(std::vector<BuiltCollector> collectors, std::chrono::milliseconds timeout,
+                 prometheus::Registry& registry)
+    : timeout_(timeout) {
   auto& duration = prometheus::BuildGauge()
                        .Name("suanli_agent_collector_duration_seconds")
                        .Help("Time the collector's last run took.")
                        .Register(registry);
-  auto& success = prometheus::BuildGauge()
-                      .Name("suanli_agent_collector_success")
-                      .Help("1 when the collector's last run succeeded (no data counts as success).")
-                      .Register(registry);
+  auto& success =
+      prometheus::BuildGauge()
+          .Name("suanli_agent_collector_success")
+          .Help("1 when the collector's last run succeeded (no data counts as success).")
+          .Register(registry);
   auto& no_data = prometheus::BuildGauge()
                       .Name("suanli_agent_collector_no_data")
                       .Help("1 when the collector found nothing to measure on this host.")
                       .Register(registry);
   auto& failures = prometheus::BuildCounter()
                        .Name("suanli_agent_collector_failures_total")
-                       .Help("Collector runs that failed.")
+                       .Help("Collector runs that failed or timed out.")
                        .Register(registry);
-  for (const auto& spec : AllCollectors()) {
-    auto it = overrides.find(spec.name);
-    bool on = it != overrides.end() ? it->second : spec.enabled_by_default;
-    if (!on) continue;
+  for (auto& built : collectors) {
+    const std::string& name = built.spec->name;
     Entry e;
-    e.name = spec.name;
-    e.collector = spec.make(paths);
-    e.duration = &duration.Add({{"collector", spec.name}});
-    e.success = &success.Add({{"collector", spec.name}});
-    e.no_data = &no_data.Add({{"collector", spec.name}});
-    e.failures = &failures.Add({{"collector", spec.name}});
+    e.name = name;
+    if (built.spec->may_block) {
+      e.runner = std::make_unique<BlockingCollectorRunner>(std::move(built.collector));
+    } else {
+      e.collector = std::move(built.collector);
+    }
+    e.duration = &duration.Add({{"collector", name}});
+    e.success = &success.Add({{"collector", name}});
+    e.no_data = &no_data.Add({{"collector", name}});
+    e.failures = &failures.Add({{"collector", name}});
     entries_.push_back(std::move(e));
   }
 }
@@ -51,7 +125,8 @@ void Sampler::RunOnce(Sweep& out) {
   for (auto& e : entries_) {
     scratch_.Clear();
     auto start = std::chrono::steady_clock::now();
-    CollectResult r = e.collector->Collect(scratch_);
+    CollectResult r =
+        e.runner ? e.runner->Run(scratch_, start + timeout_) : e.collector->Collect(scratch_);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     e.duration->Set(secs);
     e.success->Set(r.kind == CollectResult::Kind::kFailed ? 0 : 1);
@@ -64,6 +139,9 @@ void Sampler::RunOnce(Sweep& out) {
       } else if (r.kind == CollectResult::Kind::kNoData) {
         spdlog::info("collector has no data on this host collector={} reason=\"{}\"", e.name,
                      r.message);
+      } else if (!r.message.empty()) {
+        // OK with a message: partial input (e.g. malformed lines skipped).
+        spdlog::warn("collector degraded collector={} reason=\"{}\"", e.name, r.message);
       } else if (e.last_kind == CollectResult::Kind::kFailed) {
         spdlog::info("collector recovered collector={}", e.name);
       }

@@ -36,10 +36,10 @@ std::chrono::milliseconds ParseRetryAfter(const std::string& v) {
 
 }  // namespace
 
-RemoteWriteSender::RemoteWriteSender(RemoteWriteEndpoint endpoint,
-                                     prometheus::Registry& registry)
+RemoteWriteSender::RemoteWriteSender(RemoteWriteEndpoint endpoint, prometheus::Registry& registry)
     : endpoint_(std::move(endpoint)),
-      samples_sent_(SamplesFamily(registry).Add({{"endpoint", endpoint_.url}, {"outcome", "sent"}})),
+      samples_sent_(
+          SamplesFamily(registry).Add({{"endpoint", endpoint_.url}, {"outcome", "sent"}})),
       requests_ok_(RequestsFamily(registry).Add({{"endpoint", endpoint_.url}, {"result", "ok"}})),
       requests_retried_(
           RequestsFamily(registry).Add({{"endpoint", endpoint_.url}, {"result", "retried"}})),
@@ -60,7 +60,9 @@ RemoteWriteSender::RemoteWriteSender(RemoteWriteEndpoint endpoint,
 
 RemoteWriteSender::~RemoteWriteSender() { Stop(); }
 
-void RemoteWriteSender::Start() { thread_ = std::thread([this] { Run(); }); }
+void RemoteWriteSender::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void RemoteWriteSender::Stop() {
   {
@@ -171,9 +173,9 @@ void RemoteWriteSender::Run() {
       warned = false;
       requests_ok_.Increment();
       samples_sent_.Increment(static_cast<double>(batch->samples));
-      last_success_.Set(std::chrono::duration<double>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count());
+      last_success_.Set(
+          std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+              .count());
     } else {
       dropped_rejected_.Increment(static_cast<double>(batch->samples));
       spdlog::error("remote_write rejected, dropping batch endpoint={} samples={} reason=\"{}\"",

@@ -31,14 +31,28 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
     std::string_view unit = text.substr(ustart, i - ustart);
     int64_t mult;
     int rank;
-    if (unit == "y") { mult = 365LL * 24 * 3600 * 1000; rank = 7; }
-    else if (unit == "w") { mult = 7LL * 24 * 3600 * 1000; rank = 6; }
-    else if (unit == "d") { mult = 24LL * 3600 * 1000; rank = 5; }
-    else if (unit == "h") { mult = 3600LL * 1000; rank = 4; }
-    else if (unit == "m") { mult = 60LL * 1000; rank = 3; }
-    else if (unit == "s") { mult = 1000; rank = 2; }
-    else if (unit == "ms") { mult = 1; rank = 1; }
-    else {
+    if (unit == "y") {
+      mult = 365LL * 24 * 3600 * 1000;
+      rank = 7;
+    } else if (unit == "w") {
+      mult = 7LL * 24 * 3600 * 1000;
+      rank = 6;
+    } else if (unit == "d") {
+      mult = 24LL * 3600 * 1000;
+      rank = 5;
+    } else if (unit == "h") {
+      mult = 3600LL * 1000;
+      rank = 4;
+    } else if (unit == "m") {
+      mult = 60LL * 1000;
+      rank = 3;
+    } else if (unit == "s") {
+      mult = 1000;
+      rank = 2;
+    } else if (unit == "ms") {
+      mult = 1;
+      rank = 1;
+    } else {
       return InvalidArgument("bad duration \"" + std::string(text) + "\": unknown unit \"" +
                              std::string(unit) + "\" (use ms, s, m, h, d, w, y)");
     }
@@ -63,10 +77,8 @@ std::string FormatDuration(std::chrono::milliseconds d) {
     out = "-";
     ms = -ms;
   }
-  const std::pair<int64_t, const char*> units[] = {{3600LL * 1000, "h"},
-                                                   {60LL * 1000, "m"},
-                                                   {1000, "s"},
-                                                   {1, "ms"}};
+  const std::pair<int64_t, const char*> units[] = {
+      {3600LL * 1000, "h"}, {60LL * 1000, "m"}, {1000, "s"}, {1, "ms"}};
   for (auto [mult, name] : units) {
     if (ms >= mult) {
       out += std::to_string(ms / mult) + name;
@@ -259,6 +271,15 @@ Result<std::vector<ConfigMap>> ConfigMap::List(std::string_view key) {
     out.emplace_back(file_, item, path);
   }
   return out;
+}
+
+std::vector<std::string> ConfigMap::Keys() const {
+  std::vector<std::string> keys;
+  if (!node_.IsMap()) return keys;
+  for (const auto& kv : node_) {
+    if (kv.first.IsScalar()) keys.push_back(kv.first.Scalar());
+  }
+  return keys;
 }
 
 Status ConfigMap::Finish() const {

@@ -4,6 +4,8 @@
 // Thread-safety: ConfigMap is a short-lived value used by one thread while loading.
 #pragma once
 
+#include <yaml-cpp/yaml.h>
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -12,8 +14,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <yaml-cpp/yaml.h>
 
 #include "core/status.h"
 
@@ -59,6 +59,8 @@ class ConfigMap {
   Status Error(std::string_view key, std::string_view message) const;
 
   const std::string& file() const { return file_; }
+  // Keys present in this map, in file order.
+  std::vector<std::string> Keys() const;
 
  private:
   YAML::Node Lookup(std::string_view key);

@@ -4,8 +4,7 @@
 
 namespace suanli {
 
-void FlagSet::AddString(const std::string& name, const std::string& help,
-                        const std::string& def) {
+void FlagSet::AddString(const std::string& name, const std::string& help, const std::string& def) {
   flags_[name] = Flag{Kind::kString, help, def, {}};
   order_.push_back(name);
 }
@@ -47,8 +46,8 @@ Status FlagSet::Parse(int argc, const char* const* argv) {
         if (std::find(fam.names.begin(), fam.names.end(), name) == fam.names.end()) {
           std::string known;
           for (const auto& n : fam.names) known += (known.empty() ? "" : ", ") + n;
-          return InvalidArgument("unknown flag --" + body + " (known " + prefix + "NAME: " +
-                                 known + ")");
+          return InvalidArgument("unknown flag --" + body + " (known " + prefix + "NAME: " + known +
+                                 ")");
         }
         bool on = !negated;
         if (value) {

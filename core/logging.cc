@@ -14,9 +14,9 @@ namespace {
 
 void AppendTimestamp(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) {
   auto t = std::chrono::system_clock::to_time_t(msg.time);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(msg.time.time_since_epoch())
-                .count() %
-            1000;
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(msg.time.time_since_epoch()).count() %
+      1000;
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[40];
@@ -27,24 +27,41 @@ void AppendTimestamp(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& 
 
 std::string_view LevelName(spdlog::level::level_enum l) {
   switch (l) {
-    case spdlog::level::trace: return "debug";
-    case spdlog::level::debug: return "debug";
-    case spdlog::level::info: return "info";
-    case spdlog::level::warn: return "warn";
-    case spdlog::level::err: return "error";
-    case spdlog::level::critical: return "error";
-    default: return "info";
+    case spdlog::level::trace:
+      return "debug";
+    case spdlog::level::debug:
+      return "debug";
+    case spdlog::level::info:
+      return "info";
+    case spdlog::level::warn:
+      return "warn";
+    case spdlog::level::err:
+      return "error";
+    case spdlog::level::critical:
+      return "error";
+    default:
+      return "info";
   }
 }
 
 void AppendEscaped(std::string_view s, spdlog::memory_buf_t& dest, bool json) {
   for (char c : s) {
     switch (c) {
-      case '"': dest.append(std::string_view("\\\"")); break;
-      case '\\': dest.append(std::string_view("\\\\")); break;
-      case '\n': dest.append(std::string_view("\\n")); break;
-      case '\t': dest.append(std::string_view("\\t")); break;
-      case '\r': dest.append(std::string_view("\\r")); break;
+      case '"':
+        dest.append(std::string_view("\\\""));
+        break;
+      case '\\':
+        dest.append(std::string_view("\\\\"));
+        break;
+      case '\n':
+        dest.append(std::string_view("\\n"));
+        break;
+      case '\t':
+        dest.append(std::string_view("\\t"));
+        break;
+      case '\r':
+        dest.append(std::string_view("\\r"));
+        break;
       default:
         if (json && static_cast<unsigned char>(c) < 0x20) {
           char buf[8];

@@ -41,8 +41,16 @@ inline bool IsStaleNaN(double v) {
 }
 
 // Metric metadata sent alongside samples (remote_write MetricMetadata).
-enum class MetricType { kUnknown = 0, kCounter = 1, kGauge = 2, kHistogram = 3,
-                        kGaugeHistogram = 4, kSummary = 5, kInfo = 6, kStateset = 7 };
+enum class MetricType {
+  kUnknown = 0,
+  kCounter = 1,
+  kGauge = 2,
+  kHistogram = 3,
+  kGaugeHistogram = 4,
+  kSummary = 5,
+  kInfo = 6,
+  kStateset = 7
+};
 struct MetricMetadata {
   MetricType type = MetricType::kUnknown;
   std::string metric_family_name;

@@ -15,14 +15,14 @@ namespace suanli {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,  // bad input from outside (request, config, file contents)
-  kNotFound,         // a file, key or resource that is absent
-  kPermissionDenied, // EACCES and friends
-  kResourceExhausted,// a limit was reached (size, count, disk)
-  kUnavailable,      // a peer or device that may come back (retry)
-  kDeadlineExceeded, // a timeout
-  kIoError,          // the environment failed (disk, WAL): often fatal for storage
-  kInternal,         // an invariant broke
+  kInvalidArgument,    // bad input from outside (request, config, file contents)
+  kNotFound,           // a file, key or resource that is absent
+  kPermissionDenied,   // EACCES and friends
+  kResourceExhausted,  // a limit was reached (size, count, disk)
+  kUnavailable,        // a peer or device that may come back (retry)
+  kDeadlineExceeded,   // a timeout
+  kIoError,            // the environment failed (disk, WAL): often fatal for storage
+  kInternal,           // an invariant broke
 };
 
 const char* StatusCodeName(StatusCode code);
@@ -51,7 +51,9 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status PermissionDenied(std::string m) {
   return {StatusCode::kPermissionDenied, std::move(m)};
@@ -70,7 +72,7 @@ inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
     if (status_.ok()) status_ = Internal("Result built from an OK Status without a value");
   }
@@ -97,15 +99,14 @@ class [[nodiscard]] Result {
 #define SUANLI_CONCAT(a, b) SUANLI_CONCAT_INNER(a, b)
 
 // Returns from the enclosing function if `expr` (a Status) is not OK.
-#define RETURN_IF_ERROR(expr)                  \
-  do {                                         \
-    ::suanli::Status _st = (expr);             \
-    if (!_st.ok()) return _st;                 \
+#define RETURN_IF_ERROR(expr)      \
+  do {                             \
+    ::suanli::Status _st = (expr); \
+    if (!_st.ok()) return _st;     \
   } while (0)
 
 // Declares `lhs` from a Result expression, returning its Status on error.
-#define ASSIGN_OR_RETURN(lhs, expr)                                   \
-  auto SUANLI_CONCAT(_res_, __LINE__) = (expr);                       \
-  if (!SUANLI_CONCAT(_res_, __LINE__).ok())                           \
-    return SUANLI_CONCAT(_res_, __LINE__).status();                   \
+#define ASSIGN_OR_RETURN(lhs, expr)                                                         \
+  auto SUANLI_CONCAT(_res_, __LINE__) = (expr);                                             \
+  if (!SUANLI_CONCAT(_res_, __LINE__).ok()) return SUANLI_CONCAT(_res_, __LINE__).status(); \
   lhs = std::move(SUANLI_CONCAT(_res_, __LINE__)).value()

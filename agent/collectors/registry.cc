@@ -12,9 +12,10 @@ namespace suanli::agent {
 
 namespace {
 
+// For collectors that take no options: built from the host paths alone.
 template <typename T>
-std::unique_ptr<Collector> Make(const HostPaths& paths) {
-  return std::make_unique<T>(paths);
+Result<std::unique_ptr<Collector>> Make(CollectorContext& ctx) {
+  return std::unique_ptr<Collector>(std::make_unique<T>(ctx.paths));
 }
 
 }  // namespace

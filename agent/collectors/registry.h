@@ -19,7 +19,11 @@ struct CollectorSpec {
   std::string name;  // [a-z0-9_]+, as node_exporter's collector names
   bool enabled_by_default = true;
   std::string help;  // one line for --help
-  std::function<std::unique_ptr<Collector>(const HostPaths&)> make;
+  // Builds the collector from its context; a configuration error names file, line and key.
+  std::function<Result<std::unique_ptr<Collector>>(CollectorContext&)> make;
+  // True for collectors whose reads can stall (a BMC, a stuck I2C sensor, a GPU driver): the
+  // sampler runs them on their own thread with a deadline so that they never delay a sweep.
+  bool may_block = false;
 };
 
 // Every collector, in the order they run in a sweep.

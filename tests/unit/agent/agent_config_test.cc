@@ -28,8 +28,11 @@ TEST(AgentConfigTest, ExampleFileIsValid) {
 TEST(AgentConfigTest, FlagsOverrideFileAndInstanceDefaultsToHostName) {
   FlagSet flags("suanli-agent");
   AddAgentFlags(flags, {"cpu", "meminfo"});
-  const char* argv[] = {"suanli-agent", "--sample.interval=1s", "--remote-write.url=http://x/w",
-                        "--remote-write.url=https://y/w", "--no-collector.cpu",
+  const char* argv[] = {"suanli-agent",
+                        "--sample.interval=1s",
+                        "--remote-write.url=http://x/w",
+                        "--remote-write.url=https://y/w",
+                        "--no-collector.cpu",
                         "--path.procfs=/tmp/p"};
   ASSERT_TRUE(flags.Parse(6, argv).ok());
   auto c = LoadAgentConfig(flags);
@@ -44,9 +47,9 @@ TEST(AgentConfigTest, FlagsOverrideFileAndInstanceDefaultsToHostName) {
 
 TEST(AgentConfigTest, ErrorsNameLineAndKey) {
   auto bad_url = ParseAgentConfig("a.yml",
-                                   "labels: {region: r}\n"
-                                   "remote_write:\n"
-                                   "  - url: ftp://x\n");
+                                  "labels: {region: r}\n"
+                                  "remote_write:\n"
+                                  "  - url: ftp://x\n");
   EXPECT_EQ(bad_url.status().message(),
             "a.yml:3: remote_write[0].url: must start with http:// or https://, got \"ftp://x\"");
   auto unknown_collector = ParseAgentConfig("a.yml", "collectors:\n  cpux: true\n");

@@ -18,8 +18,9 @@ TEST(SweepToWriteRequestTest, AddsNameAndStaticLabelsAndMetadata) {
   ASSERT_EQ(req.series.size(), 3u);
   EXPECT_EQ(req.series[0].labels.ToString(),
             R"(node_load1{dc="lanzhou-1",instance="n1",region="gansu"})");
-  EXPECT_EQ(req.series[1].labels.ToString(),
-            R"(node_cpu_seconds_total{cpu="0",dc="lanzhou-1",instance="n1",mode="idle",region="gansu"})");
+  EXPECT_EQ(
+      req.series[1].labels.ToString(),
+      R"(node_cpu_seconds_total{cpu="0",dc="lanzhou-1",instance="n1",mode="idle",region="gansu"})");
   // The static instance wins over a collector's label of the same name.
   EXPECT_EQ(req.series[2].labels.Get("instance"), "n1");
   EXPECT_EQ(req.series[1].samples[0].timestamp_ms, 1234);

@@ -113,9 +113,14 @@ TEST(FlagSetTest, ParsesPrometheusStyle) {
   f.AddBool("config.check", "check");
   f.AddRepeated("remote-write.url", "url");
   f.AddBoolFamily("collector.", {"cpu", "meminfo"}, "collector");
-  const char* argv[] = {"prog", "--web.listen-address", "127.0.0.1:0", "--config.check",
-                        "--remote-write.url=http://a", "--remote-write.url=http://b",
-                        "--no-collector.cpu", "--collector.meminfo"};
+  const char* argv[] = {"prog",
+                        "--web.listen-address",
+                        "127.0.0.1:0",
+                        "--config.check",
+                        "--remote-write.url=http://a",
+                        "--remote-write.url=http://b",
+                        "--no-collector.cpu",
+                        "--collector.meminfo"};
   ASSERT_TRUE(f.Parse(8, argv).ok());
   EXPECT_EQ(f.Get("web.listen-address"), "127.0.0.1:0");
   EXPECT_TRUE(f.GetBool("config.check"));

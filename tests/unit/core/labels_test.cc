@@ -43,10 +43,10 @@ TEST(LabelsTest, Validate) {
 
 TEST(LabelsTest, Utf8) {
   EXPECT_TRUE(IsValidUtf8("lanzhou 兰州 ✓"));
-  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));          // overlong '/'
-  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // surrogate
-  EXPECT_FALSE(IsValidUtf8("\xe5\x85"));          // truncated
-  EXPECT_TRUE(IsValidUtf8("\xf0\x9f\x98\x80"));   // U+1F600
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));         // overlong '/'
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));     // surrogate
+  EXPECT_FALSE(IsValidUtf8("\xe5\x85"));         // truncated
+  EXPECT_TRUE(IsValidUtf8("\xf0\x9f\x98\x80"));  // U+1F600
 }
 
 TEST(SampleTest, StaleMarkerIsDistinctNaN) {

@@ -13,17 +13,23 @@ std::vector<TimeSeries> NodeSweep(const std::string& dc, const std::string& inst
                                   double idle0, double user0, double idle1, double user1,
                                   double rx) {
   auto cpu = [&](const char* c, const char* mode, double v) {
-    return Series({{"__name__", "node_cpu_seconds_total"}, {"region", "gansu"}, {"dc", dc},
-                   {"instance", instance}, {"cpu", c}, {"mode", mode}},
+    return Series({{"__name__", "node_cpu_seconds_total"},
+                   {"region", "gansu"},
+                   {"dc", dc},
+                   {"instance", instance},
+                   {"cpu", c},
+                   {"mode", mode}},
                   ts, v);
   };
   auto node = [&](const char* name, std::vector<Label> extra, double v) {
-    std::vector<Label> l = {{"__name__", name}, {"region", "gansu"}, {"dc", dc},
-                            {"instance", instance}};
+    std::vector<Label> l = {
+        {"__name__", name}, {"region", "gansu"}, {"dc", dc}, {"instance", instance}};
     l.insert(l.end(), extra.begin(), extra.end());
     return Series(l, ts, v);
   };
-  return {cpu("0", "idle", idle0), cpu("0", "user", user0), cpu("1", "idle", idle1),
+  return {cpu("0", "idle", idle0),
+          cpu("0", "user", user0),
+          cpu("1", "idle", idle1),
           cpu("1", "user", user1),
           node("node_memory_MemTotal_bytes", {}, 1000),
           node("node_memory_MemAvailable_bytes", {}, 400),
@@ -65,11 +71,13 @@ TEST(CapacityModelTest, StaleNodesLeaveTheSupplyAndResetsGiveNoRate) {
 TEST(CapacityModelTest, MemAvailableFallback) {
   CapacityModel m(std::chrono::minutes(5));
   std::vector<TimeSeries> b;
-  for (auto [name, v] : std::vector<std::pair<const char*, double>>{
-           {"node_memory_MemTotal_bytes", 100}, {"node_memory_MemFree_bytes", 10},
-           {"node_memory_Buffers_bytes", 5}, {"node_memory_Cached_bytes", 20}}) {
-    b.push_back(Series({{"__name__", name}, {"region", "r"}, {"dc", "d"}, {"instance", "i"}}, 1000,
-                       v));
+  for (auto [name, v] :
+       std::vector<std::pair<const char*, double>>{{"node_memory_MemTotal_bytes", 100},
+                                                   {"node_memory_MemFree_bytes", 10},
+                                                   {"node_memory_Buffers_bytes", 5},
+                                                   {"node_memory_Cached_bytes", 20}}) {
+    b.push_back(
+        Series({{"__name__", name}, {"region", "r"}, {"dc", "d"}, {"instance", "i"}}, 1000, v));
   }
   m.Observe(b);
   EXPECT_DOUBLE_EQ(m.Snapshot(1000).dcs.at({"r", "d"}).memory_available_bytes, 35);

@@ -48,8 +48,8 @@ class WriteHandlerTest : public ::testing::Test {
   }
 
   size_t StoredSamples() {
-    auto r = store_->Select({{storage::MatcherSpec::kRegex, "__name__", ".+"}}, INT64_MIN,
-                            INT64_MAX);
+    auto r =
+        store_->Select({{storage::MatcherSpec::kRegex, "__name__", ".+"}}, INT64_MIN, INT64_MAX);
     EXPECT_TRUE(r.ok()) << r.status().message();
     size_t n = 0;
     for (const auto& s : *r) n += s.samples.size();

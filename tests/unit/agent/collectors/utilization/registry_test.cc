@@ -32,7 +32,11 @@ TEST(RegistryTest, EveryCollectorRunsOnBothFixturesWithValidNames) {
                                            testing::FixturePath("procfs/fixtures/sys")}}) {
     std::set<std::string> families;
     for (const CollectorSpec& spec : AllCollectors()) {
-      std::unique_ptr<Collector> c = spec.make(paths);
+      ConfigMap options("test", YAML::Node(YAML::NodeType::Map), "collector_config." + spec.name);
+      CollectorContext ctx{paths, options};
+      auto made = spec.make(ctx);
+      ASSERT_TRUE(made.ok()) << spec.name << ": " << made.status().message();
+      std::unique_ptr<Collector> c = std::move(made).value();
       ASSERT_NE(c, nullptr) << spec.name;
       Sweep sweep;
       CollectResult r = c->Collect(sweep);

@@ -1,0 +1,107 @@
+#include "agent/sampler.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <future>
+
+namespace suanli::agent {
+namespace {
+
+// A collector that returns a fixed point, or blocks until released.
+class ScriptedCollector : public Collector {
+ public:
+  ScriptedCollector(std::string family, std::shared_future<void> release = {})
+      : family_(std::move(family)), release_(std::move(release)) {}
+  CollectResult Collect(Sweep& out) override {
+    calls++;
+    if (release_.valid()) release_.wait();
+    out.Add(family_, "test", MetricType::kGauge, {}, 1);
+    return CollectResult::Ok();
+  }
+  std::atomic<int> calls{0};
+
+ private:
+  std::string family_;
+  std::shared_future<void> release_;
+};
+
+class FailingCollector : public Collector {
+ public:
+  CollectResult Collect(Sweep& out) override {
+    out.Add("partial", "read before failing", MetricType::kGauge, {}, 2);
+    return CollectResult::Failed("boom");
+  }
+};
+
+double Value(prometheus::Registry& r, const std::string& name, const std::string& collector) {
+  for (const auto& f : r.Collect()) {
+    if (f.name != name) continue;
+    for (const auto& m : f.metric) {
+      for (const auto& l : m.label) {
+        if (l.name == "collector" && l.value == collector) {
+          return f.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+        }
+      }
+    }
+  }
+  return -1;
+}
+
+TEST(SamplerTest, HungBlockingCollectorCostsOnlyItsOwnFigures) {
+  static const CollectorSpec kInline{"fast", true, "", nullptr, false};
+  static const CollectorSpec kBlocking{"bmc", true, "", nullptr, true};
+  static const CollectorSpec kFailing{"bad", true, "", nullptr, false};
+  std::promise<void> release;
+  auto hung = std::make_unique<ScriptedCollector>("bmc_watts", release.get_future().share());
+  ScriptedCollector* hung_ptr = hung.get();
+  std::vector<BuiltCollector> built;
+  built.push_back({&kBlocking, std::move(hung)});
+  built.push_back({&kInline, std::make_unique<ScriptedCollector>("fast_value")});
+  built.push_back({&kFailing, std::make_unique<FailingCollector>()});
+  prometheus::Registry registry;
+  Sampler sampler(std::move(built), std::chrono::milliseconds(50), registry);
+
+  for (int sweep_no = 0; sweep_no < 3; ++sweep_no) {
+    Sweep sweep;
+    sampler.RunOnce(sweep);
+    std::vector<std::string> names;
+    for (const auto& f : sweep.families()) names.push_back(f.name);
+    // The hung collector contributes nothing; the others are all there, every sweep.
+    EXPECT_EQ(names, (std::vector<std::string>{"fast_value", "partial"}));
+  }
+  // Started once: later sweeps see it still busy instead of piling up threads.
+  EXPECT_EQ(hung_ptr->calls.load(), 1);
+  EXPECT_EQ(Value(registry, "suanli_agent_collector_failures_total", "bmc"), 3);
+  EXPECT_EQ(Value(registry, "suanli_agent_collector_success", "bmc"), 0);
+  EXPECT_EQ(Value(registry, "suanli_agent_collector_success", "fast"), 1);
+  EXPECT_EQ(Value(registry, "suanli_agent_collector_failures_total", "bad"), 3);
+
+  release.set_value();
+  // Once it answers again, its figures come back (the late result was discarded).
+  Sweep sweep;
+  for (int i = 0; i < 100 && sweep.families().size() < 3; ++i) {
+    sweep.Clear();
+    sampler.RunOnce(sweep);
+  }
+  ASSERT_EQ(sweep.families().size(), 3u);
+  EXPECT_EQ(sweep.families()[0].name, "bmc_watts");
+  EXPECT_EQ(Value(registry, "suanli_agent_collector_success", "bmc"), 1);
+}
+
+TEST(BuildCollectorsTest, UnknownOptionKeyIsAConfigError) {
+  auto config = ParseAgentConfig("a.yml",
+                                 "collector_config:\n"
+                                 "  cpu:\n"
+                                 "    nonsense: 1\n");
+  ASSERT_TRUE(config.ok()) << config.status().message();
+  auto built = BuildCollectors(*config);
+  ASSERT_FALSE(built.ok());
+  EXPECT_EQ(built.status().message(), "a.yml:3: collector_config.cpu.nonsense: unknown key");
+  auto bad_name = ParseAgentConfig("a.yml", "collector_config:\n  gpus: {}\n");
+  EXPECT_EQ(bad_name.status().message(),
+            "a.yml:2: collector_config.gpus: no collector of this name");
+}
+
+}  // namespace
+}  // namespace suanli::agent
