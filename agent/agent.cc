@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 
+#include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include "exporters/prometheus/text_exposition.h"
@@ -102,6 +103,8 @@ void Agent::StartPipeline() {
   }
   auto timeout = std::min(config_.collector_timeout, config_.sample_interval * 9 / 10);
   sampler_ = std::make_unique<Sampler>(std::move(built).value(), timeout, *registry_);
+  links_ = std::make_unique<Links>(config_.links);
+  warned_missing_links_ = false;
   std::string names;
   for (const auto& n : sampler_->enabled()) names += (names.empty() ? "" : ",") + n;
   spdlog::info("sampling every {}ms collectors={} procfs={} sysfs={}",
@@ -157,6 +160,12 @@ void Agent::SampleLoop() {
     sweep.Clear();
     int64_t ts = clock_.NowUnixMs();
     sampler_->RunOnce(sweep);
+    std::vector<std::string> missing = links_->Derive(sweep);
+    if (!missing.empty() && !warned_missing_links_) {
+      spdlog::warn("declared link devices not found (is the netdev collector on?) devices={}",
+                   fmt::join(missing, ","));
+      warned_missing_links_ = true;
+    }
     sweeps_->Increment();
 
     auto families =

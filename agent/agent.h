@@ -16,6 +16,7 @@
 
 #include "agent/agent_config.h"
 #include "agent/collector.h"
+#include "agent/links.h"
 #include "agent/sampler.h"
 #include "agent/sender.h"
 #include "core/clock.h"
@@ -55,11 +56,13 @@ class Agent {
   prometheus::Counter* sweeps_ = nullptr;
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<Sampler> sampler_;
+  std::unique_ptr<Links> links_;
   std::vector<std::unique_ptr<RemoteWriteSender>> senders_;
 
   std::mutex loop_mu_;
   std::condition_variable loop_cv_;
   bool loop_stop_ = false;
+  bool warned_missing_links_ = false;
   std::thread loop_;
 
   mutable std::mutex snapshot_mu_;

@@ -97,6 +97,7 @@ Status ReadFile(ConfigMap& root, AgentConfig* c) {
   }
   RETURN_IF_ERROR(root.Get("collector_timeout", &c->collector_timeout));
   if (c->collector_timeout.count() <= 0) return root.Error("collector_timeout", "must be positive");
+  ASSIGN_OR_RETURN(c->links, ParseLinks(root));
   ASSIGN_OR_RETURN(ConfigMap log, root.Map("log"));
   RETURN_IF_ERROR(log.Get("level", &c->log_level));
   RETURN_IF_ERROR(log.Get("format", &c->log_format));

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "agent/collector.h"
+#include "agent/links.h"
 #include "core/config.h"
 #include "core/flags.h"
 #include "core/status.h"
@@ -38,6 +39,7 @@ struct AgentConfig {
   // A collector that may block (registry: may_block) gets this long per sweep, at most 90% of
   // the sample interval; past it the sweep goes on without it and the timeout is counted.
   std::chrono::milliseconds collector_timeout{5000};
+  std::vector<LinkSpec> links;  // inter-dc links this server terminates
   std::string log_level = "info";
   std::string log_format = "logfmt";
 };

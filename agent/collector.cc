@@ -22,6 +22,13 @@ void Sweep::Add(std::string_view name, std::string_view help, MetricType type,
   family->points.push_back(Point{std::move(labels), value});
 }
 
+const Family* Sweep::Find(std::string_view name) const {
+  for (const Family& f : families_) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
 size_t Sweep::PointCount() const {
   size_t n = 0;
   for (const Family& f : families_) n += f.points.size();

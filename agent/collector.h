@@ -38,6 +38,8 @@ class Sweep {
   void Add(std::string_view name, std::string_view help, MetricType type, std::vector<Label> labels,
            double value);
   const std::vector<Family>& families() const { return families_; }
+  // The family called `name`, or nullptr.
+  const Family* Find(std::string_view name) const;
   std::vector<Family>& mutable_families() { return families_; }
   void Clear() { families_.clear(); }
   size_t PointCount() const;
