@@ -2,6 +2,8 @@
 
 #include "agent/collectors/network/netclass.h"
 #include "agent/collectors/network/netdev.h"
+#include "agent/collectors/power/hwmon.h"
+#include "agent/collectors/power/rapl.h"
 #include "agent/collectors/utilization/cpu.h"
 #include "agent/collectors/utilization/loadavg.h"
 #include "agent/collectors/utilization/meminfo.h"
@@ -36,6 +38,12 @@ const std::vector<CollectorSpec>& AllCollectors() {
        Make<NetdevCollector>},
       {"netclass", true, "Interface state, speed, MTU and identity, from /sys/class/net.",
        Make<NetclassCollector>},
+      {"rapl", true,
+       "CPU package, core, DRAM and platform energy from RAPL (powercap), wrap-corrected.",
+       Make<RaplCollector>},
+      {"hwmon", true,
+       "Power and energy sensors from /sys/class/hwmon, the ACPI power meter, voltage x current.",
+       Make<HwmonCollector>, /*may_block=*/true},
   };
   return kAll;
 }
