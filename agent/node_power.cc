@@ -1,0 +1,117 @@
+#include "agent/node_power.h"
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+
+namespace suanli::agent {
+namespace {
+
+std::string_view LabelOf(const Point& p, std::string_view name) {
+  for (const Label& l : p.labels) {
+    if (l.name == name) return l.value;
+  }
+  return {};
+}
+
+std::optional<double> Single(const Sweep& sweep, std::string_view family) {
+  const Family* f = sweep.Find(family);
+  if (f == nullptr || f->points.empty()) return std::nullopt;
+  return f->points[0].value;
+}
+
+double SumOf(const Family* f) {
+  double sum = 0;
+  if (f != nullptr) {
+    for (const Point& p : f->points) {
+      if (std::isfinite(p.value)) sum += p.value;
+    }
+  }
+  return sum;
+}
+
+}  // namespace
+
+NodePower::NodePower(std::chrono::milliseconds sample_interval)
+    : max_age_seconds_(std::max(30.0, 3.0 * sample_interval.count() / 1000.0)) {}
+
+std::map<std::string, double> NodePower::RaplWatts(const Sweep& sweep, int64_t timestamp_ms) {
+  std::map<std::string, double> watts;  // zone -> W, summed over indexes
+  const Family* f = sweep.Find("suanli_rapl_energy_joules_total");
+  if (f == nullptr) return watts;
+  for (const Point& p : f->points) {
+    std::string zone(LabelOf(p, "zone"));
+    std::string key = zone + '\0' + std::string(LabelOf(p, "index"));
+    auto it = rapl_prev_.find(key);
+    if (it != rapl_prev_.end() && timestamp_ms > it->second.ms && p.value >= it->second.joules) {
+      watts[zone] += (p.value - it->second.joules) * 1000.0 /
+                     static_cast<double>(timestamp_ms - it->second.ms);
+    }
+    rapl_prev_[key] = RaplPoint{p.value, timestamp_ms};
+  }
+  return watts;
+}
+
+void NodePower::Derive(Sweep& sweep, int64_t timestamp_ms) {
+  std::map<std::string, double> rapl = RaplWatts(sweep, timestamp_ms);
+  const Family* gpu = sweep.Find("suanli_gpu_power_watts");
+  double gpu_watts = SumOf(gpu);
+
+  const char* source = nullptr;
+  double watts = 0;
+  if (const Family* rf = sweep.Find("suanli_redfish_power_watts"); rf && !rf->points.empty()) {
+    const Family* age = sweep.Find("suanli_redfish_reading_age_seconds");
+    bool fresh =
+        age == nullptr || std::all_of(age->points.begin(), age->points.end(),
+                                      [&](const Point& p) { return p.value <= max_age_seconds_; });
+    if (fresh) {
+      source = "redfish";
+      for (const Point& p : rf->points) watts = std::max(watts, p.value);
+    }
+  }
+  if (source == nullptr) {
+    auto ipmi = Single(sweep, "suanli_ipmi_dcmi_power_watts");
+    auto active = Single(sweep, "suanli_ipmi_dcmi_power_measurement_active");
+    auto age = Single(sweep, "suanli_ipmi_dcmi_reading_age_seconds");
+    if (ipmi && active.value_or(1) == 1 && age.value_or(0) <= max_age_seconds_) {
+      source = "ipmi_dcmi";
+      watts = *ipmi;
+    }
+  }
+  if (source == nullptr) {
+    if (const Family* acpi = sweep.Find("suanli_acpi_power_meter_watts");
+        acpi && !acpi->points.empty()) {
+      source = "acpi_power_meter";
+      watts = SumOf(acpi);
+    }
+  }
+  if (source == nullptr && rapl.count("psys")) {
+    source = "rapl_psys";
+    watts = rapl["psys"] + gpu_watts;
+  }
+  if (source == nullptr && rapl.count("package")) {
+    source = "rapl";
+    watts = rapl["package"] + (rapl.count("dram") ? rapl["dram"] : 0) + gpu_watts;
+  }
+  if (source == nullptr && gpu != nullptr && !gpu->points.empty()) {
+    source = "gpu";
+    watts = gpu_watts;
+  }
+  if (source == nullptr || !std::isfinite(watts)) return;
+
+  // Trapezoid between sweeps: the energy counter grows by the mean power times the interval.
+  if (last_watts_ >= 0 && timestamp_ms > last_ms_) {
+    energy_joules_ +=
+        (last_watts_ + watts) / 2 * static_cast<double>(timestamp_ms - last_ms_) / 1000.0;
+  }
+  last_watts_ = watts;
+  last_ms_ = timestamp_ms;
+  sweep.Add("suanli_node_power_watts",
+            "Whole-server power; source says which measurement (see the agent's README).",
+            MetricType::kGauge, {{"source", source}}, watts);
+  sweep.Add("suanli_node_energy_joules_total",
+            "Whole-server energy integrated from suanli_node_power_watts since the agent started.",
+            MetricType::kCounter, {}, energy_joules_);
+}
+
+}  // namespace suanli::agent
