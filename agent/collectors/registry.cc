@@ -1,8 +1,10 @@
 #include "agent/collectors/registry.h"
 
+#include "agent/collectors/inventory/inventory.h"
 #include "agent/collectors/network/netclass.h"
 #include "agent/collectors/network/netdev.h"
 #include "agent/collectors/power/hwmon.h"
+#include "agent/collectors/power/nvml_gpu.h"
 #include "agent/collectors/power/rapl.h"
 #include "agent/collectors/utilization/cpu.h"
 #include "agent/collectors/utilization/loadavg.h"
@@ -44,6 +46,14 @@ const std::vector<CollectorSpec>& AllCollectors() {
       {"hwmon", true,
        "Power and energy sensors from /sys/class/hwmon, the ACPI power meter, voltage x current.",
        Make<HwmonCollector>, /*may_block=*/true},
+      {"gpu", true,
+       "NVIDIA GPU power, energy, power limit, utilization and memory (and MIG instance memory), "
+       "through NVML.",
+       NvmlGpuCollector::Make, /*may_block=*/true},
+      {"inventory", true,
+       "Hardware inventory (CPU model and cores, memory, GPUs, NIC speeds) and peak compute "
+       "capacity in FLOPS per precision.",
+       InventoryCollector::Make},
   };
   return kAll;
 }

@@ -1,0 +1,74 @@
+// NvmlGpuCollector: NVIDIA GPUs through NVML (libnvidia-ml.so.1, the library the driver ships),
+// loaded with dlopen on the first Collect(): the agent needs no NVIDIA package to build or run.
+//
+// Families, per physical GPU (labels gpu="<NVML index>", uuid="GPU-..."):
+//   suanli_gpu_info{gpu,uuid,model,driver_version}  gauge    always 1
+//   suanli_gpu_power_watts                          gauge    nvmlDeviceGetPowerUsage (mW / 1e3)
+//   suanli_gpu_energy_joules_total                  counter  nvmlDeviceGetTotalEnergyConsumption
+//       (mJ / 1e3); it counts from the last driver load, so a reload reads as a counter reset
+//   suanli_gpu_power_limit_watts                    gauge    nvmlDeviceGetEnforcedPowerLimit (mW)
+//   suanli_gpu_utilization_ratio                    gauge    share of NVML's last sample period
+//       (1/6 s to 1 s, by product) in which a kernel ran, 0..1
+//   suanli_gpu_memory_utilization_ratio             gauge    share in which memory was accessed
+//   suanli_gpu_memory_used_bytes                    gauge    nvmlDeviceGetMemoryInfo (v1: its
+//       "used" counts what the driver sets aside, which nvidia-smi >= R510 shows apart)
+//   suanli_gpu_memory_total_bytes                   gauge    nvmlDeviceGetMemoryInfo
+// and per MIG instance of a GPU in MIG mode (labels gpu, mig_instance="<MIG device index>",
+// uuid="MIG-..."): suanli_gpu_mig_memory_used_bytes, suanli_gpu_mig_memory_total_bytes, and
+// suanli_gpu_mig_utilization_ratio where NVML supports it (current drivers do not). MIG instances
+// have families of their own so that sum() over a suanli_gpu_* family never adds an instance to
+// the GPU that holds it, and they never carry power or energy: those belong to the physical board.
+// An entry point a GPU does not support (NOT_SUPPORTED, or absent from an old library) leaves that
+// family out for that GPU only.
+//
+// Life cycle: the library stays loaded and initialised across sweeps; the destructor calls
+// nvmlShutdown and dlclose. Handles are enumerated again when the GPU count changes or a call
+// returns NVML_ERROR_GPU_IS_LOST. Until the library loads and nvmlInit succeeds, every sweep
+// tries again (a driver installed or loaded later is picked up).
+//
+// Outcomes: no library, or no driver (nvmlInit_v2 says DRIVER_NOT_LOADED or LIBRARY_NOT_FOUND), or
+// no GPU is NoData; a configured library file that exists but does not load, a library without
+// nvmlInit_v2, any other NVML error and a lost GPU are Failed, after adding what the other GPUs
+// gave.
+//
+// Options (collector_config.gpu): library: path or soname to dlopen (default
+// "libnvidia-ml.so.1"; tests point it at a fake).
+// Thread-safety: not thread-safe; one thread at a time (may_block: the sampler gives it its own
+// thread). NVML itself is thread-safe, so several instances may coexist.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "agent/collector.h"
+#include "core/status.h"
+
+namespace suanli::agent {
+
+class NvmlGpuCollector : public Collector {
+ public:
+  static constexpr const char* kDefaultLibrary = "libnvidia-ml.so.1";
+
+  // Reads the `library` option; touches nothing on the host.
+  static Result<std::unique_ptr<Collector>> Make(CollectorContext& ctx);
+
+  explicit NvmlGpuCollector(std::string library = kDefaultLibrary);
+  ~NvmlGpuCollector() override;
+  NvmlGpuCollector(const NvmlGpuCollector&) = delete;
+  NvmlGpuCollector& operator=(const NvmlGpuCollector&) = delete;
+
+  CollectResult Collect(Sweep& out) override;
+
+ private:
+  struct Nvml;  // the loaded library, its entry points and the enumerated devices
+
+  // Loads the library and initialises NVML if not done yet; Ok when nvml_ is ready.
+  CollectResult Open();
+  // Lists the GPUs (handles, UUIDs, names) afresh.
+  CollectResult Enumerate(unsigned int count);
+
+  std::string library_;
+  std::unique_ptr<Nvml> nvml_;
+};
+
+}  // namespace suanli::agent
