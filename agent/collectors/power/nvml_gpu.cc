@@ -146,6 +146,9 @@ Result<std::unique_ptr<Collector>> NvmlGpuCollector::Make(CollectorContext& ctx)
 CollectResult NvmlGpuCollector::Open() {
   if (nvml_ != nullptr && nvml_->initialized) return CollectResult::Ok();
   if (nvml_ == nullptr) {
+    auto now = std::chrono::steady_clock::now();
+    if (now < next_load_attempt_) return last_load_failure_;
+    next_load_attempt_ = now + std::chrono::minutes(1);
     ::dlerror();
     void* lib = ::dlopen(library_.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (lib == nullptr) {
@@ -154,9 +157,11 @@ CollectResult NvmlGpuCollector::Open() {
       // A configured file that is there but does not load is a broken set-up, not a host
       // without NVIDIA GPUs.
       if (library_.find('/') != std::string::npos && ::access(library_.c_str(), F_OK) == 0) {
-        return CollectResult::Failed(why);
+        last_load_failure_ = CollectResult::Failed(why);
+      } else {
+        last_load_failure_ = CollectResult::NoData("no NVIDIA driver library: " + why);
       }
-      return CollectResult::NoData("no NVIDIA driver library: " + why);
+      return last_load_failure_;
     }
     auto nvml = std::make_unique<Nvml>();
     nvml->lib = lib;
