@@ -4,8 +4,10 @@
 #include "agent/collectors/network/netclass.h"
 #include "agent/collectors/network/netdev.h"
 #include "agent/collectors/power/hwmon.h"
+#include "agent/collectors/power/ipmi_dcmi.h"
 #include "agent/collectors/power/nvml_gpu.h"
 #include "agent/collectors/power/rapl.h"
+#include "agent/collectors/power/redfish.h"
 #include "agent/collectors/utilization/cpu.h"
 #include "agent/collectors/utilization/loadavg.h"
 #include "agent/collectors/utilization/meminfo.h"
@@ -50,6 +52,12 @@ const std::vector<CollectorSpec>& AllCollectors() {
        "NVIDIA GPU power, energy, power limit, utilization and memory (and MIG instance memory), "
        "through NVML.",
        NvmlGpuCollector::Make, /*may_block=*/true},
+      {"ipmi_dcmi", true,
+       "Whole-server power from the BMC: DCMI Get Power Reading through /dev/ipmi0.",
+       IpmiDcmiCollector::Make, /*may_block=*/true},
+      {"redfish", false,
+       "Chassis power from the BMC's Redfish service (needs collector_config.redfish.url).",
+       RedfishCollector::Make, /*may_block=*/true},
       {"inventory", true,
        "Hardware inventory (CPU model and cores, memory, GPUs, NIC speeds) and peak compute "
        "capacity in FLOPS per precision.",

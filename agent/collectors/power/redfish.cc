@@ -1,0 +1,499 @@
+#include "agent/collectors/power/redfish.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <initializer_list>
+#include <utility>
+
+#include "core/config.h"
+#include "core/file_util.h"
+
+namespace suanli::agent {
+
+namespace {
+
+constexpr char kRoot[] = "/redfish/v1/";
+
+bool StartsWith(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+// The @odata.id of doc[keys...] as a path under /redfish/v1/ ("" when absent). Anything else
+// (another host, "..", odd characters) is refused: credentials must not follow it.
+Result<std::string> Link(const JsonValue& doc, std::initializer_list<std::string_view> keys) {
+  const JsonValue* node = keys.size() == 0 ? &doc : doc.FindPath(keys);
+  if (node == nullptr) return std::string();
+  const JsonValue* id = node->Find("@odata.id");
+  if (id == nullptr || id->string() == nullptr) return std::string();
+  std::string link = *id->string();
+  if (size_t hash = link.find('#'); hash != std::string::npos) link.resize(hash);
+  bool ok = StartsWith(link, kRoot);
+  for (char c : link) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7F || c == '?' || c == '\\') ok = false;
+  }
+  if (link.find("/../") != std::string::npos || link.find("/./") != std::string::npos ||
+      link.find("//") != std::string::npos || link.ends_with("/..") || link.ends_with("/.")) {
+    ok = false;
+  }
+  if (!ok) return InvalidArgument("link \"" + link + "\" is not a path under /redfish/v1/");
+  while (link.size() > 1 && link.back() == '/') link.pop_back();
+  return link;
+}
+
+std::string LastSegment(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string StateOf(const JsonValue& v) {
+  const JsonValue* s = v.FindPath({"Status", "State"});
+  return s != nullptr && s->string() != nullptr ? *s->string() : "";
+}
+
+// A reading in watts: a number, not negative (null means the BMC has none now).
+std::optional<double> Watts(const JsonValue* v) {
+  if (v == nullptr) return std::nullopt;
+  std::optional<double> w = v->number();
+  if (!w || *w < 0) return std::nullopt;
+  return w;
+}
+
+// The message of a Redfish error body ({"error": {"message", "@Message.ExtendedInfo"}}),
+// shortened; "" when there is none.
+std::string RedfishErrorMessage(const std::string& body) {
+  auto doc = ParseJson(body);
+  if (!doc.ok()) return "";
+  const JsonValue* m = nullptr;
+  if (const JsonValue* info = doc->FindPath({"error", "@Message.ExtendedInfo"});
+      info != nullptr && info->array() != nullptr && !info->array()->empty()) {
+    m = info->array()->front().Find("Message");
+  }
+  if (m == nullptr || m->string() == nullptr) m = doc->FindPath({"error", "message"});
+  if (m == nullptr || m->string() == nullptr) return "";
+  std::string text = *m->string();
+  if (text.size() > 200) text = text.substr(0, 200) + "...";
+  return text;
+}
+
+bool LooksLikeTlsError(const std::string& message) {
+  for (const char* word : {"SSL", "certificate", "TLS"}) {
+    if (message.find(word) != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<std::string> NormalizeRedfishUrl(const std::string& url) {
+  std::string scheme;
+  for (const char* s : {"http://", "https://"}) {
+    if (StartsWith(url, s)) scheme = s;
+  }
+  if (scheme.empty()) return InvalidArgument("want an http:// or https:// URL");
+  for (char c : url) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7F) {
+      return InvalidArgument("spaces or control characters in the URL");
+    }
+  }
+  std::string rest = url.substr(scheme.size());
+  size_t end = rest.find_first_of("/?#");
+  std::string authority = rest.substr(0, end);
+  if (authority.find('@') != std::string::npos) {
+    return InvalidArgument(
+        "credentials in the URL: put them in username and password (or password_file)");
+  }
+  if (authority.empty() || authority.front() == ':') return InvalidArgument("no host in the URL");
+  std::string path = end == std::string::npos ? "" : rest.substr(end);
+  if (path.find_first_of("?#") != std::string::npos) {
+    return InvalidArgument("want the BMC's base URL, without a query or fragment");
+  }
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  if (path == "/redfish/v1") path.clear();
+  if (!path.empty()) {
+    // Redfish links are absolute paths from the BMC's root, so a prefix would not survive them.
+    return InvalidArgument(
+        "want the BMC's base URL such as https://10.0.0.5, with no path but "
+        "an optional /redfish/v1");
+  }
+  return scheme + authority;
+}
+
+Result<std::unique_ptr<Collector>> RedfishCollector::Make(CollectorContext& ctx) {
+  ConfigMap& o = ctx.options;
+  RedfishOptions opt;
+  opt.interval = ctx.sample_interval;
+  std::string url;
+  RETURN_IF_ERROR(o.Get("url", &url));
+  RETURN_IF_ERROR(o.Get("username", &opt.username));
+  RETURN_IF_ERROR(o.Get("password", &opt.password));
+  RETURN_IF_ERROR(o.Get("password_file", &opt.password_file));
+  RETURN_IF_ERROR(o.Get("ca_file", &opt.ca_file));
+  RETURN_IF_ERROR(o.Get("insecure_skip_verify", &opt.insecure_skip_verify));
+  RETURN_IF_ERROR(o.Get("timeout", &opt.timeout));
+  RETURN_IF_ERROR(o.Get("chassis", &opt.chassis));
+  if (url.empty()) {
+    return o.Error("url",
+                   "required when the redfish collector is enabled: the BMC's base URL, such as "
+                   "https://10.0.0.5");
+  }
+  auto normalized = NormalizeRedfishUrl(url);
+  if (!normalized.ok()) return o.Error("url", normalized.status().message());
+  opt.url = *normalized;
+  bool has_password = o.Has("password");
+  bool has_password_file = !opt.password_file.empty();
+  if (has_password && has_password_file) {
+    return o.Error("password_file", "set password or password_file, not both");
+  }
+  if ((has_password || has_password_file) && opt.username.empty()) {
+    return o.Error(has_password ? "password" : "password_file", "needs a username");
+  }
+  if (!opt.username.empty() && !has_password && !has_password_file) {
+    return o.Error("username", "needs a password or a password_file");
+  }
+  if (opt.timeout.count() <= 0) return o.Error("timeout", "must be more than 0");
+  if (o.Has("chassis") &&
+      (opt.chassis.empty() || opt.chassis.find_first_of("/?# ") != std::string::npos)) {
+    return o.Error("chassis", "want a chassis id from /redfish/v1/Chassis, such as 1U");
+  }
+  return std::unique_ptr<Collector>(std::make_unique<RedfishCollector>(std::move(opt)));
+}
+
+RedfishCollector::RedfishCollector(RedfishOptions options, const Clock& clock)
+    : options_(std::move(options)), clock_(clock), poller_(options_.interval, [this] { Poll(); }) {}
+
+RedfishCollector::~RedfishCollector() { poller_.Stop(); }
+
+// ---- poller thread ----
+
+Status RedfishCollector::EnsureClient() {
+  std::string password = options_.password;
+  if (!options_.password_file.empty()) {
+    auto text = ReadFileToString(options_.password_file);
+    if (!text.ok()) return text.status().WithContext("password_file");
+    password = std::move(text).value();
+    while (!password.empty() && (password.back() == '\n' || password.back() == '\r')) {
+      password.pop_back();
+    }
+  }
+  if (client_ == nullptr || password != client_password_) {
+    HttpClient::Options o;
+    o.timeout = options_.timeout;
+    o.connect_timeout = options_.timeout;
+    o.ca_file = options_.ca_file;
+    o.insecure_skip_verify = options_.insecure_skip_verify;
+    o.username = options_.username;
+    o.password = password;
+    client_ = std::make_unique<HttpClient>(std::move(o));
+    client_password_ = std::move(password);
+  }
+  if (!warned_plain_http_ && !options_.username.empty() && StartsWith(options_.url, "http://")) {
+    warned_plain_http_ = true;
+    spdlog::warn("redfish collector sends BMC credentials over plain HTTP url={}", options_.url);
+  }
+  return Status::Ok();
+}
+
+Result<JsonValue> RedfishCollector::Get(const std::string& path, bool* network_error) {
+  std::string url = options_.url + path;
+  if (poller_.stopping()) {
+    *network_error = true;  // ends the poll: the collector is going away
+    return Unavailable("GET " + url + ": the collector is stopping");
+  }
+  auto r = client_->Get(url);
+  if (!r.ok()) {
+    StatusCode code = r.status().code();
+    *network_error = code == StatusCode::kDeadlineExceeded || code == StatusCode::kUnavailable;
+    std::string message = r.status().message();
+    if (LooksLikeTlsError(message) && !options_.insecure_skip_verify) {
+      message +=
+          " (set ca_file to the CA that signed the BMC's certificate, or insecure_skip_verify: "
+          "true)";
+    }
+    return Status(code, message);
+  }
+  if (r->status == 401 || r->status == 403) {
+    return PermissionDenied("GET " + url + ": HTTP " + std::to_string(r->status) +
+                            (options_.username.empty()
+                                 ? ": the BMC wants credentials (set username and password)"
+                                 : ": the BMC refused user \"" + options_.username +
+                                       "\" (check username and password)"));
+  }
+  if (r->status >= 300 && r->status < 400) {
+    // Redirects are not followed (credentials would go along); many BMCs send http to https.
+    auto location = r->headers.find("location");
+    return Unavailable("GET " + url + ": HTTP " + std::to_string(r->status) + " to " +
+                       (location == r->headers.end() ? "nowhere" : location->second) +
+                       ": set url to the BMC's own address (redirects are not followed)");
+  }
+  if (r->status != 200) {
+    std::string why = RedfishErrorMessage(r->body);
+    return Unavailable("GET " + url + ": HTTP " + std::to_string(r->status) +
+                       (why.empty() ? "" : ": " + why));
+  }
+  auto doc = ParseJson(r->body);
+  if (!doc.ok()) return InvalidArgument("GET " + url + ": not JSON: " + doc.status().message());
+  return doc;
+}
+
+Status RedfishCollector::Discover(bool* network_error) {
+  chassis_.clear();
+  discovered_ = false;
+  ASSIGN_OR_RETURN(JsonValue root, Get(kRoot, network_error));
+  ASSIGN_OR_RETURN(std::string collection_path, Link(root, {"Chassis"}));
+  if (collection_path.empty()) {
+    return NotFound(options_.url + kRoot + ": the service root links no Chassis collection");
+  }
+  ASSIGN_OR_RETURN(JsonValue collection, Get(collection_path, network_error));
+  const JsonValue* members = collection.Find("Members");
+  if (members == nullptr || members->array() == nullptr) {
+    return InvalidArgument(options_.url + collection_path + ": no Members array");
+  }
+  std::vector<std::string> ids;
+  for (const JsonValue& m : *members->array()) {
+    ASSIGN_OR_RETURN(std::string path, Link(m, {}));
+    if (path.empty()) continue;
+    std::string segment = LastSegment(path);
+    ids.push_back(segment);
+    // Redfish makes a member's last path segment its Id, so no request is spent on the others.
+    if (!options_.chassis.empty() && segment != options_.chassis) continue;
+    ASSIGN_OR_RETURN(JsonValue chassis, Get(path, network_error));
+    ChassisLinks links;
+    const JsonValue* id = chassis.Find("Id");
+    links.id = id != nullptr && id->string() != nullptr && !id->string()->empty() ? *id->string()
+                                                                                  : segment;
+    ASSIGN_OR_RETURN(links.power, Link(chassis, {"Power"}));
+    ASSIGN_OR_RETURN(links.environment_metrics, Link(chassis, {"EnvironmentMetrics"}));
+    ASSIGN_OR_RETURN(links.power_subsystem, Link(chassis, {"PowerSubsystem"}));
+    if (links.power.empty() && links.environment_metrics.empty() && links.power_subsystem.empty()) {
+      // A chassis that is no power domain (a drive backplane, a rack): nothing to read.
+      if (options_.chassis.empty()) continue;
+    }
+    chassis_.push_back(std::move(links));
+  }
+  if (!options_.chassis.empty() && chassis_.empty()) {
+    std::string list;
+    for (const std::string& id : ids) list += (list.empty() ? "" : ", ") + id;
+    return NotFound("chassis \"" + options_.chassis + "\" is not in " + options_.url +
+                    collection_path + " (members: " + (list.empty() ? "none" : list) + ")");
+  }
+  discovered_ = true;
+  return Status::Ok();
+}
+
+std::optional<double> RedfishCollector::ReadPowerControl(const std::string& path, Status* error,
+                                                         bool* network) {
+  auto doc = Get(path, network);
+  if (!doc.ok()) {
+    *error = doc.status();
+    return std::nullopt;
+  }
+  const JsonValue* list = doc->Find("PowerControl");
+  if (list == nullptr || list->array() == nullptr) return std::nullopt;
+  const JsonValue* chassis = nullptr;     // PhysicalContext "Chassis"
+  const JsonValue* no_context = nullptr;  // the first without a PhysicalContext
+  for (const JsonValue& e : *list->array()) {
+    if (e.object() == nullptr || StateOf(e) == "Absent") continue;
+    const JsonValue* context = e.Find("PhysicalContext");
+    if (context != nullptr && context->string() != nullptr) {
+      if (*context->string() == "Chassis" && chassis == nullptr) chassis = &e;
+      continue;
+    }
+    if (no_context == nullptr) no_context = &e;
+  }
+  for (const JsonValue* e : {chassis, no_context}) {
+    if (e == nullptr) continue;
+    if (auto w = Watts(e->Find("PowerConsumedWatts"))) return w;
+  }
+  return std::nullopt;
+}
+
+std::optional<double> RedfishCollector::ReadEnvironmentMetrics(const std::string& path,
+                                                               Status* error, bool* network) {
+  auto doc = Get(path, network);
+  if (!doc.ok()) {
+    *error = doc.status();
+    return std::nullopt;
+  }
+  return Watts(doc->FindPath({"PowerWatts", "Reading"}));
+}
+
+std::optional<double> RedfishCollector::ReadPowerSubsystem(const std::string& path, Status* error,
+                                                           bool* network) {
+  // Any failure below: set *error, no reading.
+  auto fail = [error](const Status& st) -> std::optional<double> {
+    *error = st;
+    return std::nullopt;
+  };
+  auto subsystem = Get(path, network);
+  if (!subsystem.ok()) return fail(subsystem.status());
+  auto supplies_path = Link(*subsystem, {"PowerSupplies"});
+  if (!supplies_path.ok()) return fail(supplies_path.status());
+  if (supplies_path->empty()) return std::nullopt;
+  auto supplies = Get(*supplies_path, network);
+  if (!supplies.ok()) return fail(supplies.status());
+  const JsonValue* members = supplies->Find("Members");
+  if (members == nullptr || members->array() == nullptr) return std::nullopt;
+  double sum = 0;
+  int counted = 0;
+  for (const JsonValue& m : *members->array()) {
+    auto supply_path = Link(m, {});
+    if (!supply_path.ok()) return fail(supply_path.status());
+    if (supply_path->empty()) continue;
+    auto supply = Get(*supply_path, network);
+    if (!supply.ok()) return fail(supply.status());
+    std::string state = StateOf(*supply);
+    if (state == "Absent") continue;
+    auto metrics_path = Link(*supply, {"Metrics"});
+    if (!metrics_path.ok()) return fail(metrics_path.status());
+    std::optional<double> watts;
+    if (!metrics_path->empty()) {
+      auto metrics = Get(*metrics_path, network);
+      if (!metrics.ok()) return fail(metrics.status());
+      watts = Watts(metrics->FindPath({"InputPowerWatts", "Reading"}));
+    }
+    if (!watts) {
+      // A supply out of service draws (next to) nothing; one in service without a reading
+      // makes any sum too low.
+      if (state == "Disabled" || state == "StandbyOffline" || state == "UnavailableOffline") {
+        continue;
+      }
+      return std::nullopt;
+    }
+    sum += *watts;
+    ++counted;
+  }
+  if (counted == 0) return std::nullopt;
+  return sum;
+}
+
+RedfishCollector::ChassisOutcome RedfishCollector::ReadChassis(const ChassisLinks& links) {
+  using Reader = std::optional<double> (RedfishCollector::*)(const std::string&, Status*, bool*);
+  struct Source {
+    const std::string& path;
+    Reader read;
+    const char* name;
+  };
+  const Source sources[] = {
+      {links.power, &RedfishCollector::ReadPowerControl, "PowerControl"},
+      {links.environment_metrics, &RedfishCollector::ReadEnvironmentMetrics, "EnvironmentMetrics"},
+      {links.power_subsystem, &RedfishCollector::ReadPowerSubsystem, "PowerSubsystem"},
+  };
+  ChassisOutcome outcome;
+  for (const Source& s : sources) {
+    if (s.path.empty()) continue;
+    Status error;
+    bool network = false;
+    std::optional<double> watts = (this->*s.read)(s.path, &error, &network);
+    if (watts) {
+      outcome.reading = Reading{*watts, s.name, clock_.SteadyNow()};
+      outcome.error = Status::Ok();
+      return outcome;
+    }
+    if (network) {
+      outcome.error = error;
+      outcome.network_error = true;
+      return outcome;
+    }
+    if (!error.ok() && outcome.error.ok()) outcome.error = error;  // try the next source
+  }
+  return outcome;
+}
+
+void RedfishCollector::Poll() {
+  CollectResult outcome;
+  std::map<std::string, Reading> got;
+  Status st = EnsureClient();
+  bool network = false;
+  if (st.ok() && !discovered_) st = Discover(&network);
+  if (!st.ok()) {
+    outcome = CollectResult::Failed(st.message());
+  } else {
+    std::string first_error;
+    int errors = 0;
+    for (const ChassisLinks& c : chassis_) {
+      ChassisOutcome o = ReadChassis(c);
+      if (o.reading) {
+        got[c.id] = *o.reading;
+      } else if (!o.error.ok()) {
+        if (errors++ == 0) first_error = "chassis " + c.id + ": " + o.error.message();
+        if (o.network_error) break;  // the BMC is unreachable: the others would time out too
+      }
+    }
+    if (errors > 0) {
+      discovered_ = false;  // links may have moved (a BMC reset, a firmware update)
+      outcome = CollectResult::Failed(
+          errors == 1 ? first_error
+                      : first_error + " (and " + std::to_string(errors - 1) + " more chassis)");
+    } else if (got.empty()) {
+      outcome = CollectResult::NoData(
+          "no chassis of " + options_.url +
+          " reports power (looked for Power PowerControl[].PowerConsumedWatts, "
+          "EnvironmentMetrics PowerWatts.Reading and the power supplies' InputPowerWatts)");
+    }
+  }
+  auto now = clock_.SteadyNow();
+  std::lock_guard lock(mu_);
+  if (discovered_) {
+    // Forget chassis the BMC no longer lists.
+    for (auto it = readings_.begin(); it != readings_.end();) {
+      bool listed = std::any_of(chassis_.begin(), chassis_.end(),
+                                [&](const ChassisLinks& c) { return c.id == it->first; });
+      it = listed ? std::next(it) : readings_.erase(it);
+    }
+  }
+  last_read_.clear();
+  for (auto& [id, reading] : got) {
+    last_read_.push_back(id);
+    readings_[id] = std::move(reading);
+  }
+  last_ = std::move(outcome);
+  last_at_ = now;
+  polled_ = true;
+}
+
+// ---- Collect() thread ----
+
+CollectResult RedfishCollector::Collect(Sweep& out) {
+  poller_.Start();
+  if (!waited_first_) {
+    waited_first_ = true;
+    poller_.WaitForFirstPoll(options_.timeout);
+  }
+  std::lock_guard lock(mu_);
+  if (!polled_) {
+    return {CollectResult::Kind::kOk, "no reading yet: the first poll of " + options_.url +
+                                          " is still running after " +
+                                          FormatDuration(options_.timeout)};
+  }
+  auto now = clock_.SteadyNow();
+  for (const auto& [id, r] : readings_) {
+    out.Add("suanli_redfish_reading_age_seconds",
+            "Age of the chassis' latest power reading from the BMC's Redfish service.",
+            MetricType::kGauge, {{"chassis", id}},
+            std::max(0.0, std::chrono::duration<double>(now - r.at).count()));
+  }
+  const double stale_after =
+      std::chrono::duration<double>(2 * options_.interval + options_.timeout).count();
+  double since_poll = std::chrono::duration<double>(now - last_at_).count();
+  bool recent = since_poll <= stale_after;
+  for (const std::string& id : last_read_) {
+    const Reading& r = readings_.at(id);
+    // A long poll (many chassis, a slow BMC) can finish with a reading taken long before.
+    if (std::chrono::duration<double>(now - r.at).count() > stale_after) continue;
+    out.Add("suanli_redfish_power_watts",
+            "Chassis power from the BMC's Redfish service; source names the resource read.",
+            MetricType::kGauge, {{"chassis", id}, {"source", r.source}}, r.watts);
+  }
+  bool up = recent && last_.kind != CollectResult::Kind::kFailed;
+  out.Add("suanli_redfish_up", "1 when the latest poll of the BMC's Redfish service succeeded.",
+          MetricType::kGauge, {}, up ? 1 : 0);
+  if (!recent) {
+    return CollectResult::Failed("no poll of " + options_.url + " has finished for " +
+                                 std::to_string(static_cast<int64_t>(since_poll)) +
+                                 "s: the BMC is not answering");
+  }
+  return last_;
+}
+
+}  // namespace suanli::agent

@@ -1,0 +1,1008 @@
+// Tests for agent/collectors/power/redfish.h and json_reader.h (named Redfish* so that one
+// filter selects both). The BMCs are DMTF's public mockups served by suanli's own HttpServer.
+#include "agent/collectors/power/redfish.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "agent/collectors/power/json_reader.h"
+#include "core/http_server.h"
+#include "tests/unit/agent/collectors/expected_metrics.h"
+
+namespace suanli::agent {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using testing::FindFamily;
+using testing::FixturePath;
+using testing::Slurp;
+using testing::TempTree;
+using testing::ValueOf;
+
+// "admin:s3cret!" in base64.
+constexpr char kBasicAdmin[] = "Basic YWRtaW46czNjcmV0IQ==";
+
+// A DMTF mockup's documents by the path a BMC serves them at: <mockup>/A/B/index.json is
+// /redfish/v1/A/B, the top index.json /redfish/v1/.
+std::map<std::string, std::string> LoadMockup(const std::string& mockup) {
+  std::map<std::string, std::string> docs;
+  std::string root = FixturePath("redfish/" + mockup);
+  for (const auto& entry : fs::recursive_directory_iterator(root)) {
+    if (entry.path().filename() != "index.json") continue;
+    std::string rel = fs::relative(entry.path().parent_path(), root).string();
+    docs[rel == "." ? "/redfish/v1/" : "/redfish/v1/" + rel] = Slurp(entry.path().string());
+  }
+  EXPECT_GT(docs.size(), 10u) << root;
+  return docs;
+}
+
+// A BMC made of a DMTF mockup: every <mockup>/.../index.json is served at /redfish/v1/...,
+// with knobs to break it (an HTTP status for everything, hanging, missing or replaced
+// documents).
+class MockupBmc {
+ public:
+  explicit MockupBmc(const std::string& mockup, std::map<std::string, std::string> extra = {})
+      : server_(Options()) {
+    docs_ = LoadMockup(mockup);
+    for (auto& [path, body] : extra) docs_[path] = body;
+    auto serve = [this](const HttpRequest& r) { return Serve(r); };
+    for (const auto& [path, body] : docs_) server_.Route("GET", path, serve);
+    server_.Route("GET", "/redfish/v1", serve);
+    Status st = server_.Start();
+    EXPECT_TRUE(st.ok()) << st.message();
+  }
+  ~MockupBmc() {
+    {
+      std::lock_guard lock(mu_);
+      closing_ = true;
+    }
+    cv_.notify_all();
+    server_.Stop();
+  }
+
+  std::string url() const { return "http://" + server_.address(); }
+
+  void SetStatus(int status, std::string body = "", std::string location = "") {
+    std::lock_guard lock(mu_);
+    status_ = status;
+    status_body_ = std::move(body);
+    location_ = std::move(location);
+  }
+  void SetHang(bool hang) {
+    {
+      std::lock_guard lock(mu_);
+      hang_ = hang;
+    }
+    cv_.notify_all();
+  }
+  void SetDelay(milliseconds delay) {
+    std::lock_guard lock(mu_);
+    delay_ = delay;
+  }
+  void Replace(const std::string& path, std::string body) {
+    std::lock_guard lock(mu_);
+    docs_[path] = std::move(body);
+  }
+  void Remove(const std::string& path) {
+    std::lock_guard lock(mu_);
+    missing_.insert(path);
+  }
+  std::vector<std::string> paths() {
+    std::lock_guard lock(mu_);
+    return paths_;
+  }
+
+ private:
+  static HttpServer::Options Options() {
+    HttpServer::Options o;
+    o.listen_address = "127.0.0.1:0";
+    o.shutdown_grace_seconds = 1;
+    return o;
+  }
+
+  HttpResponse Serve(const HttpRequest& r) {
+    std::unique_lock lock(mu_);
+    paths_.push_back(r.path);
+    if (hang_) cv_.wait(lock, [this] { return !hang_ || closing_; });
+    if (delay_.count() > 0) cv_.wait_for(lock, delay_, [this] { return closing_; });
+    HttpResponse response;
+    response.content_type = "application/json";
+    if (status_ != 0) {
+      response.status = status_;
+      response.body = status_body_;
+      if (!location_.empty()) response.headers["Location"] = location_;
+      return response;
+    }
+    std::string path = r.path == "/redfish/v1" ? "/redfish/v1/" : r.path;
+    if (missing_.count(path) || !docs_.count(path)) {
+      response.status = 404;
+      return response;
+    }
+    response.body = docs_[path];
+    return response;
+  }
+
+  HttpServer server_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, std::string> docs_;
+  std::set<std::string> missing_;
+  int status_ = 0;
+  std::string status_body_;
+  std::string location_;
+  bool hang_ = false;
+  milliseconds delay_{0};
+  bool closing_ = false;
+  std::vector<std::string> paths_;
+};
+
+// A BMC that records the Authorization header of every request. Suanli's HttpServer keeps that
+// header from its handlers (so that they cannot log a secret), so this one is a small blocking
+// HTTP/1.1 server on a raw socket: one thread, one request per connection, GET only.
+class HeaderRecordingBmc {
+ public:
+  HeaderRecordingBmc(const std::string& mockup, std::string required_authorization)
+      : docs_(LoadMockup(mockup)), required_(std::move(required_authorization)) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = 0;
+    ::inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    EXPECT_EQ(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
+    EXPECT_EQ(::listen(listen_fd_, 16), 0);
+    socklen_t len = sizeof(sa);
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&sa), &len);
+    port_ = ntohs(sa.sin_port);
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~HeaderRecordingBmc() {
+    stop_ = true;
+    thread_.join();
+    ::close(listen_fd_);
+  }
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::vector<std::string> authorizations() {
+    std::lock_guard lock(mu_);
+    return authorizations_;
+  }
+
+ private:
+  void Loop() {
+    while (!stop_) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 20) <= 0) continue;
+      int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      Handle(fd);
+      ::close(fd);
+    }
+  }
+
+  void Handle(int fd) {
+    timeval tv{2, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    std::string head;
+    char buf[4096];
+    while (head.find("\r\n\r\n") == std::string::npos && head.size() < 65536) {
+      ssize_t n = ::read(fd, buf, sizeof(buf));
+      if (n <= 0) return;
+      head.append(buf, static_cast<size_t>(n));
+    }
+    // "GET /path HTTP/1.1", then "Name: value" lines.
+    std::string path = head.substr(4, head.find(' ', 4) - 4);
+    std::string authorization;
+    for (size_t at = head.find("\r\n"); at != std::string::npos && at + 2 < head.size();) {
+      size_t end = head.find("\r\n", at + 2);
+      std::string line = head.substr(at + 2, end - at - 2);
+      std::string name = line.substr(0, line.find(':'));
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (name == "authorization") authorization = line.substr(line.find(':') + 2);
+      at = end;
+    }
+    {
+      std::lock_guard lock(mu_);
+      authorizations_.push_back(authorization);
+    }
+    std::string status = "200 OK", extra, body;
+    if (authorization != required_) {
+      status = "401 Unauthorized";
+      extra = "WWW-Authenticate: Basic realm=\"BMC\"\r\n";
+    } else if (auto it = docs_.find(path == "/redfish/v1" ? "/redfish/v1/" : path);
+               it != docs_.end()) {
+      body = it->second;
+    } else {
+      status = "404 Not Found";
+    }
+    std::string response = "HTTP/1.1 " + status + "\r\nContent-Type: application/json\r\n" + extra +
+                           "Content-Length: " + std::to_string(body.size()) +
+                           "\r\nConnection: close\r\n\r\n" + body;
+    for (size_t sent = 0; sent < response.size();) {
+      ssize_t n = ::write(fd, response.data() + sent, response.size() - sent);
+      if (n <= 0) return;
+      sent += static_cast<size_t>(n);
+    }
+  }
+
+  const std::map<std::string, std::string> docs_;
+  const std::string required_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::vector<std::string> authorizations_;
+  std::thread thread_;
+};
+
+constexpr milliseconds kHour{3600 * 1000};
+
+RedfishOptions OptionsFor(const std::string& url) {
+  RedfishOptions o;
+  o.url = url;
+  o.timeout = milliseconds(3000);
+  o.interval = kHour;  // one poll, unless a test wants more
+  return o;
+}
+
+RedfishOptions OptionsFor(const MockupBmc& bmc) {
+  RedfishOptions o;
+  o.url = bmc.url();
+  o.timeout = milliseconds(3000);
+  o.interval = kHour;  // one poll, unless a test wants more
+  return o;
+}
+
+double Watts(const Sweep& s, const std::string& chassis, const std::string& source) {
+  return ValueOf(s, "suanli_redfish_power_watts", {{"chassis", chassis}, {"source", source}});
+}
+
+size_t PointsOf(const Sweep& s, const std::string& family) {
+  const Family* f = FindFamily(s, family);
+  return f == nullptr ? 0 : f->points.size();
+}
+
+// Collect() and how long it took.
+milliseconds TimedCollect(Collector& c, Sweep& sweep, CollectResult& r) {
+  auto start = std::chrono::steady_clock::now();
+  r = c.Collect(sweep);
+  return std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start);
+}
+
+// Collects every 10 ms until `done` holds for a sweep or 10 s pass; every Collect() must
+// return within 100 ms. Returns the last sweep.
+Sweep CollectUntil(Collector& c, CollectResult& r, const std::function<bool(const Sweep&)>& done) {
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  Sweep sweep;
+  while (std::chrono::steady_clock::now() < give_up) {
+    sweep.Clear();
+    EXPECT_LT(TimedCollect(c, sweep, r), milliseconds(100));
+    if (done(sweep)) return sweep;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ADD_FAILURE() << "condition not reached; last result: " << r.message;
+  return sweep;
+}
+
+TEST(RedfishCollectorTest, Rackmount1ReadsPowerControl) {
+  MockupBmc bmc("public-rackmount1");
+  RedfishCollector c(OptionsFor(bmc));
+  Sweep sweep;
+  CollectResult r = c.Collect(sweep);
+  ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
+  EXPECT_EQ(Watts(sweep, "1U", "PowerControl"), 344);
+  EXPECT_EQ(PointsOf(sweep, "suanli_redfish_power_watts"), 1u);
+  EXPECT_EQ(ValueOf(sweep, "suanli_redfish_up"), 1);
+  double age = ValueOf(sweep, "suanli_redfish_reading_age_seconds", {{"chassis", "1U"}});
+  EXPECT_GE(age, 0);
+  EXPECT_LT(age, 5);
+  for (const Family& f : sweep.families()) {
+    EXPECT_TRUE(IsValidMetricName(f.name)) << f.name;
+    EXPECT_EQ(f.type, MetricType::kGauge) << f.name;
+    EXPECT_FALSE(f.help.empty()) << f.name;
+  }
+  EXPECT_EQ(sweep.families().size(), 3u);
+}
+
+TEST(RedfishCollectorTest, TowerReadsPowerControl) {
+  MockupBmc bmc("public-tower");
+  RedfishCollector c(OptionsFor(bmc));
+  Sweep sweep;
+  CollectResult r = c.Collect(sweep);
+  ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
+  EXPECT_EQ(Watts(sweep, "Tower", "PowerControl"), 926);
+  EXPECT_EQ(PointsOf(sweep, "suanli_redfish_power_watts"), 1u);
+}
+
+TEST(RedfishCollectorTest, LiquidCooledServerFallsBackToEnvironmentMetrics) {
+  // No deprecated Power resource: EnvironmentMetrics.PowerWatts.Reading, one request.
+  MockupBmc bmc("public-liquid-cooled-server");
+  RedfishCollector c(OptionsFor(bmc));
+  Sweep sweep;
+  CollectResult r = c.Collect(sweep);
+  ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
+  EXPECT_EQ(Watts(sweep, "1U", "EnvironmentMetrics"), 374);
+  EXPECT_EQ(PointsOf(sweep, "suanli_redfish_power_watts"), 1u);
+}
+
+TEST(RedfishCollectorTest, PowerSubsystemSumsSuppliesInService) {
+  // Liquid-cooled without EnvironmentMetrics: Bay1 937.4 W, Bay2 Absent.
+  MockupBmc bmc("public-liquid-cooled-server");
+  bmc.Remove("/redfish/v1/Chassis/1U/EnvironmentMetrics");
+  RedfishCollector c(OptionsFor(bmc));
+  Sweep sweep;
+  CollectResult r = c.Collect(sweep);
+  ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
+  EXPECT_DOUBLE_EQ(Watts(sweep, "1U", "PowerSubsystem"), 937.4);
+
+  // Tower without Power and EnvironmentMetrics: two supplies of 487.4 W.
+  MockupBmc tower("public-tower");
+  tower.Remove("/redfish/v1/Chassis/Tower/Power");
+  tower.Remove("/redfish/v1/Chassis/Tower/EnvironmentMetrics");
+  RedfishCollector t(OptionsFor(tower));
+  Sweep ts;
+  r = t.Collect(ts);
+  ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
+  EXPECT_DOUBLE_EQ(Watts(ts, "Tower", "PowerSubsystem"), 974.8);
+}
+
+TEST(RedfishCollectorTest, SupplyInServiceWithoutReadingMeansNoSum) {
+  // Power and EnvironmentMetrics are there but have no reading now (null), as a BMC writes.
+  MockupBmc bmc("public-tower");
+  bmc.Replace("/redfish/v1/Chassis/Tower/Power",
+              R"({"PowerControl": [{"PowerConsumedWatts": null}]})");
+  bmc.Replace("/redfish/v1/Chassis/Tower/EnvironmentMetrics",
+              R"({"PowerWatts": {"Reading": null}})");
+  bmc.Replace("/redfish/v1/Chassis/Tower/PowerSubsystem/PowerSupplies/Bay2/Metrics",
+              R"({"InputPowerWatts": {"Reading": null}})");
+  RedfishCollector c(OptionsFor(bmc));
+  Sweep sweep;
+  CollectResult r = c.Collect(sweep);
+  EXPECT_EQ(r.kind, CollectResult::Kind::kNoData) << r.message;
+  EXPECT_NE(r.message.find("reports power"), std::string::npos) << r.message;
+  EXPECT_EQ(FindFamily(sweep, "suanli_redfish_power_watts"), nullptr);
+  EXPECT_EQ(ValueOf(sweep, "suanli_redfish_up"), 1);  // the BMC answered
+}
+
+TEST(RedfishCollectorTest, ALinkedResourceThatIsMissingIsAnError) {
+  // The chassis links Power and EnvironmentMetrics but they answer 404, and the supplies give
+  // no sum: a broken BMC, reported with the first error, not as "no power here".
+  MockupBmc bmc("public-tower");
+  bmc.Remove("/redfish/v1/Chassis/Tower/Power");
+  bmc.Remove("/redfish/v1/Chassis/Tower/EnvironmentMetrics");
+  bmc.Replace("/redfish/v1/Chassis/Tower/PowerSubsystem/PowerSupplies/Bay2/Metrics", "{}");
+  RedfishCollector c(OptionsFor(bmc));
+  Sweep sweep;
+  CollectResult r = c.Collect(sweep);
+  EXPECT_EQ(r.kind, CollectResult::Kind::kFailed);
+  EXPECT_NE(r.message.find("chassis Tower: GET " + bmc.url() +
+                           "/redfish/v1/Chassis/Tower/Power: HTTP 404"),
+            std::string::npos)
+      << r.message;
+  EXPECT_EQ(ValueOf(sweep, "suanli_redfish_up"), 0);
+}
+
+TEST(RedfishCollectorTest, PowerControlPicksTheWholeChassisEntry) {
+  const std::string power = "/redfish/v1/Chassis/1U/Power";
+  struct Case {
+    const char* doc;
+    double watts;
+    const char* source;
+  };
+  const Case cases[] = {
+      // PhysicalContext "Chassis" wins over an earlier part.
+      {R"({"PowerControl": [
+          {"MemberId": "0", "Name": "CPU Sub-system Power", "PhysicalContext": "CPUSubsystem",
+           "PowerConsumedWatts": 120},
+          {"MemberId": "1", "Name": "Server Power Control", "PhysicalContext": "Chassis",
+           "PowerConsumedWatts": 410}]})",
+       410, "PowerControl"},
+      // Else the first entry without a context, after parts.
+      {R"({"PowerControl": [
+          {"PhysicalContext": "MemorySubsystem", "PowerConsumedWatts": 40},
+          {"Name": "System Power Control", "PowerConsumedWatts": 333},
+          {"Name": "Other", "PowerConsumedWatts": 1}]})",
+       333, "PowerControl"},
+      // Only parts: never taken for the whole; EnvironmentMetrics (374 W) instead.
+      {R"({"PowerControl": [{"PhysicalContext": "CPUSubsystem", "PowerConsumedWatts": 120}]})", 374,
+       "EnvironmentMetrics"},
+      // No reading now (null), an absent entry, a negative one: EnvironmentMetrics.
+      {R"({"PowerControl": [{"PowerConsumedWatts": null}]})", 374, "EnvironmentMetrics"},
+      {R"({"PowerControl": [{"Status": {"State": "Absent"}, "PowerConsumedWatts": 9}]})", 374,
+       "EnvironmentMetrics"},
+      {R"({"PowerControl": [{"PowerConsumedWatts": -5}]})", 374, "EnvironmentMetrics"},
+      {R"({"PowerControl": "none"})", 374, "EnvironmentMetrics"},
+      // Malformed: that source fails, the next one answers.
+      {R"({"PowerControl": [{"PowerConsumedWatts": 344,}]})", 374, "EnvironmentMetrics"},
+  };
+  for (const Case& k : cases) {
+    MockupBmc bmc("public-rackmount1");
+    bmc.Replace(power, k.doc);
+    RedfishCollector c(OptionsFor(bmc));
+    Sweep sweep;
+    CollectResult r = c.Collect(sweep);
+    ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << k.doc << ": " << r.message;
+    EXPECT_EQ(Watts(sweep, "1U", k.source), k.watts) << k.doc;
+    EXPECT_EQ(PointsOf(sweep, "suanli_redfish_power_watts"), 1u) << k.doc;
+  }
+}
+
+TEST(RedfishCollectorTest, ReadsTheChassisOnceAndThenOnlyThePowerResource) {
+  MockupBmc bmc("public-rackmount1");
+  RedfishOptions o = OptionsFor(bmc);
+  o.interval = milliseconds(20);
+  RedfishCollector c(o);
+  CollectResult r;
+  Sweep first;
+  c.Collect(first);
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  auto count = [&](const std::string& path) {
+    auto p = bmc.paths();
+    return std::count(p.begin(), p.end(), path);
+  };
+  while (count("/redfish/v1/Chassis/1U/Power") < 4 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  EXPECT_GE(count("/redfish/v1/Chassis/1U/Power"), 4);
+  EXPECT_EQ(count("/redfish/v1/"), 1);
+  EXPECT_EQ(count("/redfish/v1/Chassis"), 1);
+  EXPECT_EQ(count("/redfish/v1/Chassis/1U"), 1);
+  EXPECT_EQ(count("/redfish/v1/Chassis/1U/EnvironmentMetrics"), 0);
+}
+
+TEST(RedfishCollectorTest, ChassisWithoutPowerAreSkippedAndTheOptionPicksOne) {
+  std::map<std::string, std::string> extra = {
+      {"/redfish/v1/Chassis",
+       R"({"Members": [{"@odata.id": "/redfish/v1/Chassis/1U"},
+                       {"@odata.id": "/redfish/v1/Chassis/Backplane"}]})"},
+      {"/redfish/v1/Chassis/Backplane", R"({"Id": "Backplane", "ChassisType": "Component"})"},
+  };
+  {
+    MockupBmc bmc("public-rackmount1", extra);
+    RedfishCollector c(OptionsFor(bmc));
+    Sweep sweep;
+    CollectResult r = c.Collect(sweep);
+    ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
+    EXPECT_EQ(Watts(sweep, "1U", "PowerControl"), 344);
+    EXPECT_EQ(PointsOf(sweep, "suanli_redfish_power_watts"), 1u);
+    EXPECT_EQ(PointsOf(sweep, "suanli_redfish_reading_age_seconds"), 1u);
+  }
+  {
+    MockupBmc bmc("public-rackmount1", extra);
+    RedfishOptions o = OptionsFor(bmc);
+    o.chassis = "1U";
+    RedfishCollector c(o);
+    Sweep sweep;
+    ASSERT_EQ(c.Collect(sweep).kind, CollectResult::Kind::kOk);
+    EXPECT_EQ(Watts(sweep, "1U", "PowerControl"), 344);
+    auto p = bmc.paths();
+    EXPECT_EQ(std::count(p.begin(), p.end(), "/redfish/v1/Chassis/Backplane"), 0);
+  }
+  {
+    MockupBmc bmc("public-rackmount1", extra);
+    RedfishOptions o = OptionsFor(bmc);
+    o.chassis = "Blade7";
+    RedfishCollector c(o);
+    Sweep sweep;
+    CollectResult r = c.Collect(sweep);
+    EXPECT_EQ(r.kind, CollectResult::Kind::kFailed);
+    EXPECT_NE(r.message.find("chassis \"Blade7\" is not in " + bmc.url() +
+                             "/redfish/v1/Chassis (members: 1U, Backplane)"),
+              std::string::npos)
+        << r.message;
+    EXPECT_EQ(ValueOf(sweep, "suanli_redfish_up"), 0);
+  }
+}
+
+TEST(RedfishCollectorTest, BmcAnswering500IsDown) {
+  MockupBmc bmc("public-rackmount1");
+  bmc.SetStatus(500, R"({"error": {"code": "Base.1.8.GeneralError",
+      "message": "A general error has occurred. See ExtendedInfo for more information.",
+      "@Message.ExtendedInfo": [{"MessageId": "Base.1.8.InternalError",
+                                 "Message": "The BMC is busy."}]}})");
+  RedfishCollector c(OptionsFor(bmc));
+  Sweep sweep;
+  CollectResult r = c.Collect(sweep);
+  EXPECT_EQ(r.kind, CollectResult::Kind::kFailed);
+  EXPECT_NE(r.message.find("GET " + bmc.url() + "/redfish/v1/: HTTP 500: The BMC is busy."),
+            std::string::npos)
+      << r.message;
+  EXPECT_EQ(ValueOf(sweep, "suanli_redfish_up"), 0);
+  EXPECT_EQ(FindFamily(sweep, "suanli_redfish_power_watts"), nullptr);
+  EXPECT_EQ(FindFamily(sweep, "suanli_redfish_reading_age_seconds"), nullptr);
+}
+
+TEST(RedfishCollectorTest, RedirectsAreNotFollowed) {
+  MockupBmc bmc("public-rackmount1");
+  bmc.SetStatus(301, "", "https://10.0.0.5/redfish/v1/");
+  RedfishCollector c(OptionsFor(bmc));
+  Sweep sweep;
+  CollectResult r = c.Collect(sweep);
+  EXPECT_EQ(r.kind, CollectResult::Kind::kFailed);
+  EXPECT_NE(r.message.find("HTTP 301 to https://10.0.0.5/redfish/v1/: set url"), std::string::npos)
+      << r.message;
+  EXPECT_EQ(bmc.paths().size(), 1u);
+}
+
+TEST(RedfishCollectorTest, DropsTheWattsWhileDownAndRecovers) {
+  MockupBmc bmc("public-rackmount1");
+  RedfishOptions o = OptionsFor(bmc);
+  o.interval = milliseconds(30);
+  RedfishCollector c(o);
+  Sweep first;
+  ASSERT_EQ(c.Collect(first).kind, CollectResult::Kind::kOk);
+  EXPECT_EQ(Watts(first, "1U", "PowerControl"), 344);
+  bmc.SetStatus(503, "busy");
+  CollectResult r;
+  Sweep down =
+      CollectUntil(c, r, [](const Sweep& s) { return ValueOf(s, "suanli_redfish_up") == 0; });
+  EXPECT_EQ(r.kind, CollectResult::Kind::kFailed);
+  EXPECT_NE(r.message.find("HTTP 503"), std::string::npos) << r.message;
+  EXPECT_EQ(FindFamily(down, "suanli_redfish_power_watts"), nullptr);
+  EXPECT_GE(ValueOf(down, "suanli_redfish_reading_age_seconds", {{"chassis", "1U"}}), 0);
+  bmc.SetStatus(0);
+  Sweep up =
+      CollectUntil(c, r, [](const Sweep& s) { return ValueOf(s, "suanli_redfish_up") == 1; });
+  EXPECT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
+  EXPECT_EQ(Watts(up, "1U", "PowerControl"), 344);
+}
+
+TEST(RedfishCollectorTest, BmcThatNeverAnswersNeverBlocksCollect) {
+  MockupBmc bmc("public-rackmount1");
+  RedfishOptions o = OptionsFor(bmc);
+  o.interval = milliseconds(50);
+  o.timeout = milliseconds(300);
+  RedfishCollector c(o);
+  Sweep first;
+  ASSERT_EQ(c.Collect(first).kind, CollectResult::Kind::kOk);
+  EXPECT_EQ(Watts(first, "1U", "PowerControl"), 344);
+
+  bmc.SetHang(true);
+  // Polls now wait on curl's timeout; Collect() never does, and once a poll has timed out the
+  // last figure is no longer presented.
+  CollectResult r;
+  Sweep down =
+      CollectUntil(c, r, [](const Sweep& s) { return ValueOf(s, "suanli_redfish_up") == 0; });
+  EXPECT_EQ(r.kind, CollectResult::Kind::kFailed);
+  // The poll's timeout, or (on a slow machine, between polls) no poll finished lately.
+  EXPECT_NE(r.message.find(bmc.url()), std::string::npos) << r.message;
+  EXPECT_EQ(FindFamily(down, "suanli_redfish_power_watts"), nullptr);
+  EXPECT_TRUE(
+      std::isfinite(ValueOf(down, "suanli_redfish_reading_age_seconds", {{"chassis", "1U"}})));
+  // Many more sweeps while it hangs: all prompt, none with watts.
+  for (int i = 0; i < 20; ++i) {
+    Sweep sweep;
+    EXPECT_LT(TimedCollect(c, sweep, r), milliseconds(100));
+    EXPECT_EQ(FindFamily(sweep, "suanli_redfish_power_watts"), nullptr);
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  bmc.SetHang(false);
+}
+
+TEST(RedfishCollectorTest, BmcThatNeverAnswersFromTheStart) {
+  MockupBmc bmc("public-rackmount1");
+  bmc.SetHang(true);
+  RedfishOptions o = OptionsFor(bmc);
+  o.interval = milliseconds(50);
+  o.timeout = milliseconds(200);
+  RedfishCollector c(o);
+  Sweep first;
+  CollectResult r;
+  // The first Collect() waits for the first poll, at most the timeout.
+  EXPECT_LT(TimedCollect(c, first, r), milliseconds(1000));
+  EXPECT_EQ(FindFamily(first, "suanli_redfish_power_watts"), nullptr);
+  Sweep later =
+      CollectUntil(c, r, [](const Sweep& s) { return ValueOf(s, "suanli_redfish_up") == 0; });
+  EXPECT_EQ(r.kind, CollectResult::Kind::kFailed);
+  EXPECT_EQ(FindFamily(later, "suanli_redfish_power_watts"), nullptr);
+  bmc.SetHang(false);
+}
+
+TEST(RedfishCollectorTest, StoppingWaitsForOneRequestNotAWholePoll) {
+  // Every answer takes 300 ms: the first poll needs four (root, Chassis, 1U, Power).
+  MockupBmc bmc("public-rackmount1");
+  bmc.SetDelay(milliseconds(300));
+  RedfishOptions o = OptionsFor(bmc);
+  o.timeout = milliseconds(500);
+  auto c = std::make_unique<RedfishCollector>(o);
+  Sweep sweep;
+  CollectResult r;
+  TimedCollect(*c, sweep, r);  // returns after 500 ms, in the second request
+  EXPECT_NE(r.message.find("no reading yet"), std::string::npos) << r.message;
+  auto start = std::chrono::steady_clock::now();
+  c.reset();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(500));
+}
+
+TEST(RedfishCollectorTest, RefusedConnectionIsDown) {
+  std::string url;
+  {
+    MockupBmc gone("public-rackmount1");
+    url = gone.url();
+  }
+  RedfishOptions o;
+  o.url = url;
+  o.timeout = milliseconds(1000);
+  o.interval = kHour;
+  RedfishCollector c(o);
+  Sweep sweep;
+  CollectResult r = c.Collect(sweep);
+  EXPECT_EQ(r.kind, CollectResult::Kind::kFailed);
+  EXPECT_NE(r.message.find(url), std::string::npos) << r.message;
+  EXPECT_EQ(ValueOf(sweep, "suanli_redfish_up"), 0);
+}
+
+TEST(RedfishCollectorTest, AgeComesFromTheCollectorsClock) {
+  MockupBmc bmc("public-rackmount1");
+  FakeClock clock;
+  RedfishCollector c(OptionsFor(bmc), clock);
+  Sweep first;
+  ASSERT_EQ(c.Collect(first).kind, CollectResult::Kind::kOk);
+  EXPECT_EQ(ValueOf(first, "suanli_redfish_reading_age_seconds", {{"chassis", "1U"}}), 0);
+  clock.AdvanceMs(10000);
+  Sweep later;
+  ASSERT_EQ(c.Collect(later).kind, CollectResult::Kind::kOk);
+  EXPECT_EQ(ValueOf(later, "suanli_redfish_reading_age_seconds", {{"chassis", "1U"}}), 10);
+  EXPECT_EQ(Watts(later, "1U", "PowerControl"), 344);
+  // No poll has finished for 3 hours (past 2 x interval + timeout): not presented any more.
+  clock.AdvanceMs(3 * kHour.count());
+  Sweep stale;
+  CollectResult r = c.Collect(stale);
+  EXPECT_EQ(r.kind, CollectResult::Kind::kFailed);
+  EXPECT_NE(r.message.find("not answering"), std::string::npos) << r.message;
+  EXPECT_EQ(FindFamily(stale, "suanli_redfish_power_watts"), nullptr);
+  EXPECT_EQ(ValueOf(stale, "suanli_redfish_up"), 0);
+  EXPECT_EQ(ValueOf(stale, "suanli_redfish_reading_age_seconds", {{"chassis", "1U"}}),
+            10 + 3 * 3600);
+}
+
+TEST(RedfishCollectorTest, MalformedJsonIsAnErrorWithItsPlace) {
+  MockupBmc bmc("public-rackmount1");
+  bmc.Replace("/redfish/v1/", "{\n  \"Chassis\": {\"@odata.id\": \"/redfish/v1/Chassis\"},\n}");
+  RedfishCollector c(OptionsFor(bmc));
+  Sweep sweep;
+  CollectResult r = c.Collect(sweep);
+  EXPECT_EQ(r.kind, CollectResult::Kind::kFailed);
+  EXPECT_NE(r.message.find("/redfish/v1/: not JSON: line 3, column 1: expected a member name"),
+            std::string::npos)
+      << r.message;
+  EXPECT_EQ(ValueOf(sweep, "suanli_redfish_up"), 0);
+}
+
+TEST(RedfishCollectorTest, EveryCutOfAPowerDocumentIsHandled) {
+  // A BMC that closes early: every prefix of the Power document fails that source cleanly,
+  // and the collector falls back to EnvironmentMetrics.
+  std::string doc = Slurp(FixturePath("redfish/public-rackmount1/Chassis/1U/Power/index.json"));
+  MockupBmc bmc("public-rackmount1");
+  for (size_t len : {size_t{0}, size_t{1}, size_t{57}, doc.size() / 2, doc.size() - 2}) {
+    bmc.Replace("/redfish/v1/Chassis/1U/Power", doc.substr(0, len));
+    RedfishCollector c(OptionsFor(bmc));
+    Sweep sweep;
+    CollectResult r = c.Collect(sweep);
+    ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << len << ": " << r.message;
+    EXPECT_EQ(Watts(sweep, "1U", "EnvironmentMetrics"), 374) << len;
+  }
+}
+
+TEST(RedfishCollectorTest, LinksToAnotherHostAreNotFollowed) {
+  MockupBmc bmc("public-rackmount1");
+  bmc.Replace("/redfish/v1/Chassis",
+              R"({"Members": [{"@odata.id": "http://198.51.100.7/redfish/v1/Chassis/1U"}]})");
+  RedfishCollector c(OptionsFor(bmc));
+  Sweep sweep;
+  CollectResult r = c.Collect(sweep);
+  EXPECT_EQ(r.kind, CollectResult::Kind::kFailed);
+  EXPECT_NE(r.message.find("is not a path under /redfish/v1/"), std::string::npos) << r.message;
+  for (const char* bad : {"/redfish/v1/../../etc/passwd", "//evil/redfish/v1/x",
+                          "/redfish/v1/Chassis/1U?x=1", "/other/Chassis/1U"}) {
+    bmc.Replace("/redfish/v1/Chassis",
+                std::string(R"({"Members": [{"@odata.id": ")") + bad + "\"}]}");
+    RedfishCollector d(OptionsFor(bmc));
+    Sweep s;
+    CollectResult rr = d.Collect(s);
+    EXPECT_EQ(rr.kind, CollectResult::Kind::kFailed) << bad;
+    EXPECT_NE(rr.message.find("is not a path under"), std::string::npos) << rr.message;
+  }
+}
+
+TEST(RedfishCollectorTest, SendsBasicAuthAndNeverShowsThePassword) {
+  HeaderRecordingBmc bmc("public-rackmount1", kBasicAdmin);
+  {
+    RedfishOptions o = OptionsFor(bmc.url());
+    o.username = "admin";
+    o.password = "s3cret!";
+    RedfishCollector c(o);
+    Sweep sweep;
+    CollectResult r = c.Collect(sweep);
+    ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
+    EXPECT_EQ(Watts(sweep, "1U", "PowerControl"), 344);
+    auto auths = bmc.authorizations();
+    EXPECT_EQ(auths.size(), 4u);  // root, Chassis, Chassis/1U, Chassis/1U/Power
+    for (const std::string& a : auths) EXPECT_EQ(a, kBasicAdmin);
+  }
+  {
+    RedfishOptions o = OptionsFor(bmc.url());
+    o.username = "admin";
+    o.password = "wrong-Pa55";
+    RedfishCollector c(o);
+    Sweep sweep;
+    CollectResult r = c.Collect(sweep);
+    EXPECT_EQ(r.kind, CollectResult::Kind::kFailed);
+    EXPECT_NE(r.message.find("HTTP 401: the BMC refused user \"admin\""), std::string::npos)
+        << r.message;
+    EXPECT_EQ(r.message.find("wrong-Pa55"), std::string::npos) << r.message;
+    EXPECT_EQ(ValueOf(sweep, "suanli_redfish_up"), 0);
+  }
+  {
+    RedfishCollector c(OptionsFor(bmc.url()));
+    Sweep sweep;
+    CollectResult r = c.Collect(sweep);
+    EXPECT_NE(r.message.find("the BMC wants credentials"), std::string::npos) << r.message;
+    EXPECT_EQ(bmc.authorizations().back(), "");  // nothing sent without a username
+  }
+}
+
+TEST(RedfishCollectorTest, PasswordFileIsReadWhenPolling) {
+  HeaderRecordingBmc bmc("public-rackmount1", kBasicAdmin);
+  TempTree tree;
+  tree.Write("bmc-password", "s3cret!\n");
+  RedfishOptions o = OptionsFor(bmc.url());
+  o.username = "admin";
+  o.password_file = tree.Path("bmc-password");
+  RedfishCollector c(o);
+  Sweep sweep;
+  CollectResult r = c.Collect(sweep);
+  ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
+  EXPECT_EQ(Watts(sweep, "1U", "PowerControl"), 344);
+  EXPECT_EQ(bmc.authorizations().back(), kBasicAdmin);
+
+  o.password_file = tree.Path("missing");
+  RedfishCollector m(o);
+  Sweep ms;
+  r = m.Collect(ms);
+  EXPECT_EQ(r.kind, CollectResult::Kind::kFailed);
+  EXPECT_NE(r.message.find("password_file"), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find(tree.Path("missing")), std::string::npos) << r.message;
+}
+
+// ---- options ----
+
+Result<std::unique_ptr<Collector>> MakeFrom(const std::string& yaml) {
+  auto options = ConfigMap::Parse("agent.yml", yaml.empty() ? "{}" : yaml);
+  EXPECT_TRUE(options.ok()) << options.status().message();
+  CollectorContext ctx{HostPaths{}, *options, milliseconds(15000)};
+  auto made = RedfishCollector::Make(ctx);
+  if (made.ok()) {
+    Status finish = options->Finish();
+    EXPECT_TRUE(finish.ok()) << finish.message();
+  }
+  return made;
+}
+
+TEST(RedfishCollectorTest, EveryOptionIsReadAndNothingIsTouched) {
+  // password_file and ca_file do not exist: the factory must not look (--config.check).
+  auto made = MakeFrom(
+      "url: https://10.0.0.5/redfish/v1/\n"
+      "username: monitor\n"
+      "password_file: /nonexistent/bmc-password\n"
+      "ca_file: /nonexistent/bmc-ca.pem\n"
+      "insecure_skip_verify: false\n"
+      "timeout: 3s\n"
+      "chassis: 1U\n");
+  ASSERT_TRUE(made.ok()) << made.status().message();
+  // Its first poll stops at the password file, before any request.
+  Sweep sweep;
+  CollectResult r = (*made)->Collect(sweep);
+  EXPECT_EQ(r.kind, CollectResult::Kind::kFailed);
+  EXPECT_NE(r.message.find("password_file: /nonexistent/bmc-password"), std::string::npos)
+      << r.message;
+}
+
+TEST(RedfishCollectorTest, OptionErrorsNameTheKey) {
+  struct Case {
+    const char* yaml;
+    const char* key;
+    const char* what;
+  };
+  const Case cases[] = {
+      {"", "url", "required"},
+      {"timeout: 5s\n", "url", "required"},
+      {"url: 10.0.0.5\n", "url", "http:// or https://"},
+      {"url: https://admin:pw@10.0.0.5\n", "url", "credentials in the URL"},
+      {"url: https://10.0.0.5/bmc1\n", "url", "base URL"},
+      {"url: https://10.0.0.5/?x=1\n", "url", "query"},
+      {"url: https://\n", "url", "no host"},
+      {"url: https://10.0.0.5\npassword: x\n", "password", "needs a username"},
+      {"url: https://10.0.0.5\nusername: a\n", "username", "needs a password"},
+      {"url: https://10.0.0.5\nusername: a\npassword: x\npassword_file: /f\n", "password_file",
+       "not both"},
+      {"url: https://10.0.0.5\ntimeout: 0s\n", "timeout", "more than 0"},
+      {"url: https://10.0.0.5\ninsecure_skip_verify: maybe\n", "insecure_skip_verify", ""},
+      {"url: https://10.0.0.5\nchassis: a/b\n", "chassis", "chassis id"},
+  };
+  for (const Case& k : cases) {
+    auto made = MakeFrom(k.yaml);
+    ASSERT_FALSE(made.ok()) << k.yaml;
+    const std::string& m = made.status().message();
+    EXPECT_NE(m.find("agent.yml:"), std::string::npos) << m;
+    EXPECT_NE(m.find(std::string(k.key) + ":"), std::string::npos) << k.yaml << " -> " << m;
+    EXPECT_NE(m.find(k.what), std::string::npos) << k.yaml << " -> " << m;
+    EXPECT_EQ(m.find(":pw@"), std::string::npos) << m;
+  }
+}
+
+TEST(RedfishCollectorTest, NormalizesTheBaseUrl) {
+  for (const auto& [in, want] : std::vector<std::pair<std::string, std::string>>{
+           {"https://10.0.0.5", "https://10.0.0.5"},
+           {"https://10.0.0.5/", "https://10.0.0.5"},
+           {"https://bmc.example:8443/redfish/v1/", "https://bmc.example:8443"},
+           {"http://[fd00::5]:8080/redfish/v1", "http://[fd00::5]:8080"},
+       }) {
+    auto got = NormalizeRedfishUrl(in);
+    ASSERT_TRUE(got.ok()) << in << ": " << got.status().message();
+    EXPECT_EQ(*got, want) << in;
+  }
+  for (const char* bad : {"", "ftp://x", "https://:443", "https://a b", "https://u@h"}) {
+    EXPECT_FALSE(NormalizeRedfishUrl(bad).ok()) << bad;
+  }
+}
+
+// ---- the JSON reader ----
+
+TEST(RedfishJsonReaderTest, ReadsValuesOfEveryType) {
+  auto doc = ParseJson(R"( {"a": [1, -2.5e1, 0, -0, 1E+2], "b": {"c": null, "d": true,
+      "e": false}, "s": "x\"\\\/\b\f\n\r\t\u00e9\u4e2d\ud83d\ude00", "n": 12345678901234} )");
+  ASSERT_TRUE(doc.ok()) << doc.status().message();
+  const JsonValue::Array* a = doc->Find("a")->array();
+  ASSERT_NE(a, nullptr);
+  ASSERT_EQ(a->size(), 5u);
+  EXPECT_EQ((*a)[0].number(), 1);
+  EXPECT_EQ((*a)[1].number(), -25);
+  EXPECT_EQ((*a)[3].number(), 0);
+  EXPECT_EQ((*a)[4].number(), 100);
+  EXPECT_TRUE(doc->FindPath({"b", "c"})->is_null());
+  EXPECT_EQ(doc->FindPath({"b", "d"})->boolean(), true);
+  EXPECT_EQ(doc->FindPath({"b", "e"})->boolean(), false);
+  EXPECT_EQ(*doc->Find("s")->string(), "x\"\\/\b\f\n\r\t\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x98\x80");
+  EXPECT_EQ(doc->Find("n")->number(), 12345678901234.0);
+  EXPECT_EQ(doc->Find("missing"), nullptr);
+  EXPECT_EQ(doc->FindPath({"a", "x"}), nullptr);  // not an object
+  EXPECT_EQ(doc->Find("a")->number(), std::nullopt);
+  EXPECT_EQ(doc->Find("a")->string(), nullptr);
+}
+
+TEST(RedfishJsonReaderTest, RepeatedNamesKeepTheLast) {
+  auto doc = ParseJson(R"({"x": 1, "x": 2})");
+  ASSERT_TRUE(doc.ok());
+  EXPECT_EQ(doc->Find("x")->number(), 2);
+  EXPECT_EQ(doc->object()->size(), 2u);
+}
+
+TEST(RedfishJsonReaderTest, ReadsEveryDocumentOfTheMockups) {
+  int parsed = 0;
+  for (const char* mockup : {"public-rackmount1", "public-tower", "public-liquid-cooled-server"}) {
+    for (const auto& entry :
+         fs::recursive_directory_iterator(FixturePath(std::string("redfish/") + mockup))) {
+      if (entry.path().extension() != ".json") continue;
+      auto doc = ParseJson(Slurp(entry.path().string()));
+      EXPECT_TRUE(doc.ok()) << entry.path() << ": " << doc.status().message();
+      ++parsed;
+    }
+  }
+  EXPECT_GT(parsed, 1000);
+}
+
+TEST(RedfishJsonReaderTest, RefusesWhatIsNotStrictJson) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"", "line 1, column 1: expected a value, found end of input"},
+      {"   ", "expected a value"},
+      {"{", "expected a member name in quotes, found end of input"},
+      {"{\"a\" 1}", "expected ':'"},
+      {"{\"a\": 1,}", "line 1, column 9: expected a member name"},
+      {"[1, 2,]", "expected a value, found ']'"},
+      {"[1 2]", "expected ',' or ']'"},
+      {"{\"a\": 1 \"b\": 2}", "expected ',' or '}'"},
+      {"// comment\n{}", "expected a value, found '/'"},
+      {"{'a': 1}", "expected a member name in quotes, found '''"},
+      {"{a: 1}", "expected a member name"},
+      {"NaN", "expected a value"},
+      {"Infinity", "expected a value"},
+      {"tru", "expected a value"},
+      {"nul", "expected a value"},
+      {"01", "unexpected data after"},
+      {"1.", "expected a digit after '.'"},
+      {".5", "expected a value"},
+      {"-", "expected a digit"},
+      {"1e", "expected a digit in the exponent"},
+      {"+1", "expected a value"},
+      {"1e999", "number out of range"},
+      {"\"abc", "unterminated string"},
+      {"\"a\tb\"", "control character"},
+      {"\"a\\qb\"", "invalid escape \\'q'"},
+      {"\"\\u12G4\"", "four hex digits"},
+      {"\"\\u12\"", "four hex digits"},
+      {"\"\\ud83d\"", "high surrogate without its pair"},
+      {"\"\\ud83d\\u0041\"", "high surrogate without its pair"},
+      {"\"\\ude00\"", "lone low surrogate"},
+      {"\"\xC3\"", "invalid UTF-8"},
+      {"\"\xC0\xAF\"", "invalid UTF-8"},          // overlong '/'
+      {"\"\xED\xA0\x80\"", "invalid UTF-8"},      // an encoded surrogate
+      {"\"\xF4\x90\x80\x80\"", "invalid UTF-8"},  // past U+10FFFF
+      {"\"\xFF\"", "invalid UTF-8"},
+      {"{} {}", "unexpected data after"},
+      {"[1]\n\n  x", "line 3, column 3: unexpected data after"},
+  };
+  for (const auto& [text, want] : cases) {
+    auto doc = ParseJson(text);
+    ASSERT_FALSE(doc.ok()) << text;
+    EXPECT_EQ(doc.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(doc.status().message().find(want), std::string::npos)
+        << text << " -> " << doc.status().message();
+  }
+  // A NUL byte inside the text is not whitespace.
+  EXPECT_FALSE(ParseJson(std::string_view("[1]\0", 4)).ok());
+  EXPECT_FALSE(ParseJson(std::string_view("\"a\0b\"", 5)).ok());
+}
+
+TEST(RedfishJsonReaderTest, EdgeNumbers) {
+  EXPECT_EQ(ParseJson("1e-999")->number(), 0);  // underflow: zero
+  EXPECT_EQ(ParseJson("-0.0000e+0")->number(), 0);
+  EXPECT_EQ(ParseJson("0.000001e-400")->number(), 0);
+  EXPECT_FALSE(ParseJson("12345678901234567890e300").ok());
+  EXPECT_FALSE(ParseJson("-1e400").ok());
+  EXPECT_EQ(ParseJson("1.7976931348623157e308")->number(), 1.7976931348623157e308);
+  EXPECT_EQ(ParseJson("937.4")->number(), 937.4);
+  EXPECT_EQ(ParseJson("\xEF\xBB\xBF{}")->object()->size(), 0u);  // a byte-order mark
+}
+
+TEST(RedfishJsonReaderTest, DepthAndSizeAreBounded) {
+  std::string ok = std::string(64, '[') + std::string(64, ']');
+  EXPECT_TRUE(ParseJson(ok).ok());
+  std::string deep = std::string(65, '[') + std::string(65, ']');
+  auto r = ParseJson(deep);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("nested deeper than 64"), std::string::npos);
+  // A hostile document: a million levels, unterminated. No stack overflow.
+  EXPECT_FALSE(ParseJson(std::string(1'000'000, '[')).ok());
+  EXPECT_FALSE(ParseJson(std::string(1'000'000, '{')).ok());
+  std::string objects;
+  for (int i = 0; i < 100000; ++i) objects += "{\"a\":";
+  EXPECT_FALSE(ParseJson(objects).ok());
+  JsonLimits small;
+  small.max_bytes = 10;
+  auto big = ParseJson("[1,2,3,4,5,6]", small);
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.status().message().find("over the 10-byte limit"), std::string::npos);
+}
+
+TEST(RedfishJsonReaderTest, EveryPrefixOfAMockupDocumentFailsCleanly) {
+  std::string doc = Slurp(FixturePath("redfish/public-tower/Chassis/Tower/Power/index.json"));
+  size_t end = doc.find_last_of('}');
+  ASSERT_NE(end, std::string::npos);
+  for (size_t len = 0; len <= end; ++len) {
+    // An exact-size copy, so that a read past the end is caught by sanitizers.
+    std::string prefix = doc.substr(0, len);
+    EXPECT_FALSE(ParseJson(prefix).ok()) << len;
+  }
+  EXPECT_TRUE(ParseJson(doc).ok());
+}
+
+}  // namespace
+}  // namespace suanli::agent
