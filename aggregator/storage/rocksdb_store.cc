@@ -14,33 +14,55 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <unordered_map>
 #include <utility>
+
+#include "aggregator/storage/gorilla.h"
 
 namespace suanli::storage {
 namespace {
 
+using rollup::Resolution;
+
 constexpr char kIndexCf[] = "index";
-constexpr char kRawCf[] = "raw";
+constexpr char kHeadCf[] = "head";
 
 // First byte of every key in the index column family.
 constexpr char kSeriesTag = 's';   // s id -> labels
 constexpr char kHashTag = 'h';     // h hash id -> ""
 constexpr char kPostingTag = 'p';  // p name\0 value\0 id -> ""
 constexpr std::string_view kFormatKey = "mformat_version";
-constexpr uint32_t kFormatVersion = 1;
+// 1: one key per sample. 2: head log, Gorilla chunks and rollups in time partitions.
+constexpr uint32_t kFormatVersion = 2;
 
-constexpr size_t kTimestampStripes = 64;
+// First byte of every key in the head column family.
+constexpr char kLogTag = 'l';   // l seq -> samples of one acknowledged batch (head log)
+constexpr char kHeadTag = 'h';  // h id -> window start + open chunk (checkpoint)
+
 constexpr int64_t kNoSamples = std::numeric_limits<int64_t>::min();
+constexpr int64_t kHourMs = 3'600'000;
+constexpr int64_t kDayMs = 24 * kHourMs;
+// One raw chunk per series per hour. An open chunk at a 15 s interval holds 240 samples
+// (~400 bytes with these values); a 2 h window would double the head's memory.
+constexpr int64_t kWindowMs = kHourMs;
+// Partition length per resolution (raw, 1m, 5m, 1h): each a multiple of the window, so a
+// window (and its rollups) never straddles two partitions.
+constexpr int64_t kPartitionMs[4] = {kDayMs, 7 * kDayMs, 30 * kDayMs, 90 * kDayMs};
+constexpr const char* kPartitionPrefix[4] = {"raw_", "1m_", "5m_", "1h_"};
 
 // ---- byte encodings (README.md) ----
 
@@ -221,24 +243,78 @@ Status FromRocks(const rocksdb::Status& s, const std::string& what) {
   return Internal(std::move(msg));
 }
 
-// One series as kept in memory. id, hash and labels never change after creation.
+// Key of a chunk or rollup value: series id, then the window start with the sign bit flipped.
+std::string ChunkKey(uint64_t id, int64_t window_start) { return RawKey(id, window_start); }
+
+std::string LogKey(uint64_t seq) {
+  std::string k(1, kLogTag);
+  PutBE64(&k, seq);
+  return k;
+}
+
+std::string HeadKey(uint64_t id) {
+  std::string k(1, kHeadTag);
+  PutBE64(&k, id);
+  return k;
+}
+
+// Zigzag of the wrapping difference a - b (timestamps may span the whole int64 range).
+uint64_t ZigZagDelta(int64_t a, int64_t b) {
+  auto v = static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+int64_t AddZigZag(int64_t base, uint64_t z) {
+  auto v = static_cast<int64_t>(z >> 1) ^ -static_cast<int64_t>(z & 1);
+  return static_cast<int64_t>(static_cast<uint64_t>(base) + static_cast<uint64_t>(v));
+}
+
+int64_t WindowOf(int64_t ts) { return rollup::IntervalStart(ts, kWindowMs); }
+int64_t PartitionOf(int res, int64_t ts) { return rollup::FloorDiv(ts, kPartitionMs[res]); }
+
+// End (exclusive) of partition p, saturating at INT64_MAX.
+int64_t PartitionEnd(int res, int64_t p) {
+  if (p >= std::numeric_limits<int64_t>::max() / kPartitionMs[res]) {
+    return std::numeric_limits<int64_t>::max();
+  }
+  return (p + 1) * kPartitionMs[res];
+}
+
+int64_t SatSub(int64_t a, int64_t b) {  // a - b, saturating (b >= 0)
+  return a < std::numeric_limits<int64_t>::min() + b ? std::numeric_limits<int64_t>::min() : a - b;
+}
+
+// True when the encoded labels blob holds exactly `labels` (no allocation).
+bool BlobEquals(std::string_view blob, const Labels& labels) {
+  uint64_t n;
+  if (!GetVarint(&blob, &n) || n != labels.size()) return false;
+  for (const Label& l : labels.items()) {
+    uint64_t len;
+    if (!GetVarint(&blob, &len) || len > blob.size() || blob.substr(0, len) != l.name) return false;
+    blob.remove_prefix(len);
+    if (!GetVarint(&blob, &len) || len > blob.size() || blob.substr(0, len) != l.value)
+      return false;
+    blob.remove_prefix(len);
+  }
+  return blob.empty();
+}
+
+// One series as kept in memory. id, hash and labels never change after creation; the head
+// fields are guarded by Impl::head_mu.
 struct SeriesEntry {
-  SeriesEntry(uint64_t id, uint64_t hash, Labels labels, bool durable, bool max_known)
-      : id(id), hash(hash), labels(std::move(labels)), durable(durable), max_known(max_known) {}
+  SeriesEntry(uint64_t id, uint64_t hash, std::string labels_blob, bool durable)
+      : id(id), hash(hash), labels_blob(std::move(labels_blob)), durable(durable) {}
 
   const uint64_t id;
   const uint64_t hash;
-  const Labels labels;
-  // Next entry with the same hash (collision chain); set before publication under the unique
-  // index lock.
+  const std::string labels_blob;  // EncodeLabels form: one allocation per series
   SeriesEntry* next_same_hash = nullptr;
-  // True once a WriteBatch holding the index entries committed. Until then every batch that
-  // uses the series writes them again (same bytes), so no sample ever lacks its index.
   std::atomic<bool> durable;
-  // Guarded by the timestamp stripe of `id`: an upper bound of the stored timestamps (when
-  // max_known), so in-order samples need no read to rule out a duplicate.
-  bool max_known;
+  // Head state (head_mu).
+  bool max_known = false;
+  bool has_head = false;
+  bool head_dirty = false;  // changed since the last checkpoint
   int64_t max_ts = kNoSamples;
+  ChunkEncoder head;  // the open chunk of window head.window_start (when has_head)
 };
 
 class SnapshotGuard {
@@ -254,44 +330,94 @@ class SnapshotGuard {
   const rocksdb::Snapshot* snap_;
 };
 
+// A WriteBatch waiting for the commit leader. Items are queued in seq order under head_mu
+// and written in that order, so a later batch never overtakes an earlier one (a checkpoint
+// cannot overwrite a closed chunk with an older copy).
+struct CommitItem {
+  uint64_t seq = 0;
+  rocksdb::WriteBatch wb;
+  Status status;
+  bool done = false;
+};
+
+// One sample of a batch being appended.
+struct Pending {
+  SeriesEntry* entry;
+  int64_t ts;
+  uint64_t bits;
+};
+
 }  // namespace
 
 struct RocksDbStore::Impl {
   RocksDbStoreOptions options;
   std::function<uint64_t(const Labels&)> hash_fn;
+  std::function<int64_t()> now_fn;
   rocksdb::DB* db = nullptr;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;  // default, index, raw
+  rocksdb::ColumnFamilyOptions part_cf_options;
+  std::vector<rocksdb::ColumnFamilyHandle*> fixed_handles;  // default, index, head
   rocksdb::ColumnFamilyHandle* index_cf = nullptr;
-  rocksdb::ColumnFamilyHandle* raw_cf = nullptr;
+  rocksdb::ColumnFamilyHandle* head_cf = nullptr;
+
+  // Time partitions: resolution -> partition index -> handle. Lock order: head_mu, cf_mu.
+  mutable std::shared_mutex cf_mu;
+  std::map<int64_t, rocksdb::ColumnFamilyHandle*> parts[4];
 
   mutable std::shared_mutex index_mu;
-  std::unordered_map<uint64_t, SeriesEntry*> by_hash;  // head of each collision chain
-  std::unordered_map<uint64_t, std::unique_ptr<SeriesEntry>> by_id;
+  std::unordered_map<uint64_t, SeriesEntry*> by_hash;   // head of each collision chain
+  std::vector<std::unique_ptr<SeriesEntry>> by_id;      // index = id; [0] unused
+  std::unordered_map<std::string, uint64_t> dc_series;  // series per `dc` value
+  StoreLimits limits;
   uint64_t next_id = 1;  // 0 is never a series id
 
-  std::array<std::mutex, kTimestampStripes> ts_mu;
+  // Head: every SeriesEntry head field, seq assignment and the commit queue's order.
+  std::mutex head_mu;
+  uint64_t next_seq = 1;
+  int64_t global_max_ts = kNoSamples;
+  uint64_t log_bytes_since_checkpoint = 0;
+  std::atomic<uint64_t> head_series{0};
+
+  // Group commit.
+  std::mutex commit_mu;
+  std::condition_variable commit_cv;
+  std::deque<CommitItem*> queue;
+  bool leader_busy = false;
+  uint64_t written_seq = 0;  // every item with seq <= this is written (commit_mu)
+
+  std::mutex checkpoint_mu;  // one checkpoint or retention pass at a time
+  std::thread background;
+  std::mutex bg_mu;
+  std::condition_variable bg_cv;
+  bool stopping = false;
+  bool checkpoint_wanted = false;
+
   std::atomic<uint64_t> series_count{0};
   std::atomic<bool> write_failed{false};
+  std::atomic<uint64_t> rejected_too_old{0}, rejected_series_limit{0}, rejected_labels_limit{0},
+      partitions_dropped{0}, checkpoints{0};
 
   ~Impl() {
     if (db == nullptr) return;
-    for (rocksdb::ColumnFamilyHandle* h : handles)
+    for (auto& m : parts) {
+      for (auto& [p, h] : m) db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
+    for (rocksdb::ColumnFamilyHandle* h : fixed_handles) {
       db->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
     rocksdb::Status s = db->Close();
     if (!s.ok()) spdlog::warn("storage: closing {}: {}", options.path, s.ToString());
     delete db;
   }
 
-  std::mutex& StripeOf(uint64_t id) { return ts_mu[id % kTimestampStripes]; }
-
   // Caller holds index_mu (shared or unique).
   SeriesEntry* Find(const Labels& labels, uint64_t hash) const {
     auto it = by_hash.find(hash);
     for (SeriesEntry* e = it == by_hash.end() ? nullptr : it->second; e; e = e->next_same_hash) {
-      if (e->labels == labels) return e;
+      if (BlobEquals(e->labels_blob, labels)) return e;
     }
     return nullptr;
   }
+  SeriesEntry* ById(uint64_t id) const { return id < by_id.size() ? by_id[id].get() : nullptr; }
 
   // Caller holds index_mu unique.
   SeriesEntry* Insert(std::unique_ptr<SeriesEntry> entry) {
@@ -299,17 +425,51 @@ struct RocksDbStore::Impl {
     SeriesEntry*& head = by_hash[e->hash];
     e->next_same_hash = head;
     head = e;
-    by_id.emplace(e->id, std::move(entry));
+    if (by_id.size() <= e->id) by_id.resize(std::max<size_t>(e->id + 1, by_id.size() * 3 / 2));
+    by_id[e->id] = std::move(entry);
     return e;
   }
 
+  int64_t Now() const { return now_fn(); }
+  int64_t Cutoff(int res) const {
+    int64_t keep = options.retention_ms[res];
+    return keep <= 0 ? kNoSamples : SatSub(Now(), keep);
+  }
+  bool PartitionExpired(int res, int64_t p) const {
+    int64_t c = Cutoff(res);
+    return c != kNoSamples && PartitionEnd(res, p) <= c;
+  }
+
   Status Load();
-  Status ResolveMaxTimestamp(SeriesEntry* e);  // caller holds StripeOf(e->id)
+  Status OpenPartitions(const std::vector<std::string>& names);
+  Result<rocksdb::ColumnFamilyHandle*> Partition(int res, int64_t p);    // creates if missing
+  rocksdb::ColumnFamilyHandle* FindPartition(int res, int64_t p) const;  // caller: cf_mu
   void AddSeriesToBatch(rocksdb::WriteBatch* wb, const SeriesEntry& e);
   Result<std::vector<uint64_t>> PostingsForValue(const rocksdb::ReadOptions& ro,
                                                  const std::string& name, const std::string& value);
   Result<std::vector<uint64_t>> PostingsForName(const rocksdb::ReadOptions& ro,
                                                 const LabelMatcher& matcher);
+
+  // Head (caller holds head_mu).
+  Status ResolveMaxTimestamp(SeriesEntry* e);
+  Result<std::optional<std::vector<Sample>>> ReadChunk(uint64_t id, int64_t window);
+  Status WriteClosedWindow(rocksdb::WriteBatch* wb, uint64_t id, int64_t window,
+                           const std::vector<Sample>& samples);
+  Status CloseHead(rocksdb::WriteBatch* wb, SeriesEntry* e);
+  Status ApplyLocked(std::vector<Pending>& pending, bool from_log, rocksdb::WriteBatch* wb,
+                     std::string* log_record, AppendStats* stats);
+
+  // Commit: queue (caller holds head_mu) and wait (caller holds no lock).
+  CommitItem* Enqueue(std::unique_ptr<CommitItem>& item);
+  Status WaitCommitted(CommitItem* item);
+  void WaitWritten(uint64_t seq);
+  void Lead(std::unique_lock<std::mutex>& lock);
+  Status Fail(const rocksdb::Status& s);
+
+  Status Checkpoint();
+  Status EnforceRetention();
+  Status Replay();
+  void BackgroundLoop();
 };
 
 namespace {
@@ -330,7 +490,7 @@ rocksdb::ColumnFamilyOptions MakeCfOptions(const std::shared_ptr<rocksdb::Cache>
   table.cache_index_and_filter_blocks = true;
   table.pin_l0_filter_and_index_blocks_in_cache = true;
   table.format_version = 5;
-  // Point lookups (the duplicate check) mostly ask for keys that do not exist.
+  // Opening a head for a window probes for an existing chunk that mostly does not exist.
   if (bloom) table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return cf;
@@ -340,23 +500,63 @@ bool Supported(const std::vector<rocksdb::CompressionType>& list, rocksdb::Compr
   return std::find(list.begin(), list.end(), t) != list.end();
 }
 
+// "raw_-3" -> (0, -3); false for other names.
+bool ParsePartitionName(const std::string& name, int* res, int64_t* p) {
+  for (int r = 0; r < 4; ++r) {
+    std::string_view prefix = kPartitionPrefix[r];
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    std::string num = name.substr(prefix.size());
+    char* end = nullptr;
+    errno = 0;
+    long long v = std::strtoll(num.c_str(), &end, 10);
+    if (errno != 0 || end == num.c_str() || *end != '\0') return false;
+    *res = r;
+    *p = v;
+    return true;
+  }
+  return false;
+}
+
+std::string PartitionName(int res, int64_t p) { return kPartitionPrefix[res] + std::to_string(p); }
+
 }  // namespace
 
 RocksDbStore::RocksDbStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-RocksDbStore::~RocksDbStore() = default;
+
+RocksDbStore::~RocksDbStore() {
+  Impl& d = *impl_;
+  {
+    std::lock_guard lock(d.bg_mu);
+    d.stopping = true;
+  }
+  d.bg_cv.notify_all();
+  if (d.background.joinable()) d.background.join();
+  // A clean shutdown leaves a short head log, so the next Open replays little.
+  if (!d.write_failed.load()) {
+    Status st = d.Checkpoint();
+    if (!st.ok()) spdlog::warn("storage: final checkpoint: {}", st.ToString());
+  }
+}
 
 Result<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const RocksDbStoreOptions& options) {
   if (options.path.empty()) return InvalidArgument("storage path is empty");
+  if (options.out_of_order_window_ms < 0) return InvalidArgument("out-of-order window < 0");
   std::error_code ec;
   std::filesystem::create_directories(options.path, ec);
   if (ec) return IoError("creating storage directory " + options.path + ": " + ec.message());
 
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  impl->limits = options.limits;
   impl->hash_fn =
       options.label_hash
           ? options.label_hash
           : std::function<uint64_t(const Labels&)>([](const Labels& l) { return l.Hash(); });
+  impl->now_fn = options.now_ms ? options.now_ms : std::function<int64_t()>([] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  });
 
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
@@ -364,6 +564,7 @@ Result<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const RocksDbStoreOptio
   db_options.max_total_wal_size = options.max_wal_bytes;
   db_options.keep_log_file_num = 5;  // RocksDB's own info LOG files
   db_options.max_log_file_size = 16 << 20;
+  db_options.max_background_jobs = 2;
   // kPointInTimeRecovery (the default): after a crash, replay stops at the first torn record;
   // every synced batch before it is recovered whole.
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
@@ -380,15 +581,29 @@ Result<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const RocksDbStoreOptio
                  zstd ? "ZSTD" : (lz4 ? "LZ4" : "no compression"));
   }
 
+  std::vector<std::string> existing;
+  rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(db_options, options.path, &existing);
+  if (!ls.ok()) existing.clear();  // a new database
+
   rocksdb::Status s;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
   for (int attempt = 0; attempt < 2; ++attempt) {
+    // Partitions: chunks and rollups compress poorly with LZ4 (already Gorilla-coded) but
+    // ZSTD still takes the key overhead and shared prefixes.
+    impl->part_cf_options = MakeCfOptions(cache, options.write_buffer_bytes, true, upper, bottom);
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
         {rocksdb::kDefaultColumnFamilyName, MakeCfOptions(cache, 4 << 20, false, upper, bottom)},
         {kIndexCf, MakeCfOptions(cache, std::max<size_t>(options.write_buffer_bytes / 4, 1 << 20),
                                  false, upper, bottom)},
-        {kRawCf, MakeCfOptions(cache, options.write_buffer_bytes, true, upper, bottom)},
+        {kHeadCf, MakeCfOptions(cache, options.write_buffer_bytes, false, upper, bottom)},
     };
-    s = rocksdb::DB::Open(db_options, options.path, cfs, &impl->handles, &impl->db);
+    for (const std::string& name : existing) {
+      int res;
+      int64_t p;
+      if (ParsePartitionName(name, &res, &p)) cfs.push_back({name, impl->part_cf_options});
+    }
+    handles.clear();
+    s = rocksdb::DB::Open(db_options, options.path, cfs, &handles, &impl->db);
     bool compression_refused = (s.IsInvalidArgument() || s.IsNotSupported()) &&
                                s.ToString().find("ompression") != std::string::npos;
     if (!compression_refused || upper == rocksdb::kNoCompression) break;
@@ -397,11 +612,25 @@ Result<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const RocksDbStoreOptio
     upper = bottom = rocksdb::kNoCompression;
   }
   if (!s.ok()) return FromRocks(s, "opening storage at " + options.path);
-  impl->index_cf = impl->handles[1];
-  impl->raw_cf = impl->handles[2];
+  impl->fixed_handles.assign(handles.begin(), handles.begin() + 3);
+  impl->index_cf = handles[1];
+  impl->head_cf = handles[2];
+  for (size_t i = 3; i < handles.size(); ++i) {
+    int res;
+    int64_t p;
+    ParsePartitionName(handles[i]->GetName(), &res, &p);
+    impl->parts[res][p] = handles[i];
+  }
 
-  RETURN_IF_ERROR(impl->Load().WithContext("opening storage at " + options.path));
-  spdlog::info("storage: opened {} with {} series", options.path, impl->series_count.load());
+  std::string where = "opening storage at " + options.path;
+  RETURN_IF_ERROR(impl->Load().WithContext(where));
+  RETURN_IF_ERROR(impl->EnforceRetention().WithContext(where));
+  RETURN_IF_ERROR(impl->Replay().WithContext(where));
+  RETURN_IF_ERROR(impl->Checkpoint().WithContext(where));
+  spdlog::info("storage: opened {} with {} series, {} open chunks", options.path,
+               impl->series_count.load(), impl->head_series.load());
+  Impl* raw = impl.get();
+  impl->background = std::thread([raw] { raw->BackgroundLoop(); });
   return std::unique_ptr<RocksDbStore>(new RocksDbStore(std::move(impl)));
 }
 
@@ -436,6 +665,7 @@ Status RocksDbStore::Impl::Load() {
   ro.iterate_lower_bound = &lower_s;
   ro.iterate_upper_bound = &upper_s;
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, index_cf));
+  size_t loaded = 0;
   for (it->Seek(lower_s); it->Valid(); it->Next()) {
     std::string_view key = View(it->key());
     if (key.size() != 9) return Internal("malformed series key in the index");
@@ -449,9 +679,11 @@ Status RocksDbStore::Impl::Load() {
       return Internal("series " + labels.ToString() + " has two ids (" + std::to_string(dup->id) +
                       ", " + std::to_string(id) + ")");
     }
-    Insert(std::make_unique<SeriesEntry>(id, hash, std::move(labels), /*durable=*/true,
-                                         /*max_known=*/false));
+    ++dc_series[std::string(labels.Get("dc"))];
+    Insert(std::make_unique<SeriesEntry>(id, hash, std::string(View(it->value())),
+                                         /*durable=*/true));
     next_id = std::max(next_id, id + 1);
+    ++loaded;
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "reading the series index"));
 
@@ -467,55 +699,384 @@ Status RocksDbStore::Impl::Load() {
     std::string_view key = View(it->key());
     if (key.size() != 17) return Internal("malformed hash key in the index");
     uint64_t hash = GetBE64(key.data() + 1), id = GetBE64(key.data() + 9);
-    auto found = by_id.find(id);
-    if (found == by_id.end()) {
+    SeriesEntry* found = ById(id);
+    if (found == nullptr) {
       return Internal("hash index names series " + std::to_string(id) + ", which has no labels");
     }
-    if (found->second->hash != hash) {
+    if (found->hash != hash) {
+      Labels labels;
+      DecodeLabels(found->labels_blob, &labels);
       return InvalidArgument(
           "the label hash function differs from the one that wrote this database (series " +
-          found->second->labels.ToString() + ")");
+          labels.ToString() + ")");
     }
     ++hash_keys;
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "reading the hash index"));
-  if (hash_keys != by_id.size()) {
-    return Internal("index holds " + std::to_string(by_id.size()) + " series but " +
+  if (hash_keys != loaded) {
+    return Internal("index holds " + std::to_string(loaded) + " series but " +
                     std::to_string(hash_keys) + " hash entries");
   }
-  series_count = by_id.size();
+  series_count = loaded;
   return Status::Ok();
 }
 
+rocksdb::ColumnFamilyHandle* RocksDbStore::Impl::FindPartition(int res, int64_t p) const {
+  auto it = parts[res].find(p);
+  return it == parts[res].end() ? nullptr : it->second;
+}
+
+Result<rocksdb::ColumnFamilyHandle*> RocksDbStore::Impl::Partition(int res, int64_t p) {
+  {
+    std::shared_lock lock(cf_mu);
+    if (auto* h = FindPartition(res, p)) return h;
+  }
+  std::unique_lock lock(cf_mu);
+  if (auto* h = FindPartition(res, p)) return h;
+  rocksdb::ColumnFamilyHandle* h = nullptr;
+  RETURN_IF_ERROR(FromRocks(db->CreateColumnFamily(part_cf_options, PartitionName(res, p), &h),
+                            "creating partition " + PartitionName(res, p)));
+  parts[res][p] = h;
+  return h;
+}
+
+void RocksDbStore::Impl::AddSeriesToBatch(rocksdb::WriteBatch* wb, const SeriesEntry& e) {
+  wb->Put(index_cf, SeriesKey(e.id), e.labels_blob);
+  wb->Put(index_cf, HashKey(e.hash, e.id), rocksdb::Slice());
+  Labels labels;
+  DecodeLabels(e.labels_blob, &labels);
+  for (const Label& l : labels.items()) {
+    std::string key = PostingValuePrefix(l.name, l.value);
+    PutBE64(&key, e.id);
+    wb->Put(index_cf, key, rocksdb::Slice());
+  }
+}
+
+// ---- group commit ----
+
+CommitItem* RocksDbStore::Impl::Enqueue(std::unique_ptr<CommitItem>& item) {
+  item->seq = next_seq++;
+  std::lock_guard lock(commit_mu);
+  queue.push_back(item.get());
+  return item.get();
+}
+
+Status RocksDbStore::Impl::Fail(const rocksdb::Status& s) {
+  // After a WAL error RocksDB cannot tell what reached the disk: stop writing.
+  if (!write_failed.exchange(true)) {
+    spdlog::error("storage: write to {} failed, refusing further writes: {}", options.path,
+                  s.ToString());
+  }
+  return IoError("storage write failed (further writes refused until restart): " + s.ToString());
+}
+
+// Caller holds commit_mu (in `lock`) and no leader is active: writes every queued item in
+// order without sync, then syncs the WAL once for all of them (group commit).
+void RocksDbStore::Impl::Lead(std::unique_lock<std::mutex>& lock) {
+  leader_busy = true;
+  std::deque<CommitItem*> group;
+  group.swap(queue);
+  lock.unlock();
+  Status status;
+  if (write_failed.load()) {
+    status = IoError("storage refuses writes after a failed write; restart the aggregator");
+  } else {
+    rocksdb::WriteOptions wo;
+    wo.sync = false;
+    rocksdb::Status s;
+    for (CommitItem* item : group) {
+      s = db->Write(wo, &item->wb);
+      if (!s.ok()) break;
+    }
+    if (s.ok()) s = db->SyncWAL();
+    if (!s.ok()) status = Fail(s);
+  }
+  lock.lock();
+  for (CommitItem* item : group) {
+    item->status = status;
+    item->done = true;
+    written_seq = std::max(written_seq, item->seq);
+  }
+  leader_busy = false;
+  commit_cv.notify_all();
+}
+
+Status RocksDbStore::Impl::WaitCommitted(CommitItem* item) {
+  std::unique_lock lock(commit_mu);
+  while (!item->done) {
+    if (!leader_busy) {
+      Lead(lock);
+    } else {
+      commit_cv.wait(lock);
+    }
+  }
+  return item->status;
+}
+
+// Every queued item is written (reads under head_mu see all closed chunks). Caller holds
+// head_mu, so nothing new is queued meanwhile.
+void RocksDbStore::Impl::WaitWritten(uint64_t) {
+  std::unique_lock lock(commit_mu);
+  while (!queue.empty() || leader_busy) {
+    if (!leader_busy) {
+      Lead(lock);
+    } else {
+      commit_cv.wait(lock);
+    }
+  }
+}
+
+// ---- head ----
+
+Result<std::optional<std::vector<Sample>>> RocksDbStore::Impl::ReadChunk(uint64_t id,
+                                                                         int64_t window) {
+  WaitWritten(0);
+  std::shared_lock lock(cf_mu);
+  rocksdb::ColumnFamilyHandle* cf = FindPartition(0, PartitionOf(0, window));
+  if (cf == nullptr) return std::optional<std::vector<Sample>>();
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), cf, ChunkKey(id, window), &value);
+  if (s.IsNotFound()) return std::optional<std::vector<Sample>>();
+  RETURN_IF_ERROR(FromRocks(s, "reading a chunk"));
+  std::vector<Sample> samples;
+  RETURN_IF_ERROR(DecodeChunk(View(value), window, &samples));
+  return std::optional<std::vector<Sample>>(std::move(samples));
+}
+
 Status RocksDbStore::Impl::ResolveMaxTimestamp(SeriesEntry* e) {
+  WaitWritten(0);
+  int64_t max_ts = e->has_head && e->head.count() > 0 ? e->head.last_ts() : kNoSamples;
   std::string lower, upper;
   PutBE64(&lower, e->id);
   PutBE64(&upper, e->id + 1);
-  rocksdb::Slice lower_s(lower), upper_s(upper);
-  rocksdb::ReadOptions ro;
-  ro.iterate_lower_bound = &lower_s;
-  ro.iterate_upper_bound = &upper_s;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, raw_cf));
-  it->SeekToLast();
-  int64_t max_ts = kNoSamples;
-  if (it->Valid()) {
-    if (it->key().size() != 16) return Internal("malformed sample key");
-    max_ts = UnflipTimestamp(GetBE64(it->key().data() + 8));
+  std::shared_lock lock(cf_mu);
+  for (auto p = parts[0].rbegin(); p != parts[0].rend(); ++p) {
+    rocksdb::Slice lower_s(lower), upper_s(upper);
+    rocksdb::ReadOptions ro;
+    ro.iterate_lower_bound = &lower_s;
+    ro.iterate_upper_bound = &upper_s;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, p->second));
+    it->SeekToLast();
+    if (it->Valid()) {
+      if (it->key().size() != 16) return Internal("malformed chunk key");
+      std::vector<Sample> samples;
+      int64_t window = UnflipTimestamp(GetBE64(it->key().data() + 8));
+      RETURN_IF_ERROR(DecodeChunk(View(it->value()), window, &samples));
+      if (!samples.empty()) max_ts = std::max(max_ts, samples.back().timestamp_ms);
+      break;
+    }
+    RETURN_IF_ERROR(FromRocks(it->status(), "reading the last chunk of a series"));
   }
-  RETURN_IF_ERROR(FromRocks(it->status(), "reading the last sample of a series"));
   e->max_ts = max_ts;
   e->max_known = true;
   return Status::Ok();
 }
 
-void RocksDbStore::Impl::AddSeriesToBatch(rocksdb::WriteBatch* wb, const SeriesEntry& e) {
-  wb->Put(index_cf, SeriesKey(e.id), EncodeLabels(e.labels));
-  wb->Put(index_cf, HashKey(e.hash, e.id), rocksdb::Slice());
-  for (const Label& l : e.labels.items()) {
-    std::string key = PostingValuePrefix(l.name, l.value);
-    PutBE64(&key, e.id);
-    wb->Put(index_cf, key, rocksdb::Slice());
+// Writes the chunk of a closed window and its rollups; partitions past retention are skipped.
+Status RocksDbStore::Impl::WriteClosedWindow(rocksdb::WriteBatch* wb, uint64_t id, int64_t window,
+                                             const std::vector<Sample>& samples) {
+  std::string key = ChunkKey(id, window);
+  int64_t p = PartitionOf(0, window);
+  if (!PartitionExpired(0, p)) {
+    ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * cf, Partition(0, p));
+    wb->Put(cf, key, EncodeChunk(window, samples));
   }
+  for (int res = 1; res <= rollup::kNumRollupResolutions; ++res) {
+    p = PartitionOf(res, window);
+    if (PartitionExpired(res, p)) continue;
+    int64_t len = rollup::ResolutionMs(static_cast<Resolution>(res));
+    std::vector<rollup::Record> records = rollup::Compute(samples, len);
+    if (records.empty()) continue;  // only NaN / stale markers: no rollup
+    ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * cf, Partition(res, p));
+    wb->Put(cf, key, EncodeRollups(window, len, records));
+  }
+  return Status::Ok();
+}
+
+Status RocksDbStore::Impl::CloseHead(rocksdb::WriteBatch* wb, SeriesEntry* e) {
+  std::vector<Sample> samples;
+  RETURN_IF_ERROR(DecodeChunk(e->head.Finish(), e->head.window_start(), &samples));
+  RETURN_IF_ERROR(WriteClosedWindow(wb, e->id, e->head.window_start(), samples));
+  e->head = ChunkEncoder();
+  e->has_head = false;
+  e->head_dirty = false;
+  head_series.fetch_sub(1, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+namespace {
+
+uint64_t BitsOf(double v) {
+  uint64_t b;
+  std::memcpy(&b, &v, sizeof b);
+  return b;
+}
+
+// Merges sorted, distinct `add` (whose timestamps are not in `base`) into sorted `base`.
+std::vector<Sample> Merge(const std::vector<Sample>& base, const std::vector<Sample>& add) {
+  std::vector<Sample> out;
+  out.reserve(base.size() + add.size());
+  std::merge(base.begin(), base.end(), add.begin(), add.end(), std::back_inserter(out),
+             [](const Sample& a, const Sample& b) { return a.timestamp_ms < b.timestamp_ms; });
+  return out;
+}
+
+Status Conflict(const Labels& labels, int64_t ts, uint64_t stored, uint64_t bits) {
+  double a, b;
+  std::memcpy(&a, &stored, 8);
+  std::memcpy(&b, &bits, 8);
+  return InvalidArgument("duplicate sample for timestamp " + std::to_string(ts) + " of series " +
+                         labels.ToString() + " with a different value (" + std::to_string(a) +
+                         " vs " + std::to_string(b) + ")");
+}
+
+}  // namespace
+
+// Checks and then applies `pending` (sorted by series and time, distinct timestamps per
+// series) to the heads; closed windows and their rollups go into *wb, head samples into
+// *log_record. Nothing changes when a check fails. Caller holds head_mu.
+Status RocksDbStore::Impl::ApplyLocked(std::vector<Pending>& pending, bool from_log,
+                                       rocksdb::WriteBatch* wb, std::string* log_record,
+                                       AppendStats* stats) {
+  struct Plan {
+    size_t begin, end;  // [begin, end) of pending: one series, one window
+    int64_t window;
+    bool fast = false;  // appends after the head's last sample
+    std::optional<std::vector<Sample>> existing;
+  };
+  std::vector<Plan> plans;
+  std::vector<char> skip(pending.size(), 0);
+  const int64_t ooo = options.out_of_order_window_ms;
+
+  // Phase 1: checks.
+  for (size_t begin = 0; begin < pending.size();) {
+    SeriesEntry* e = pending[begin].entry;
+    size_t end = begin;
+    while (end < pending.size() && pending[end].entry == e) ++end;
+    if (!e->max_known) RETURN_IF_ERROR(ResolveMaxTimestamp(e));
+    if (!from_log && e->max_ts != kNoSamples && ooo != std::numeric_limits<int64_t>::max()) {
+      int64_t oldest = SatSub(e->max_ts, ooo);
+      if (pending[begin].ts < oldest) {  // sorted: the first is the oldest
+        rejected_too_old.fetch_add(1, std::memory_order_relaxed);
+        Labels labels;
+        DecodeLabels(e->labels_blob, &labels);
+        return InvalidArgument(
+            "out of bounds: sample at " + std::to_string(pending[begin].ts) + " of series " +
+            labels.ToString() + " is older than the out-of-order window (" + std::to_string(ooo) +
+            " ms before its newest sample at " + std::to_string(e->max_ts) + ")");
+      }
+    }
+    for (size_t wb_begin = begin; wb_begin < end;) {
+      int64_t window = WindowOf(pending[wb_begin].ts);
+      size_t wb_end = wb_begin;
+      while (wb_end < end && WindowOf(pending[wb_end].ts) == window) ++wb_end;
+      Plan plan{wb_begin, wb_end, window};
+      if (e->has_head && window == e->head.window_start()) {
+        if (e->head.count() == 0 || pending[wb_begin].ts > e->head.last_ts()) {
+          plan.fast = true;
+        } else {
+          std::vector<Sample> head;
+          RETURN_IF_ERROR(DecodeChunk(e->head.Finish(), window, &head));
+          plan.existing = std::move(head);
+        }
+      } else if (e->max_ts != kNoSamples && e->max_ts >= window) {
+        ASSIGN_OR_RETURN(plan.existing, ReadChunk(e->id, window));
+      }
+      if (plan.existing) {
+        const std::vector<Sample>& ex = *plan.existing;
+        for (size_t i = wb_begin; i < wb_end; ++i) {
+          auto it =
+              std::lower_bound(ex.begin(), ex.end(), pending[i].ts,
+                               [](const Sample& s, int64_t ts) { return s.timestamp_ms < ts; });
+          if (it == ex.end() || it->timestamp_ms != pending[i].ts) continue;
+          uint64_t stored = BitsOf(it->value);
+          if (stored != pending[i].bits) {
+            if (from_log) {
+              spdlog::warn("storage: head log sample conflicts with the store; kept the store's");
+            } else {
+              Labels labels;
+              DecodeLabels(e->labels_blob, &labels);
+              return Conflict(labels, pending[i].ts, stored, pending[i].bits);
+            }
+          }
+          skip[i] = 1;
+          ++stats->duplicates;
+        }
+      }
+      plans.push_back(std::move(plan));
+      wb_begin = wb_end;
+    }
+    begin = end;
+  }
+
+  // Phase 2: apply.
+  SeriesEntry* log_series = nullptr;
+  std::string log_samples;
+  size_t log_count = 0;
+  int64_t log_prev_ts = 0;
+  auto flush_log = [&] {
+    if (log_series != nullptr && log_count > 0 && log_record != nullptr) {
+      PutVarint(log_record, log_series->id);
+      PutVarint(log_record, log_count);
+      log_record->append(log_samples);
+    }
+    log_series = nullptr;
+    log_samples.clear();
+    log_count = 0;
+    log_prev_ts = 0;
+  };
+  for (Plan& plan : plans) {
+    SeriesEntry* e = pending[plan.begin].entry;
+    if (e != log_series) {
+      flush_log();
+      log_series = e;
+    }
+    std::vector<Sample> fresh;
+    for (size_t i = plan.begin; i < plan.end; ++i) {
+      if (skip[i]) continue;
+      double v;
+      std::memcpy(&v, &pending[i].bits, 8);
+      fresh.push_back({pending[i].ts, v});
+    }
+    if (fresh.empty()) continue;
+    stats->samples_stored += fresh.size();
+    e->max_ts = std::max(e->max_ts, fresh.back().timestamp_ms);
+    global_max_ts = std::max(global_max_ts, fresh.back().timestamp_ms);
+    bool to_head = true;
+    if (e->has_head && plan.window == e->head.window_start()) {
+      if (plan.fast) {
+        for (const Sample& s : fresh) e->head.Append(s.timestamp_ms, BitsOf(s.value));
+      } else {
+        std::vector<Sample> merged = Merge(*plan.existing, fresh);
+        ChunkEncoder enc(plan.window);
+        for (const Sample& s : merged) enc.Append(s.timestamp_ms, BitsOf(s.value));
+        e->head = std::move(enc);
+      }
+    } else if (!e->has_head || plan.window > e->head.window_start()) {
+      if (e->has_head) RETURN_IF_ERROR(CloseHead(wb, e));
+      ChunkEncoder enc(plan.window);
+      const std::vector<Sample>& all = plan.existing ? Merge(*plan.existing, fresh) : fresh;
+      for (const Sample& s : all) enc.Append(s.timestamp_ms, BitsOf(s.value));
+      e->head = std::move(enc);
+      e->has_head = true;
+      head_series.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      // An older, closed window: rewrite its chunk and rollups now (rare: out of order).
+      const std::vector<Sample> base = plan.existing ? *plan.existing : std::vector<Sample>{};
+      RETURN_IF_ERROR(WriteClosedWindow(wb, e->id, plan.window, Merge(base, fresh)));
+      to_head = false;
+    }
+    if (!to_head) continue;
+    e->head_dirty = true;
+    for (const Sample& s : fresh) {
+      PutVarint(&log_samples, ZigZagDelta(s.timestamp_ms, log_prev_ts));
+      PutBE64(&log_samples, BitsOf(s.value));
+      log_prev_ts = s.timestamp_ms;
+      ++log_count;
+    }
+  }
+  flush_log();
+  return Status::Ok();
 }
 
 Result<AppendStats> RocksDbStore::Append(const std::vector<TimeSeries>& batch) {
@@ -552,7 +1113,8 @@ Result<AppendStats> RocksDbStore::Append(const std::vector<TimeSeries>& batch) {
   }
 
   // 2. Series ids. New ids are allocated under the unique lock and published at once, so a
-  // concurrent batch with the same new series finds this entry and uses the same id.
+  // concurrent batch with the same new series finds this entry and uses the same id. Limits
+  // are checked for all new series of the batch before any is created.
   bool missing = false;
   {
     std::shared_lock lock(d.index_mu);
@@ -564,47 +1126,64 @@ Result<AppendStats> RocksDbStore::Append(const std::vector<TimeSeries>& batch) {
   }
   if (missing) {
     std::unique_lock lock(d.index_mu);
+    std::unordered_map<std::string_view, uint64_t> new_per_dc;
+    for (Ref& r : refs) {
+      if (r.labels == nullptr || r.entry != nullptr) continue;
+      r.entry = d.Find(*r.labels, r.hash);
+      if (r.entry != nullptr) continue;
+      if (d.limits.max_labels_per_series > 0 && r.labels->size() > d.limits.max_labels_per_series) {
+        d.rejected_labels_limit.fetch_add(1, std::memory_order_relaxed);
+        return ResourceExhausted("limit max_labels_per_series (" +
+                                 std::to_string(d.limits.max_labels_per_series) +
+                                 ") exceeded by series " + r.labels->ToString() + " with " +
+                                 std::to_string(r.labels->size()) + " labels");
+      }
+      std::string_view dc = r.labels->Get("dc");
+      uint64_t n = ++new_per_dc[dc];
+      auto have = d.dc_series.find(std::string(dc));
+      uint64_t existing = have == d.dc_series.end() ? 0 : have->second;
+      if (d.limits.max_series_per_dc > 0 && existing + n > d.limits.max_series_per_dc) {
+        d.rejected_series_limit.fetch_add(1, std::memory_order_relaxed);
+        return ResourceExhausted("limit max_series_per_dc (" +
+                                 std::to_string(d.limits.max_series_per_dc) +
+                                 ") reached for dc=\"" + std::string(dc) + "\"; series " +
+                                 r.labels->ToString() + " refused");
+      }
+    }
     for (Ref& r : refs) {
       if (r.labels == nullptr || r.entry != nullptr) continue;
       r.entry = d.Find(*r.labels, r.hash);
       if (r.entry == nullptr) {
-        r.entry = d.Insert(std::make_unique<SeriesEntry>(d.next_id++, r.hash, *r.labels,
-                                                         /*durable=*/false, /*max_known=*/true));
+        r.entry = d.Insert(
+            std::make_unique<SeriesEntry>(d.next_id++, r.hash, EncodeLabels(*r.labels), false));
+        r.entry->max_known = true;  // a new series has no samples yet
+        ++d.dc_series[std::string(r.labels->Get("dc"))];
       }
     }
   }
 
-  // 3. Samples in key order; duplicates within the batch collapse, conflicts refuse it.
-  struct Pending {
-    SeriesEntry* entry;
-    int64_t ts;
-    uint64_t bits;
-    bool skip = false;  // already stored with the same bits
-  };
+  // 3. Samples in (series, time) order; duplicates within the batch collapse, conflicts
+  // refuse it.
   std::vector<Pending> pending;
   pending.reserve(total_samples);
   for (size_t i = 0; i < batch.size(); ++i) {
     if (refs[i].labels == nullptr) continue;
     for (const Sample& s : batch[i].samples) {
-      pending.push_back({refs[i].entry, s.timestamp_ms, DoubleBits(s.value)});
+      pending.push_back({refs[i].entry, s.timestamp_ms, BitsOf(s.value)});
     }
   }
   std::stable_sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) {
     if (a.entry->id != b.entry->id) return a.entry->id < b.entry->id;
     return a.ts < b.ts;
   });
-  auto conflict = [](const Pending& p, uint64_t stored_bits) {
-    return InvalidArgument("duplicate sample for timestamp " + std::to_string(p.ts) +
-                           " of series " + p.entry->labels.ToString() +
-                           " with a different value (" + std::to_string(BitsDouble(stored_bits)) +
-                           " vs " + std::to_string(BitsDouble(p.bits)) + ")");
-  };
   size_t kept = 0;
   for (size_t i = 0; i < pending.size(); ++i) {
     if (kept > 0 && pending[kept - 1].entry == pending[i].entry &&
         pending[kept - 1].ts == pending[i].ts) {
       if (pending[kept - 1].bits != pending[i].bits) {
-        return conflict(pending[i], pending[kept - 1].bits);
+        Labels labels;
+        DecodeLabels(pending[i].entry->labels_blob, &labels);
+        return Conflict(labels, pending[i].ts, pending[kept - 1].bits, pending[i].bits);
       }
       ++stats.duplicates;
       continue;
@@ -613,91 +1192,46 @@ Result<AppendStats> RocksDbStore::Append(const std::vector<TimeSeries>& batch) {
   }
   pending.resize(kept);
 
-  // 4. Rule out duplicates of stored samples: only samples at or below the series' highest
-  // stored timestamp need a read.
-  std::vector<size_t> to_check;
-  for (size_t begin = 0; begin < pending.size();) {
-    SeriesEntry* e = pending[begin].entry;
-    size_t end = begin;
-    while (end < pending.size() && pending[end].entry == e) ++end;
-    int64_t max_ts;
-    {
-      std::lock_guard lock(d.StripeOf(e->id));
-      if (!e->max_known) RETURN_IF_ERROR(d.ResolveMaxTimestamp(e));
-      max_ts = e->max_ts;
-    }
-    for (size_t i = begin; i < end && pending[i].ts <= max_ts; ++i) to_check.push_back(i);
-    begin = end;
-  }
-  if (!to_check.empty()) {
-    std::vector<std::string> keys;
-    std::vector<rocksdb::Slice> slices;
-    keys.reserve(to_check.size());
-    slices.reserve(to_check.size());
-    for (size_t i : to_check) {
-      keys.push_back(RawKey(pending[i].entry->id, pending[i].ts));
-      slices.emplace_back(keys.back());
-    }
-    std::vector<rocksdb::PinnableSlice> values(to_check.size());
-    std::vector<rocksdb::Status> statuses(to_check.size());
-    d.db->MultiGet(rocksdb::ReadOptions(), d.raw_cf, slices.size(), slices.data(), values.data(),
-                   statuses.data(), /*sorted_input=*/true);
-    for (size_t k = 0; k < to_check.size(); ++k) {
-      Pending& p = pending[to_check[k]];
-      if (statuses[k].IsNotFound()) continue;
-      RETURN_IF_ERROR(FromRocks(statuses[k], "checking for duplicate samples"));
-      if (values[k].size() != 8) return Internal("malformed sample value");
-      uint64_t stored = GetBE64(values[k].data());
-      if (stored != p.bits) return conflict(p, stored);
-      p.skip = true;
-      ++stats.duplicates;
-    }
-  }
-
-  // 5. One WriteBatch: index entries of series not yet durable, then the samples.
-  rocksdb::WriteBatch wb;
+  // 4. Check and apply to the heads, and queue the batch, under head_mu; commit outside it.
+  auto item = std::make_unique<CommitItem>();
   std::vector<SeriesEntry*> unconfirmed;
-  for (size_t i = 0; i < pending.size(); ++i) {
-    const Pending& p = pending[i];
-    if ((i == 0 || pending[i - 1].entry != p.entry) &&
-        !p.entry->durable.load(std::memory_order_acquire)) {
-      d.AddSeriesToBatch(&wb, *p.entry);
-      unconfirmed.push_back(p.entry);
+  bool want_checkpoint = false;
+  {
+    std::lock_guard lock(d.head_mu);
+    std::string record;
+    RETURN_IF_ERROR(d.ApplyLocked(pending, /*from_log=*/false, &item->wb, &record, &stats));
+    for (size_t i = 0; i < pending.size(); ++i) {
+      SeriesEntry* e = pending[i].entry;
+      if ((i == 0 || pending[i - 1].entry != e) && !e->durable.load(std::memory_order_acquire)) {
+        d.AddSeriesToBatch(&item->wb, *e);
+        unconfirmed.push_back(e);
+      }
     }
-    if (p.skip) continue;
-    wb.Put(d.raw_cf, RawKey(p.entry->id, p.ts), RawValue(p.bits));
-    ++stats.samples_stored;
+    if (item->wb.Count() == 0 && record.empty()) return stats;  // all duplicates
+    uint64_t seq = d.next_seq;                                  // Enqueue assigns it
+    if (!record.empty()) {
+      item->wb.Put(d.head_cf, LogKey(seq), record);
+      d.log_bytes_since_checkpoint += record.size();
+      want_checkpoint = d.log_bytes_since_checkpoint > d.options.head_log_bytes;
+    }
+    d.Enqueue(item);
   }
-  if (wb.Count() == 0) return stats;  // all duplicates: already durable
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  rocksdb::Status s = d.db->Write(wo, &wb);
-  if (!s.ok()) {
-    // After a WAL error RocksDB cannot tell what reached the disk: stop writing.
-    d.write_failed.store(true, std::memory_order_release);
-    spdlog::error("storage: write to {} failed, refusing further writes: {}", d.options.path,
-                  s.ToString());
-    return IoError("storage write failed (further writes refused until restart): " + s.ToString());
-  }
+  Status st = d.WaitCommitted(item.get());
+  if (!st.ok()) return st;
 
-  // 6. Publish: durable series, and the new highest timestamps.
+  // 5. Publish: durable series.
   for (SeriesEntry* e : unconfirmed) {
     if (!e->durable.exchange(true, std::memory_order_acq_rel)) {
       ++stats.new_series;
       d.series_count.fetch_add(1, std::memory_order_relaxed);
     }
   }
-  for (size_t begin = 0; begin < pending.size();) {
-    SeriesEntry* e = pending[begin].entry;
-    int64_t written_max = kNoSamples;
-    size_t end = begin;
-    for (; end < pending.size() && pending[end].entry == e; ++end) {
-      if (!pending[end].skip) written_max = std::max(written_max, pending[end].ts);
+  if (want_checkpoint) {
+    {
+      std::lock_guard lock(d.bg_mu);
+      d.checkpoint_wanted = true;
     }
-    std::lock_guard lock(d.StripeOf(e->id));
-    // When unknown, the next resolve reads the store, which already holds this write.
-    if (e->max_known) e->max_ts = std::max(e->max_ts, written_max);
-    begin = end;
+    d.bg_cv.notify_all();
   }
   return stats;
 }
@@ -753,84 +1287,168 @@ Result<std::vector<uint64_t>> RocksDbStore::Impl::PostingsForName(const rocksdb:
 
 Result<std::vector<SeriesSamples>> RocksDbStore::Select(const std::vector<MatcherSpec>& matchers,
                                                         int64_t min_ms, int64_t max_ms) {
+  return SelectRollup(matchers, min_ms, max_ms, Resolution::kRaw, rollup::Aggregate::kRaw);
+}
+
+Result<std::vector<SeriesSamples>> RocksDbStore::SelectRollup(
+    const std::vector<MatcherSpec>& matchers, int64_t min_ms, int64_t max_ms, Resolution resolution,
+    rollup::Aggregate aggregate) {
   Impl& d = *impl_;
+  const int res = static_cast<int>(resolution);
   ASSIGN_OR_RETURN(std::vector<LabelMatcher> compiled, CompileMatchers(matchers));
   std::vector<SeriesSamples> out;
+  min_ms = std::max(min_ms, d.Cutoff(res));  // exact retention on reads
   if (min_ms > max_ms) return out;
 
-  SnapshotGuard snapshot(d.db);
-  rocksdb::ReadOptions ro;
-  ro.snapshot = snapshot.get();
-
-  // Candidates: intersect the postings of the non-empty equalities; failing those, every
-  // series holding the label of the first matcher that rejects "" (it requires the label).
+  // Candidates from the postings (one snapshot of the index).
   std::optional<std::vector<uint64_t>> ids;
-  for (const LabelMatcher& m : compiled) {
-    if (m.spec().type != MatcherSpec::kEqual || m.spec().value.empty()) continue;
-    ASSIGN_OR_RETURN(std::vector<uint64_t> posting,
-                     d.PostingsForValue(ro, m.name(), m.spec().value));
-    if (ids) {
-      std::vector<uint64_t> both;
-      std::set_intersection(ids->begin(), ids->end(), posting.begin(), posting.end(),
-                            std::back_inserter(both));
-      ids = std::move(both);
-    } else {
-      ids = std::move(posting);
-    }
-    if (ids->empty()) return out;
-  }
-  if (!ids) {
+  {
+    SnapshotGuard snapshot(d.db);
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snapshot.get();
     for (const LabelMatcher& m : compiled) {
-      if (m.Matches("")) continue;
-      ASSIGN_OR_RETURN(ids, d.PostingsForName(ro, m));
-      break;
+      if (m.spec().type != MatcherSpec::kEqual || m.spec().value.empty()) continue;
+      ASSIGN_OR_RETURN(std::vector<uint64_t> posting,
+                       d.PostingsForValue(ro, m.name(), m.spec().value));
+      if (ids) {
+        std::vector<uint64_t> both;
+        std::set_intersection(ids->begin(), ids->end(), posting.begin(), posting.end(),
+                              std::back_inserter(both));
+        ids = std::move(both);
+      } else {
+        ids = std::move(posting);
+      }
+      if (ids->empty()) return out;
+    }
+    if (!ids) {
+      for (const LabelMatcher& m : compiled) {
+        if (m.Matches("")) continue;
+        ASSIGN_OR_RETURN(ids, d.PostingsForName(ro, m));
+        break;
+      }
     }
   }
   if (!ids) return Internal("no selective matcher after CompileMatchers");
 
-  // Filter by every matcher on the in-memory labels (a label absent reads as "").
-  std::vector<std::pair<uint64_t, Labels>> series;
+  struct Found {
+    SeriesEntry* entry;
+    Labels labels;
+    int64_t head_window = kNoSamples;
+    std::string head;  // the open chunk, if any
+    bool has_head = false;
+    std::vector<Sample> samples;
+    std::vector<rollup::Record> records;
+  };
+  std::vector<Found> series;
   {
     std::shared_lock lock(d.index_mu);
     for (uint64_t id : *ids) {
-      auto it = d.by_id.find(id);
-      if (it == d.by_id.end()) {
+      SeriesEntry* e = d.ById(id);
+      if (e == nullptr) {
         return Internal("postings name series " + std::to_string(id) + ", which is unknown");
       }
-      const Labels& labels = it->second->labels;
+      Labels labels;
+      if (!DecodeLabels(e->labels_blob, &labels)) return Internal("malformed labels in memory");
       bool match = std::all_of(compiled.begin(), compiled.end(), [&](const LabelMatcher& m) {
         return m.Matches(labels.Get(m.name()));
       });
-      if (match) series.emplace_back(id, labels);
+      if (match) series.push_back(Found{e, std::move(labels)});
+    }
+  }
+  const int64_t wlo = WindowOf(min_ms), whi = WindowOf(max_ms);
+  {
+    // Heads, after every queued write is in RocksDB: a window closed by a batch in flight is
+    // then either still in the head copy or already readable below.
+    std::lock_guard lock(d.head_mu);
+    d.WaitWritten(0);
+    for (Found& f : series) {
+      SeriesEntry* e = f.entry;
+      if (e->has_head && e->head.window_start() >= wlo && e->head.window_start() <= whi) {
+        f.has_head = true;
+        f.head_window = e->head.window_start();
+        f.head = e->head.Finish();
+      }
     }
   }
 
+  SnapshotGuard snapshot(d.db);
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot.get();
+  const int64_t len = rollup::ResolutionMs(resolution);
   uint64_t total = 0;
-  for (auto& [id, labels] : series) {
-    std::string lower = RawKey(id, min_ms);
-    // Keys are exactly 16 bytes, so appending 0x00 makes the bound include max_ms itself.
-    std::string upper = RawKey(id, max_ms);
-    upper.push_back('\0');
-    rocksdb::Slice lower_s(lower), upper_s(upper);
-    rocksdb::ReadOptions sro = ro;
-    sro.iterate_lower_bound = &lower_s;
-    sro.iterate_upper_bound = &upper_s;
-    std::unique_ptr<rocksdb::Iterator> it(d.db->NewIterator(sro, d.raw_cf));
-    SeriesSamples result;
-    for (it->Seek(lower_s); it->Valid(); it->Next()) {
-      if (it->key().size() != 16 || it->value().size() != 8) {
-        return Internal("malformed sample of series " + std::to_string(id));
-      }
-      if (++total > d.options.max_select_samples) {
-        return ResourceExhausted("query selects more than " +
-                                 std::to_string(d.options.max_select_samples) + " samples");
-      }
-      result.samples.push_back({UnflipTimestamp(GetBE64(it->key().data() + 8)),
-                                BitsDouble(GetBE64(it->value().data()))});
+  auto count = [&](size_t n) -> Status {
+    total += n;
+    if (total > d.options.max_select_samples) {
+      return ResourceExhausted("query selects more than " +
+                               std::to_string(d.options.max_select_samples) + " samples");
     }
-    RETURN_IF_ERROR(FromRocks(it->status(), "reading samples"));
+    return Status::Ok();
+  };
+  {
+    std::shared_lock lock(d.cf_mu);
+    auto first = d.parts[res].lower_bound(PartitionOf(res, wlo));
+    auto last = d.parts[res].upper_bound(PartitionOf(res, whi));
+    for (auto p = first; p != last; ++p) {
+      std::unique_ptr<rocksdb::Iterator> it(d.db->NewIterator(ro, p->second));
+      for (Found& f : series) {
+        std::string lower = ChunkKey(f.entry->id, wlo), upper = ChunkKey(f.entry->id, whi);
+        for (it->Seek(lower); it->Valid() && it->key().compare(upper) <= 0; it->Next()) {
+          if (it->key().size() != 16) return Internal("malformed chunk key");
+          int64_t window = UnflipTimestamp(GetBE64(it->key().data() + 8));
+          if (f.has_head && window == f.head_window) continue;  // the head holds all of it
+          if (res == 0) {
+            std::vector<Sample> chunk;
+            RETURN_IF_ERROR(DecodeChunk(View(it->value()), window, &chunk));
+            size_t before = f.samples.size();
+            for (const Sample& s : chunk) {
+              if (s.timestamp_ms >= min_ms && s.timestamp_ms <= max_ms) f.samples.push_back(s);
+            }
+            RETURN_IF_ERROR(count(f.samples.size() - before));
+          } else {
+            size_t before = f.records.size();
+            RETURN_IF_ERROR(DecodeRollups(View(it->value()), window, len, &f.records));
+            RETURN_IF_ERROR(count(f.records.size() - before));
+          }
+        }
+        RETURN_IF_ERROR(FromRocks(it->status(), "reading chunks"));
+      }
+    }
+  }
+  for (Found& f : series) {
+    if (f.has_head) {
+      std::vector<Sample> head;
+      RETURN_IF_ERROR(DecodeChunk(f.head, f.head_window, &head));
+      if (res == 0) {
+        size_t before = f.samples.size();
+        for (const Sample& s : head) {
+          if (s.timestamp_ms >= min_ms && s.timestamp_ms <= max_ms) f.samples.push_back(s);
+        }
+        RETURN_IF_ERROR(count(f.samples.size() - before));
+      } else {
+        std::vector<rollup::Record> r = rollup::Compute(head, len);
+        f.records.insert(f.records.end(), r.begin(), r.end());
+      }
+    }
+    SeriesSamples result;
+    if (res == 0) {
+      std::sort(f.samples.begin(), f.samples.end(),
+                [](const Sample& a, const Sample& b) { return a.timestamp_ms < b.timestamp_ms; });
+      for (const Sample& s : f.samples) {
+        if (s.timestamp_ms >= min_ms && s.timestamp_ms <= max_ms) result.samples.push_back(s);
+      }
+    } else {
+      std::sort(f.records.begin(), f.records.end(),
+                [](const rollup::Record& a, const rollup::Record& b) { return a.start < b.start; });
+      // Records of intervals that end before min_ms add nothing (and would seed the counter
+      // with a value from outside the range).
+      std::vector<rollup::Record> in_range;
+      for (const rollup::Record& r : f.records) {
+        if (r.last_ts >= min_ms && r.first_ts <= max_ms) in_range.push_back(r);
+      }
+      rollup::Emit(in_range, aggregate, min_ms, max_ms, &result.samples);
+    }
     if (result.samples.empty()) continue;
-    result.labels = std::move(labels);
+    result.labels = std::move(f.labels);
     out.push_back(std::move(result));
   }
   std::sort(out.begin(), out.end(),
@@ -838,14 +1456,222 @@ Result<std::vector<SeriesSamples>> RocksDbStore::Select(const std::vector<Matche
   return out;
 }
 
+// ---- checkpoint, retention, recovery ----
+
+// Persists every changed open chunk to the head family (closing those a window or more behind
+// the newest sample), then truncates the head log before the first batch not yet covered.
+Status RocksDbStore::Impl::Checkpoint() {
+  std::lock_guard cp(checkpoint_mu);
+  if (write_failed.load()) return IoError("storage refuses writes after a failed write");
+  uint64_t cut;
+  std::vector<SeriesEntry*> heads;
+  {
+    std::lock_guard lock(head_mu);
+    cut = next_seq;  // every batch before it is applied to the heads
+    log_bytes_since_checkpoint = 0;
+    std::shared_lock index(index_mu);
+    for (const auto& e : by_id) {
+      if (e != nullptr && e->has_head) heads.push_back(e.get());
+    }
+  }
+  constexpr size_t kPerBatch = 20000;  // bounds head_mu hold time and batch size
+  std::vector<std::unique_ptr<CommitItem>> items;
+  for (size_t begin = 0; begin < heads.size(); begin += kPerBatch) {
+    auto item = std::make_unique<CommitItem>();
+    std::lock_guard lock(head_mu);
+    int64_t newest_window = global_max_ts == kNoSamples ? kNoSamples : WindowOf(global_max_ts);
+    for (size_t i = begin; i < std::min(heads.size(), begin + kPerBatch); ++i) {
+      SeriesEntry* e = heads[i];
+      if (!e->has_head) continue;
+      bool idle =
+          newest_window != kNoSamples && e->head.window_start() < SatSub(newest_window, kWindowMs);
+      if (idle) {
+        RETURN_IF_ERROR(CloseHead(&item->wb, e));
+        item->wb.Delete(head_cf, HeadKey(e->id));
+      } else if (e->head_dirty) {
+        std::string v;
+        PutBE64(&v, FlipTimestamp(e->head.window_start()));
+        v += e->head.Finish();
+        item->wb.Put(head_cf, HeadKey(e->id), v);
+        e->head_dirty = false;
+      }
+    }
+    if (item->wb.Count() == 0) continue;
+    Enqueue(item);
+    items.push_back(std::move(item));
+  }
+  {
+    auto item = std::make_unique<CommitItem>();
+    std::lock_guard lock(head_mu);
+    item->wb.DeleteRange(head_cf, LogKey(0), LogKey(cut));
+    Enqueue(item);
+    items.push_back(std::move(item));
+  }
+  for (auto& item : items) RETURN_IF_ERROR(WaitCommitted(item.get()));
+  checkpoints.fetch_add(1, std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+Status RocksDbStore::Impl::EnforceRetention() {
+  std::lock_guard cp(checkpoint_mu);
+  std::lock_guard lock(head_mu);
+  WaitWritten(0);  // no queued batch may name a family dropped below
+  std::unique_lock cfs(cf_mu);
+  for (int res = 0; res < 4; ++res) {
+    for (auto it = parts[res].begin(); it != parts[res].end();) {
+      if (!PartitionExpired(res, it->first)) {
+        ++it;
+        continue;
+      }
+      std::string name = it->second->GetName();
+      RETURN_IF_ERROR(FromRocks(db->DropColumnFamily(it->second), "dropping partition " + name));
+      db->DestroyColumnFamilyHandle(it->second).PermitUncheckedError();
+      it = parts[res].erase(it);
+      partitions_dropped.fetch_add(1, std::memory_order_relaxed);
+      spdlog::info("storage: retention dropped partition {}", name);
+    }
+  }
+  return Status::Ok();
+}
+
+// Rebuilds the heads after Open: the checkpointed open chunks, then every batch of the head
+// log since the last checkpoint, in order.
+Status RocksDbStore::Impl::Replay() {
+  std::lock_guard lock(head_mu);
+  rocksdb::ReadOptions ro;
+  std::string lower(1, kHeadTag), upper = PrefixEnd(lower);
+  rocksdb::Slice lower_s(lower), upper_s(upper);
+  ro.iterate_lower_bound = &lower_s;
+  ro.iterate_upper_bound = &upper_s;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, head_cf));
+  for (it->Seek(lower_s); it->Valid(); it->Next()) {
+    if (it->key().size() != 9 || it->value().size() < 8) return Internal("malformed head key");
+    SeriesEntry* e = ById(GetBE64(it->key().data() + 1));
+    if (e == nullptr) continue;
+    int64_t window = UnflipTimestamp(GetBE64(it->value().data()));
+    // A closed chunk of the same window (closed after this checkpoint) holds everything.
+    ASSIGN_OR_RETURN(std::optional<std::vector<Sample>> closed, ReadChunk(e->id, window));
+    std::vector<Sample> samples;
+    if (closed) {
+      samples = std::move(*closed);
+    } else {
+      RETURN_IF_ERROR(DecodeChunk(View(it->value()).substr(8), window, &samples));
+    }
+    e->head = ChunkEncoder(window);
+    for (const Sample& s : samples) e->head.Append(s.timestamp_ms, BitsOf(s.value));
+    if (!e->has_head) head_series.fetch_add(1, std::memory_order_relaxed);
+    e->has_head = true;
+    e->max_known = false;
+    if (!samples.empty()) global_max_ts = std::max(global_max_ts, samples.back().timestamp_ms);
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "reading checkpointed heads"));
+
+  lower.assign(1, kLogTag);
+  upper = PrefixEnd(lower);
+  lower_s = lower;
+  upper_s = upper;
+  it.reset(db->NewIterator(ro, head_cf));
+  it->SeekToLast();
+  if (it->Valid() && it->key().size() == 9) next_seq = GetBE64(it->key().data() + 1) + 1;
+  size_t batches = 0, samples = 0;
+  CommitItem* last = nullptr;
+  std::vector<std::unique_ptr<CommitItem>> items;
+  for (it->Seek(lower_s); it->Valid(); it->Next()) {
+    std::string_view rec = View(it->value());
+    std::vector<Pending> pending;
+    while (!rec.empty()) {
+      uint64_t id, n;
+      if (!GetVarint(&rec, &id) || !GetVarint(&rec, &n)) return Internal("malformed head log");
+      SeriesEntry* e = ById(id);
+      if (e == nullptr) return Internal("head log names unknown series " + std::to_string(id));
+      int64_t ts = 0;
+      for (uint64_t i = 0; i < n; ++i) {
+        uint64_t z;
+        if (!GetVarint(&rec, &z) || rec.size() < 8) return Internal("malformed head log");
+        ts = AddZigZag(ts, z);
+        pending.push_back({e, ts, GetBE64(rec.data())});
+        rec.remove_prefix(8);
+      }
+    }
+    samples += pending.size();
+    AppendStats ignored;
+    auto item = std::make_unique<CommitItem>();
+    RETURN_IF_ERROR(ApplyLocked(pending, /*from_log=*/true, &item->wb, nullptr, &ignored));
+    ++batches;
+    if (item->wb.Count() == 0) continue;
+    last = Enqueue(item);
+    items.push_back(std::move(item));
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "reading the head log"));
+  if (last != nullptr) RETURN_IF_ERROR(WaitCommitted(last));
+  if (batches > 0) {
+    spdlog::info("storage: replayed {} head log batches ({} samples)", batches, samples);
+  }
+  return Status::Ok();
+}
+
+void RocksDbStore::Impl::BackgroundLoop() {
+  using Clock = std::chrono::steady_clock;
+  auto last_checkpoint = Clock::now(), last_retention = Clock::now();
+  std::unique_lock lock(bg_mu);
+  while (!stopping) {
+    bg_cv.wait_for(lock, std::chrono::seconds(1));
+    if (stopping) break;
+    auto now = Clock::now();
+    bool cp = checkpoint_wanted ||
+              (options.checkpoint_interval_ms > 0 &&
+               now - last_checkpoint >= std::chrono::milliseconds(options.checkpoint_interval_ms));
+    bool ret = options.retention_interval_ms > 0 &&
+               now - last_retention >= std::chrono::milliseconds(options.retention_interval_ms);
+    checkpoint_wanted = false;
+    lock.unlock();
+    if (cp && !write_failed.load()) {
+      Status st = Checkpoint();
+      if (!st.ok()) spdlog::error("storage: checkpoint failed: {}", st.ToString());
+      last_checkpoint = Clock::now();
+    }
+    if (ret && !write_failed.load()) {
+      Status st = EnforceRetention();
+      if (!st.ok()) spdlog::error("storage: retention failed: {}", st.ToString());
+      last_retention = Clock::now();
+    }
+    lock.lock();
+  }
+}
+
+Status RocksDbStore::Checkpoint() { return impl_->Checkpoint(); }
+Status RocksDbStore::EnforceRetention() { return impl_->EnforceRetention(); }
+
+int64_t RocksDbStore::RetentionCutoff(Resolution resolution) const {
+  return impl_->Cutoff(static_cast<int>(resolution));
+}
+
+void RocksDbStore::SetLimits(const StoreLimits& limits) {
+  std::unique_lock lock(impl_->index_mu);
+  impl_->limits = limits;
+}
+
 StoreStats RocksDbStore::Stats() const {
   const Impl& d = *impl_;
   StoreStats stats;
   stats.series = d.series_count.load(std::memory_order_relaxed);
-  for (rocksdb::ColumnFamilyHandle* h : d.handles) {
+  stats.head_series = d.head_series.load(std::memory_order_relaxed);
+  stats.rejected_too_old = d.rejected_too_old.load(std::memory_order_relaxed);
+  stats.rejected_series_limit = d.rejected_series_limit.load(std::memory_order_relaxed);
+  stats.rejected_labels_limit = d.rejected_labels_limit.load(std::memory_order_relaxed);
+  stats.partitions_dropped = d.partitions_dropped.load(std::memory_order_relaxed);
+  stats.checkpoints = d.checkpoints.load(std::memory_order_relaxed);
+  auto add = [&](rocksdb::ColumnFamilyHandle* h) {
     uint64_t bytes = 0;
     if (d.db->GetIntProperty(h, rocksdb::DB::Properties::kTotalSstFilesSize, &bytes)) {
       stats.disk_bytes += bytes;
+    }
+  };
+  for (rocksdb::ColumnFamilyHandle* h : d.fixed_handles) add(h);
+  {
+    std::shared_lock lock(d.cf_mu);
+    for (const auto& m : d.parts) {
+      for (const auto& [p, h] : m) add(h);
     }
   }
   rocksdb::VectorLogPtr wals;
@@ -855,6 +1681,42 @@ StoreStats RocksDbStore::Stats() const {
     }
   }
   return stats;
+}
+
+std::map<std::string, uint64_t> RocksDbStore::DiskBytesByFamily() const {
+  const Impl& d = *impl_;
+  std::map<std::string, uint64_t> out;
+  auto add = [&](const std::string& key, rocksdb::ColumnFamilyHandle* h) {
+    uint64_t bytes = 0;
+    if (d.db->GetIntProperty(h, rocksdb::DB::Properties::kTotalSstFilesSize, &bytes)) {
+      out[key] += bytes;
+    }
+  };
+  for (rocksdb::ColumnFamilyHandle* h : d.fixed_handles) add(h->GetName(), h);
+  std::shared_lock lock(d.cf_mu);
+  for (int res = 0; res < 4; ++res) {
+    for (const auto& [p, h] : d.parts[res]) add(ResolutionName(static_cast<Resolution>(res)), h);
+  }
+  return out;
+}
+
+Status RocksDbStore::CompactAll() {
+  Impl& d = *impl_;
+  RETURN_IF_ERROR(FromRocks(d.db->Flush(rocksdb::FlushOptions()), "flush"));
+  std::vector<rocksdb::ColumnFamilyHandle*> all(d.fixed_handles);
+  {
+    std::shared_lock lock(d.cf_mu);
+    for (const auto& m : d.parts) {
+      for (const auto& [p, h] : m) all.push_back(h);
+    }
+  }
+  RETURN_IF_ERROR(FromRocks(d.db->Flush(rocksdb::FlushOptions(), all), "flush"));
+  for (rocksdb::ColumnFamilyHandle* h : all) {
+    rocksdb::CompactRangeOptions o;
+    o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    RETURN_IF_ERROR(FromRocks(d.db->CompactRange(o, h, nullptr, nullptr), "compaction"));
+  }
+  return Status::Ok();
 }
 
 Result<uint64_t> RocksDbStore::SeriesId(const Labels& labels) const {

@@ -1,18 +1,27 @@
-// RocksDbStore: the first Store implementation, one RocksDB key per sample. The byte formats
-// of its keys and values are in aggregator/storage/README.md. Callers should hold it as a
-// Store (OpenRocksDbStore); this header exists for tests and debugging tools that need the
-// persistent series ids. It includes no RocksDB header.
+// RocksDbStore: the Store implementation. An in-memory head per series (the open Gorilla chunk
+// of the current one-hour window) in front of RocksDB, which holds the series index, closed
+// chunks and their 1m/5m/1h rollups in column families per time partition (raw: a day, 1m: a
+// week, 5m: 30 days, 1h: 90 days), so retention drops whole families. Byte formats are in
+// aggregator/storage/README.md. Callers should hold it as a Store (OpenRocksDbStore); this
+// header exists for tests, benchmarks and tools that need the ids or maintenance calls.
+// It includes no RocksDB header.
 //
-// Durability: an Append returns after its WriteBatch is synced to the WAL (WriteOptions.sync;
-// RocksDB group-commits concurrent writers). A failed write is fatal for writing: the store
-// logs it, returns kIoError, and refuses every later Append with kIoError until reopened,
-// because after a WAL error RocksDB cannot promise what reached the disk.
-// Memory: every series' labels and id are kept in memory (loaded at Open).
+// Durability: an Append returns once its WriteBatch (the head-log record of its samples, any
+// chunks and rollups it closed, index entries of new series) is in the WAL on disk. Batches
+// are written in the order they were applied to the head and share one WAL sync per group
+// (group commit). A failed write is fatal for writing: the store logs it, returns kIoError,
+// and refuses every later Append until reopened, because after a WAL error RocksDB cannot
+// promise what reached the disk. After a crash, Open rebuilds the heads from the last
+// checkpoint plus the head log.
+// Memory: per series its encoded labels, id, hash and the open chunk (~400 bytes at a 15 s
+// interval near the end of a window).
 // Thread-safety: all methods may be called concurrently; the destructor must not race them.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "aggregator/storage/store.h"
@@ -22,6 +31,7 @@ namespace suanli::storage {
 class RocksDbStore final : public Store {
  public:
   static Result<std::unique_ptr<RocksDbStore>> Open(const RocksDbStoreOptions& options);
+  // Checkpoints the head (a clean shutdown replays little at the next Open).
   ~RocksDbStore() override;
 
   RocksDbStore(const RocksDbStore&) = delete;
@@ -30,6 +40,12 @@ class RocksDbStore final : public Store {
   Result<AppendStats> Append(const std::vector<TimeSeries>& batch) override;
   Result<std::vector<SeriesSamples>> Select(const std::vector<MatcherSpec>& matchers,
                                             int64_t min_ms, int64_t max_ms) override;
+  Result<std::vector<SeriesSamples>> SelectRollup(const std::vector<MatcherSpec>& matchers,
+                                                  int64_t min_ms, int64_t max_ms,
+                                                  rollup::Resolution resolution,
+                                                  rollup::Aggregate aggregate) override;
+  int64_t RetentionCutoff(rollup::Resolution resolution) const override;
+  void SetLimits(const StoreLimits& limits) override;
   // disk_bytes = the "rocksdb.total-sst-files-size" property of every column family plus the
   // size of the live WAL files (what is not yet flushed to SST files lives there).
   StoreStats Stats() const override;
@@ -39,6 +55,15 @@ class RocksDbStore final : public Store {
 
   // The persistent id of the durable series with these labels (canonicalized), or NotFound.
   Result<uint64_t> SeriesId(const Labels& labels) const;
+
+  // Maintenance, also run by a background thread: write the open chunks and truncate the head
+  // log (closing chunks a window or more behind the newest sample); drop expired partitions.
+  Status Checkpoint();
+  Status EnforceRetention();
+  // Flushes memtables and compacts every family fully (benchmarks: bytes after compaction).
+  Status CompactAll();
+  // SST bytes per kind of family: "index", "head", "default", "raw", "1m", "5m", "1h".
+  std::map<std::string, uint64_t> DiskBytesByFamily() const;
 
  private:
   struct Impl;

@@ -1,7 +1,7 @@
-// Store: the aggregator's narrow storage interface. Ingest, rollups, remote_read and the
-// capacity model talk only to this; the implementation behind it (today RocksDbStore, one key
-// per sample; later Gorilla chunks, rollups and time partitions) can change without touching
-// callers. No RocksDB header is reachable from here.
+// Store: the aggregator's narrow storage interface. Ingest, remote_read and the capacity model
+// talk only to this; the implementation behind it (RocksDbStore: in-memory head, Gorilla chunks,
+// 1m/5m/1h rollups, time partitions) can change without touching callers. No RocksDB header is
+// reachable from here.
 //
 // Units: timestamps are Unix milliseconds (int64, negative allowed), values float64 kept
 // bit-exact (NaN payloads and the Prometheus stale marker survive).
@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "aggregator/rollup/rollup.h"
 #include "core/labels.h"
 #include "core/sample.h"
 #include "core/status.h"
@@ -32,8 +33,20 @@ struct AppendStats {
 };
 
 struct StoreStats {
-  uint64_t series = 0;      // durable series
-  uint64_t disk_bytes = 0;  // bytes the store occupies on disk (see the implementation)
+  uint64_t series = 0;                 // durable series
+  uint64_t disk_bytes = 0;             // bytes the store occupies on disk (see the implementation)
+  uint64_t head_series = 0;            // series with an open (in-memory) chunk
+  uint64_t rejected_too_old = 0;       // samples refused: older than the out-of-order window
+  uint64_t rejected_series_limit = 0;  // batches refused by max_series_per_dc
+  uint64_t rejected_labels_limit = 0;  // batches refused by max_labels_per_series
+  uint64_t partitions_dropped = 0;     // time partitions dropped by retention
+  uint64_t checkpoints = 0;            // head checkpoints written
+};
+
+// Limits checked by Append; 0 means no limit. Changing them (SetLimits) takes effect at once.
+struct StoreLimits {
+  uint64_t max_series_per_dc = 0;      // series with the same `dc` label value (absent = "")
+  uint64_t max_labels_per_series = 0;  // labels of a series, __name__ included
 };
 
 struct SeriesSamples {
@@ -88,9 +101,13 @@ class Store {
   // idempotent. A sample whose timestamp already holds different value bits (in the store or
   // earlier in the batch) refuses the whole batch with kInvalidArgument, as Prometheus does
   // ("duplicate sample for timestamp"); this check is exact except between batches in flight at
-  // the same moment, where the last write wins. Out-of-order timestamps are accepted.
-  // kIoError after a failed write: the store then refuses all further Appends (reads still
-  // work) until it is reopened.
+  // the same moment, where the last write wins. Out-of-order timestamps are accepted within
+  // the implementation's out-of-order window (counted from the newest sample of the series);
+  // an older sample refuses the whole batch with kInvalidArgument (as Prometheus answers "out
+  // of bounds"). A new series past StoreLimits refuses the batch with kResourceExhausted and a
+  // message naming the limit. kIoError after a failed write: the store then refuses all further
+  // Appends until it is reopened; reads still work and may show the refused batch (it reached
+  // the in-memory head before the write failed; a restart drops it).
   virtual Result<AppendStats> Append(const std::vector<TimeSeries>& batch) = 0;
 
   // Series whose labels match all matchers (see CompileMatchers for the rule; a label absent
@@ -100,6 +117,20 @@ class Store {
   virtual Result<std::vector<SeriesSamples>> Select(const std::vector<MatcherSpec>& matchers,
                                                     int64_t min_ms, int64_t max_ms) = 0;
 
+  // As Select, but from the rollups at `resolution` (kRaw: same as Select), each interval
+  // turned into samples by `aggregate` (rollup::Emit): e.g. kMax gives one sample per interval
+  // at its last raw sample's time; kCounter gives the rebuilt, reset-free counter.
+  virtual Result<std::vector<SeriesSamples>> SelectRollup(const std::vector<MatcherSpec>& matchers,
+                                                          int64_t min_ms, int64_t max_ms,
+                                                          rollup::Resolution resolution,
+                                                          rollup::Aggregate aggregate) = 0;
+
+  // Oldest sample time (Unix ms) that retention still keeps at `resolution`; INT64_MIN when
+  // kept forever. Data older than this is neither returned nor kept.
+  virtual int64_t RetentionCutoff(rollup::Resolution resolution) const = 0;
+
+  virtual void SetLimits(const StoreLimits& limits) = 0;
+
   virtual StoreStats Stats() const = 0;
 
   // False once the store refuses writes (after a failed write); for /-/ready.
@@ -108,6 +139,20 @@ class Store {
 
 struct RocksDbStoreOptions {
   std::string path;  // directory of the database; created (with parents) if missing
+  // Retention per resolution in ms (raw, 1m, 5m, 1h); 0 keeps forever. Enforced by dropping
+  // whole time partitions, and exactly on reads (older samples are not returned).
+  int64_t retention_ms[4] = {0, 0, 0, 0};
+  // A sample older than (newest sample of its series - window) is refused; INT64_MAX: any.
+  int64_t out_of_order_window_ms = INT64_MAX;
+  StoreLimits limits;
+  // The head (open chunks) is checkpointed to RocksDB this often, or when the head log has
+  // grown by head_log_bytes, so the head log can be truncated; 0 disables the timer.
+  int64_t checkpoint_interval_ms = 60'000;
+  uint64_t head_log_bytes = uint64_t{64} << 20;
+  // How often retention runs (drops expired partitions); 0: only at Open.
+  int64_t retention_interval_ms = 60'000;
+  // Wall clock for retention (Unix ms); empty: the system clock. A test seam.
+  std::function<int64_t()> now_ms;
   // LRU block cache shared by both column families.
   size_t block_cache_bytes = size_t{64} << 20;
   // Memtable size of the raw column family (RocksDB keeps up to two per family); the index

@@ -1,0 +1,58 @@
+// ReadHandler: POST /api/v1/read, the Prometheus remote_read endpoint (SAMPLES responses).
+// Each query's hints pick the resolution and the aggregate, as Thanos does: the resolution is
+// the coarsest rollup no coarser than step/5 and range/2 that retention still covers, the
+// aggregate follows the PromQL function (max for max_over_time, min for min_over_time,
+// sum/count for avg_over_time, the rebuilt counter for rate/increase/irate); everything else
+// reads raw samples (or, past the raw retention, the finest rollup's average).
+// Errors are 400 with a one-line reason (bad body, bad matcher, too many samples or queries);
+// 500 only for a store failure.
+// Thread-safety: Handle() is called concurrently from HTTP worker threads.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include "aggregator/rollup/rollup.h"
+#include "aggregator/storage/store.h"
+#include "core/http_server.h"
+#include "core/remote_codec.h"
+
+namespace suanli::aggregator {
+
+struct ReadLimits {
+  int64_t max_queries = 64;              // per request
+  int64_t max_decoded_bytes = 16 << 20;  // request after snappy
+  int64_t max_samples = 50'000'000;      // per request, all queries together
+};
+
+struct ReadChoice {
+  rollup::Resolution resolution = rollup::Resolution::kRaw;
+  rollup::Aggregate aggregate = rollup::Aggregate::kRaw;
+  bool operator==(const ReadChoice&) const = default;
+};
+
+// The choice for one query; cutoffs[r] is the store's RetentionCutoff for resolution r.
+ReadChoice ChooseResolution(const remote::ReadQuery& query, const std::array<int64_t, 4>& cutoffs);
+
+class ReadHandler {
+ public:
+  ReadHandler(storage::Store& store, prometheus::Registry& registry);
+
+  HttpResponse Handle(const HttpRequest& request);
+  void set_limits(const ReadLimits& limits);
+
+ private:
+  HttpResponse Reject(int status, const std::string& message);
+
+  storage::Store& store_;
+  std::atomic<int64_t> max_queries_, max_decoded_bytes_, max_samples_;
+  prometheus::Family<prometheus::Counter>& queries_;
+  std::array<prometheus::Counter*, 4> queries_by_resolution_;
+  prometheus::Counter& rejected_;
+};
+
+}  // namespace suanli::aggregator

@@ -1,0 +1,340 @@
+// Gorilla chunk and rollup codecs: see gorilla.h and README.md.
+#include "aggregator/storage/gorilla.h"
+
+#include <bit>
+#include <cstring>
+
+namespace suanli::storage {
+namespace {
+
+uint64_t Bits(double v) {
+  uint64_t b;
+  std::memcpy(&b, &v, sizeof b);
+  return b;
+}
+double Double(uint64_t b) {
+  double v;
+  std::memcpy(&v, &b, sizeof v);
+  return v;
+}
+
+void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+bool GetVarint(std::string_view* in, uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
+    auto b = static_cast<unsigned char>(in->front());
+    in->remove_prefix(1);
+    *v |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
+
+int64_t SignExtend(uint64_t v, int nbits) {
+  if (nbits == 64) return static_cast<int64_t>(v);
+  uint64_t sign = uint64_t{1} << (nbits - 1);
+  return static_cast<int64_t>((v ^ sign) - sign);
+}
+
+bool Fits(int64_t v, int nbits) {
+  int64_t lim = int64_t{1} << (nbits - 1);
+  return v >= -lim && v < lim;
+}
+
+// Sample 0's timestamp is coded as a delta from the window start, sample 1's as a delta from
+// sample 0, later ones as delta-of-delta; all through WriteDod.
+}  // namespace
+
+void BitWriter::WriteBit(bool bit) {
+  if (free_ == 0) {
+    bytes_.push_back(0);
+    free_ = 8;
+  }
+  --free_;
+  if (bit) bytes_.back() = static_cast<char>(bytes_.back() | (1 << free_));
+}
+
+void BitWriter::WriteBits(uint64_t value, int nbits) {
+  while (nbits > 0) {
+    if (free_ == 0) {
+      bytes_.push_back(0);
+      free_ = 8;
+    }
+    int take = std::min(nbits, free_);
+    uint64_t chunk = (value >> (nbits - take)) & ((uint64_t{1} << take) - 1);
+    free_ -= take;
+    bytes_.back() = static_cast<char>(static_cast<unsigned char>(bytes_.back()) | (chunk << free_));
+    nbits -= take;
+  }
+}
+
+bool BitReader::ReadBit(bool* bit) {
+  if (pos_ >= bytes_.size() * 8) return false;
+  *bit = (static_cast<unsigned char>(bytes_[pos_ / 8]) >> (7 - pos_ % 8)) & 1;
+  ++pos_;
+  return true;
+}
+
+bool BitReader::ReadBits(int nbits, uint64_t* value) {
+  if (pos_ + nbits > bytes_.size() * 8) return false;
+  uint64_t v = 0;
+  while (nbits > 0) {
+    int avail = 8 - static_cast<int>(pos_ % 8);
+    int take = std::min(nbits, avail);
+    uint64_t byte = static_cast<unsigned char>(bytes_[pos_ / 8]);
+    uint64_t chunk = (byte >> (avail - take)) & ((uint64_t{1} << take) - 1);
+    v = (take == 64 ? 0 : v << take) | chunk;
+    pos_ += take;
+    nbits -= take;
+  }
+  *value = v;
+  return true;
+}
+
+void WriteDod(BitWriter* w, int64_t dod) {
+  if (dod == 0) {
+    w->WriteBit(false);
+  } else if (Fits(dod, 14)) {
+    w->WriteBits(0b10, 2);
+    w->WriteBits(static_cast<uint64_t>(dod), 14);
+  } else if (Fits(dod, 17)) {
+    w->WriteBits(0b110, 3);
+    w->WriteBits(static_cast<uint64_t>(dod), 17);
+  } else if (Fits(dod, 20)) {
+    w->WriteBits(0b1110, 4);
+    w->WriteBits(static_cast<uint64_t>(dod), 20);
+  } else {
+    w->WriteBits(0b1111, 4);
+    w->WriteBits(static_cast<uint64_t>(dod), 64);
+  }
+}
+
+bool ReadDod(BitReader* r, int64_t* dod) {
+  int ones = 0;
+  bool bit;
+  while (ones < 4) {
+    if (!r->ReadBit(&bit)) return false;
+    if (!bit) break;
+    ++ones;
+  }
+  static constexpr int kWidth[] = {0, 14, 17, 20, 64};
+  if (ones == 0) {
+    *dod = 0;
+    return true;
+  }
+  uint64_t v;
+  if (!r->ReadBits(kWidth[ones], &v)) return false;
+  *dod = SignExtend(v, kWidth[ones]);
+  return true;
+}
+
+void XorWriter::Write(BitWriter* w, uint64_t predicted, uint64_t bits) {
+  uint64_t x = predicted ^ bits;
+  if (x == 0) {
+    w->WriteBit(false);
+    return;
+  }
+  int leading = std::min(std::countl_zero(x), 63);
+  int trailing = std::countr_zero(x);
+  if (leading_ >= 0 && leading >= leading_ && trailing >= trailing_) {
+    w->WriteBits(0b10, 2);
+    int n = 64 - leading_ - trailing_;
+    w->WriteBits(x >> trailing_, n);
+    return;
+  }
+  int n = 64 - leading - trailing;
+  w->WriteBits(0b11, 2);
+  w->WriteBits(static_cast<uint64_t>(leading), 6);
+  w->WriteBits(static_cast<uint64_t>(n - 1), 6);
+  w->WriteBits(x >> trailing, n);
+  leading_ = leading;
+  trailing_ = trailing;
+}
+
+bool XorReader::Read(BitReader* r, uint64_t predicted, uint64_t* bits) {
+  bool b;
+  if (!r->ReadBit(&b)) return false;
+  if (!b) {
+    *bits = predicted;
+    return true;
+  }
+  if (!r->ReadBit(&b)) return false;
+  if (b) {
+    uint64_t leading, n1;
+    if (!r->ReadBits(6, &leading) || !r->ReadBits(6, &n1)) return false;
+    int n = static_cast<int>(n1) + 1;
+    if (static_cast<int>(leading) + n > 64) return false;
+    leading_ = static_cast<int>(leading);
+    trailing_ = 64 - leading_ - n;
+  } else if (leading_ < 0) {
+    return false;  // window reuse before any window
+  }
+  int n = 64 - leading_ - trailing_;
+  uint64_t m;
+  if (!r->ReadBits(n, &m)) return false;
+  *bits = predicted ^ (m << trailing_);
+  return true;
+}
+
+void ChunkEncoder::Append(int64_t ts, uint64_t bits) {
+  if (count_ == 0) {
+    WriteDod(&w_, ts - window_start_);
+    w_.WriteBits(bits, 64);
+  } else {
+    int64_t delta = ts - prev_ts_;
+    WriteDod(&w_, count_ == 1 ? delta : delta - prev_delta_);
+    prev_delta_ = delta;
+    xw_.Write(&w_, prev_bits_, bits);
+  }
+  prev_ts_ = ts;
+  prev_bits_ = bits;
+  ++count_;
+}
+
+std::string ChunkEncoder::Finish() const {
+  std::string out;
+  out.reserve(6 + w_.bytes().size());
+  out.push_back(static_cast<char>(kChunkFormat));
+  PutVarint(&out, count_);
+  out += w_.bytes();
+  return out;
+}
+
+Status DecodeChunk(std::string_view value, int64_t window_start, std::vector<Sample>* out) {
+  if (value.empty() || static_cast<uint8_t>(value[0]) != kChunkFormat) {
+    return Internal("unknown chunk format");
+  }
+  value.remove_prefix(1);
+  uint64_t count;
+  if (!GetVarint(&value, &count) || count > value.size() * 8) {
+    return Internal("malformed chunk header");
+  }
+  BitReader r(value);
+  XorReader xr;
+  int64_t ts = window_start, delta = 0;
+  uint64_t bits = 0;
+  out->reserve(out->size() + count);
+  for (uint64_t i = 0; i < count; ++i) {
+    int64_t dod;
+    if (!ReadDod(&r, &dod)) return Internal("truncated chunk");
+    if (i == 0) {
+      ts = window_start + dod;
+      if (!r.ReadBits(64, &bits)) return Internal("truncated chunk");
+    } else {
+      delta = i == 1 ? dod : delta + dod;
+      ts += delta;
+      if (!xr.Read(&r, bits, &bits)) return Internal("truncated chunk");
+    }
+    out->push_back({ts, Double(bits)});
+  }
+  return Status::Ok();
+}
+
+std::string EncodeChunk(int64_t window_start, const std::vector<Sample>& samples) {
+  ChunkEncoder enc(window_start);
+  for (const Sample& s : samples) enc.Append(s.timestamp_ms, Bits(s.value));
+  return enc.Finish();
+}
+
+// Rollup record stream, per record: interval start offset from the window start in ms (dod),
+// count (delta against the previous count, via WriteDod), first_ts and last_ts offsets from
+// the interval start (delta against the previous offsets), then six XOR-coded values: first
+// (vs previous first), last (vs previous last), min (vs min(first,last)), max (vs
+// max(first,last)), sum (vs previous sum), increase (vs last-first: 1 bit for a counter
+// without reset).
+std::string EncodeRollups(int64_t window_start, int64_t resolution_ms,
+                          const std::vector<rollup::Record>& records) {
+  BitWriter w;
+  XorWriter xf, xl, xmin, xmax, xsum, xinc;
+  (void)resolution_ms;  // offsets are in ms; kept in the signature for symmetry with decode
+  int64_t prev_idx = 0, prev_step = 0, prev_count = 0, prev_fo = 0, prev_lo = 0;
+  uint64_t pf = 0, pl = 0, ps = 0;
+  for (const rollup::Record& r : records) {
+    // In ms, not in intervals: the lowest window of the int64 range is clamped and unaligned.
+    int64_t idx = r.start - window_start;
+    WriteDod(&w, (idx - prev_idx) - prev_step);
+    prev_step = idx - prev_idx;
+    WriteDod(&w, static_cast<int64_t>(r.count) - prev_count);
+    int64_t fo = r.first_ts - r.start, lo = r.last_ts - r.start;
+    WriteDod(&w, fo - prev_fo);
+    WriteDod(&w, lo - prev_lo);
+    xf.Write(&w, pf, Bits(r.first));
+    xl.Write(&w, pl, Bits(r.last));
+    xmin.Write(&w, Bits(std::min(r.first, r.last)), Bits(r.min));
+    xmax.Write(&w, Bits(std::max(r.first, r.last)), Bits(r.max));
+    xsum.Write(&w, ps, Bits(r.sum));
+    xinc.Write(&w, Bits(r.last - r.first), Bits(r.increase));
+    prev_idx = idx;
+    prev_count = static_cast<int64_t>(r.count);
+    prev_fo = fo;
+    prev_lo = lo;
+    pf = Bits(r.first);
+    pl = Bits(r.last);
+    ps = Bits(r.sum);
+  }
+  std::string out;
+  out.push_back(static_cast<char>(kRollupFormat));
+  PutVarint(&out, records.size());
+  out += w.bytes();
+  return out;
+}
+
+Status DecodeRollups(std::string_view value, int64_t window_start, int64_t resolution_ms,
+                     std::vector<rollup::Record>* out) {
+  if (value.empty() || static_cast<uint8_t>(value[0]) != kRollupFormat) {
+    return Internal("unknown rollup format");
+  }
+  value.remove_prefix(1);
+  uint64_t count;
+  if (!GetVarint(&value, &count) || count > value.size() * 8) {
+    return Internal("malformed rollup header");
+  }
+  (void)resolution_ms;
+  BitReader r(value);
+  XorReader xf, xl, xmin, xmax, xsum, xinc;
+  int64_t idx = 0, step = 0, cnt = 0, fo = 0, lo = 0;
+  uint64_t pf = 0, pl = 0, ps = 0;
+  for (uint64_t i = 0; i < count; ++i) {
+    int64_t d[4];
+    for (int64_t& x : d) {
+      if (!ReadDod(&r, &x)) return Internal("truncated rollup");
+    }
+    step += d[0];
+    idx += step;
+    cnt += d[1];
+    fo += d[2];
+    lo += d[3];
+    rollup::Record rec;
+    rec.start = window_start + idx;
+    rec.count = static_cast<uint64_t>(cnt);
+    rec.first_ts = rec.start + fo;
+    rec.last_ts = rec.start + lo;
+    uint64_t f, l, mn, mx, s, inc;
+    if (!xf.Read(&r, pf, &f) || !xl.Read(&r, pl, &l)) return Internal("truncated rollup");
+    rec.first = Double(f);
+    rec.last = Double(l);
+    if (!xmin.Read(&r, Bits(std::min(rec.first, rec.last)), &mn) ||
+        !xmax.Read(&r, Bits(std::max(rec.first, rec.last)), &mx) || !xsum.Read(&r, ps, &s) ||
+        !xinc.Read(&r, Bits(rec.last - rec.first), &inc)) {
+      return Internal("truncated rollup");
+    }
+    rec.min = Double(mn);
+    rec.max = Double(mx);
+    rec.sum = Double(s);
+    rec.increase = Double(inc);
+    pf = f;
+    pl = l;
+    ps = s;
+    out->push_back(rec);
+  }
+  return Status::Ok();
+}
+
+}  // namespace suanli::storage

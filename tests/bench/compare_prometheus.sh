@@ -1,0 +1,44 @@
+#!/bin/bash
+# Side-by-side remote_write ingest: Debian's Prometheus (--web.enable-remote-write-receiver)
+# and suanli-aggregator, one after the other in ONE run, same generator (../shared/tools/rwgen.py)
+# and arguments; prints both results and the ratio of samples per receiver CPU-second.
+# Usage: tests/bench/compare_prometheus.sh BUILD_DIR [rwgen args...]   (default: --series 100000
+# --steps 30 --conns 4)
+set -euo pipefail
+build=${1:?usage: compare_prometheus.sh BUILD_DIR [rwgen args]}
+shift
+args=("$@")
+[ ${#args[@]} -eq 0 ] && args=(--series 100000 --steps 30 --conns 4)
+here=$(cd "$(dirname "$0")" && pwd)
+rwgen=${RWGEN:-$here/../../../shared/tools/rwgen.py}
+tmp=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
+
+wait_ready() { for _ in $(seq 1 300); do curl -sf "$1" >/dev/null && return 0; sleep 0.2; done; return 1; }
+
+echo 'global: {}' > "$tmp/empty.yml"
+prometheus --config.file="$tmp/empty.yml" --storage.tsdb.path="$tmp/prom" \
+  --web.listen-address=127.0.0.1:19190 --web.enable-remote-write-receiver >"$tmp/prom.log" 2>&1 &
+ppid=$!
+wait_ready http://127.0.0.1:19190/-/ready
+prom=$(/usr/bin/python3 "$rwgen" --url http://127.0.0.1:19190/api/v1/write --pid $ppid "${args[@]}")
+echo "prometheus: $prom"
+kill $ppid; wait $ppid 2>/dev/null || true
+
+"$build/bin/suanli-aggregator" --storage.path="$tmp/agg" --web.listen-address=127.0.0.1:19191 \
+  >"$tmp/agg.log" 2>&1 &
+apid=$!
+wait_ready http://127.0.0.1:19191/-/ready
+agg=$(/usr/bin/python3 "$rwgen" --url http://127.0.0.1:19191/api/v1/write --pid $apid "${args[@]}")
+echo "suanli:     $agg"
+rss=$(awk '/VmRSS/ {print $2}' /proc/$apid/status)
+echo "suanli RSS: ${rss} kB"
+kill $apid; wait $apid 2>/dev/null || true
+
+/usr/bin/python3 - "$prom" "$agg" <<'PY'
+import ast, sys
+p, a = ast.literal_eval(sys.argv[1]), ast.literal_eval(sys.argv[2])
+pp, aa = p["samples_per_receiver_cpu_s"], a["samples_per_receiver_cpu_s"]
+print("samples per receiver CPU-second: prometheus %d, suanli %d, ratio %.2fx (target >= 10x)"
+      % (pp, aa, aa / pp))
+PY

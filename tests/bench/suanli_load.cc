@@ -1,0 +1,167 @@
+// suanli_load: a db_bench-style load driver for the aggregator's store (no HTTP, no codec):
+// appends --series series for --steps steps at --step_ms in batches of --batch series, then
+// reports samples/s and per CPU-second, disk bytes per sample after a full compaction (by
+// family), resident memory per series, and the latency of reading --read_days of one series at
+// 1h resolution. Usage: suanli_load --path=DIR [--series=N --steps=N --step_ms=MS --batch=N
+// --threads=N --read_days=N]
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "aggregator/storage/rocksdb_store.h"
+
+using namespace suanli;
+
+namespace {
+
+int64_t Flag(int argc, char** argv, const char* name, int64_t def) {
+  std::string prefix = std::string("--") + name + "=";
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0)
+      return std::stoll(argv[i] + prefix.size());
+  }
+  return def;
+}
+
+std::string StrFlag(int argc, char** argv, const char* name, std::string def) {
+  std::string prefix = std::string("--") + name + "=";
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) return argv[i] + prefix.size();
+  }
+  return def;
+}
+
+double CpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+long RssKb() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return 0;
+}
+
+Labels SeriesLabels(int64_t i) {
+  char host[32], metric[48];
+  std::snprintf(host, sizeof host, "srv-%06lld.example:9100", (long long)(i / 500));
+  std::snprintf(metric, sizeof metric, "load_metric_%03lld_total", (long long)(i % 500));
+  return Labels{{"__name__", metric},
+                {"dc", "dc" + std::to_string(i / 500 % 20)},
+                {"instance", host},
+                {"job", "node"}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string path = StrFlag(argc, argv, "path", "");
+  if (path.empty()) {
+    std::fprintf(stderr, "usage: suanli_load --path=DIR [--series=N --steps=N ...]\n");
+    return 2;
+  }
+  const int64_t series = Flag(argc, argv, "series", 100000);
+  const int64_t steps = Flag(argc, argv, "steps", 30);
+  const int64_t step_ms = Flag(argc, argv, "step_ms", 15000);
+  const int64_t batch = Flag(argc, argv, "batch", 2000);
+  const int64_t threads = Flag(argc, argv, "threads", 2);
+  const int64_t read_days = Flag(argc, argv, "read_days", 90);
+  std::filesystem::remove_all(path);
+  storage::RocksDbStoreOptions opts;
+  opts.path = path;
+  auto opened = storage::RocksDbStore::Open(opts);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "%s\n", opened.status().ToString().c_str());
+    return 1;
+  }
+  auto store = std::move(opened).value();
+  std::vector<Labels> labels;
+  for (int64_t i = 0; i < series; ++i) labels.push_back(SeriesLabels(i));
+  long rss0 = RssKb();
+  const int64_t start = 1'700'000'000'000;
+  double cpu0 = CpuSeconds();
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> workers;
+  for (int64_t w = 0; w < threads; ++w) {
+    workers.emplace_back([&, w] {
+      for (int64_t step = 0; step < steps; ++step) {
+        for (int64_t b = w * batch; b < series; b += batch * threads) {
+          std::vector<TimeSeries> req;
+          for (int64_t i = b; i < std::min(series, b + batch); ++i) {
+            req.push_back({labels[i], {{start + step * step_ms, double(step * (i % 7 + 1))}}});
+          }
+          auto r = store->Append(req);
+          if (!r.ok()) {
+            std::fprintf(stderr, "append: %s\n", r.status().ToString().c_str());
+            std::exit(1);
+          }
+        }
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+  double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double cpu = CpuSeconds() - cpu0;
+  long rss1 = RssKb();
+  double samples = double(series * steps);
+  std::printf("ingest: %.0f samples in %.2f s: %.0f samples/s, %.0f samples per CPU-second\n",
+              samples, wall, samples / wall, samples / cpu);
+  std::printf("memory: %.0f bytes RSS per series (RSS %ld kB -> %ld kB)\n",
+              double(rss1 - rss0) * 1024 / double(series), rss0, rss1);
+  if (!store->Checkpoint().ok() || !store->CompactAll().ok()) return 1;
+  auto stats = store->Stats();
+  std::printf("disk: %.3f bytes per sample (%llu bytes incl. WAL)\n",
+              double(stats.disk_bytes) / samples, (unsigned long long)stats.disk_bytes);
+  for (auto& [family, bytes] : store->DiskBytesByFamily()) {
+    std::printf("  %-8s %12llu bytes  %.3f B/sample\n", family.c_str(), (unsigned long long)bytes,
+                double(bytes) / samples);
+  }
+
+  // 90 days of one series at one sample per 15 s, then read it at 1h resolution.
+  if (read_days > 0) {
+    Labels l{{"__name__", "long_series"}, {"dc", "x"}};
+    const int64_t span = read_days * 86'400'000;
+    const int64_t t_begin = start - span;
+    std::vector<Sample> chunk;
+    double v = 0;
+    for (int64_t t = t_begin; t < start; t += 15'000) {
+      chunk.push_back({t, v += 1.5});
+      if (chunk.size() == 20000) {
+        if (!store->Append({{l, chunk}}).ok()) return 1;
+        chunk.clear();
+      }
+    }
+    if (!chunk.empty() && !store->Append({{l, chunk}}).ok()) return 1;
+    if (!store->CompactAll().ok()) return 1;
+    for (auto [name, agg] : {std::pair{"max", rollup::Aggregate::kMax},
+                             std::pair{"counter", rollup::Aggregate::kCounter}}) {
+      double best = 1e9;
+      size_t n = 0;
+      for (int rep = 0; rep < 20; ++rep) {
+        auto r0 = std::chrono::steady_clock::now();
+        auto r = store->SelectRollup({{storage::MatcherSpec::kEqual, "__name__", "long_series"}},
+                                     t_begin, start, rollup::Resolution::k1h, agg);
+        double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - r0)
+                        .count();
+        if (!r.ok() || r->empty()) return 1;
+        n = (*r)[0].samples.size();
+        best = std::min(best, ms);
+      }
+      std::printf("read: %lld days of one series at 1h (%s): %zu samples, best of 20 %.3f ms\n",
+                  (long long)read_days, name, n, best);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,201 @@
+// Tests of the Gorilla chunk and rollup codecs: round trips over awkward values and
+// timestamps, and checked-in fixtures (fixtures/*.hex) that pin the byte formats of
+// aggregator/storage/README.md. Regenerate them only on a deliberate format change:
+// SUANLI_WRITE_FIXTURES=1 ./storage_tests --gtest_filter='GorillaFixture*'.
+#include "aggregator/storage/gorilla.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <random>
+#include <sstream>
+
+namespace suanli::storage {
+namespace {
+
+std::string FixturePath(const std::string& name) {
+  return std::string(SUANLI_SOURCE_DIR) + "/tests/unit/aggregator/storage/fixtures/" + name;
+}
+
+std::string ToHex(const std::string& bytes) {
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    unsigned char c = bytes[i];
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+    out += (i % 32 == 31) ? '\n' : ' ';
+  }
+  if (!out.empty() && out.back() == ' ') out.back() = '\n';
+  return out;
+}
+
+std::string FromHex(const std::string& text) {
+  std::string out;
+  std::istringstream in(text);
+  std::string byte;
+  while (in >> byte) out.push_back(static_cast<char>(std::stoi(byte, nullptr, 16)));
+  return out;
+}
+
+// Compares `bytes` with the fixture file (or writes it when asked to).
+void CheckFixture(const std::string& name, const std::string& bytes) {
+  if (std::getenv("SUANLI_WRITE_FIXTURES") != nullptr) {
+    std::ofstream(FixturePath(name)) << ToHex(bytes);
+  }
+  std::ifstream f(FixturePath(name));
+  ASSERT_TRUE(f.good()) << "missing fixture " << name;
+  std::stringstream text;
+  text << f.rdbuf();
+  EXPECT_EQ(ToHex(FromHex(text.str())), ToHex(bytes))
+      << "the byte format of " << name << " changed; see README.md";
+}
+
+uint64_t Bits(double v) {
+  uint64_t b;
+  std::memcpy(&b, &v, 8);
+  return b;
+}
+
+bool SameBits(const std::vector<Sample>& a, const std::vector<Sample>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!(a[i] == b[i])) return false;
+  }
+  return true;
+}
+
+// A 15 s scrape with jitter, a counter with a reset, NaN and a stale marker.
+std::vector<Sample> FixtureSamples() {
+  std::vector<Sample> s;
+  double v = 100;
+  for (int i = 0; i < 12; ++i) {
+    int64_t ts = 1'700'000'000'000 + 7'000 + i * 15'000 + (i == 5 ? 3 : 0);
+    v = i == 8 ? 2 : v + 3.5 * (i % 3);
+    s.push_back({ts, v});
+  }
+  s[10].value = std::numeric_limits<double>::quiet_NaN();
+  s[11].value = StaleNaN();
+  return s;
+}
+
+TEST(GorillaTest, BitWriterReaderRoundTrip) {
+  BitWriter w;
+  w.WriteBit(true);
+  w.WriteBits(0x2a, 7);
+  w.WriteBits(~uint64_t{0}, 64);
+  w.WriteBits(5, 3);
+  BitReader r(w.bytes());
+  bool b;
+  uint64_t v;
+  ASSERT_TRUE(r.ReadBit(&b));
+  EXPECT_TRUE(b);
+  ASSERT_TRUE(r.ReadBits(7, &v));
+  EXPECT_EQ(v, 0x2au);
+  ASSERT_TRUE(r.ReadBits(64, &v));
+  EXPECT_EQ(v, ~uint64_t{0});
+  ASSERT_TRUE(r.ReadBits(3, &v));
+  EXPECT_EQ(v, 5u);
+  EXPECT_FALSE(r.ReadBits(8, &v));
+}
+
+TEST(GorillaTest, DodBucketsRoundTrip) {
+  std::vector<int64_t> values = {0,      1,      -1,      8191,   -8192,     8192,     65535,
+                                 -65536, 524287, -524288, 524288, INT64_MAX, INT64_MIN};
+  BitWriter w;
+  for (int64_t v : values) WriteDod(&w, v);
+  BitReader r(w.bytes());
+  for (int64_t v : values) {
+    int64_t got;
+    ASSERT_TRUE(ReadDod(&r, &got));
+    EXPECT_EQ(got, v);
+  }
+}
+
+TEST(GorillaTest, ChunkRoundTripKeepsBits) {
+  std::mt19937_64 rng(7);
+  for (int trial = 0; trial < 50; ++trial) {
+    int64_t window = 3'600'000 * (trial - 25);
+    std::vector<Sample> samples;
+    int64_t ts = window + static_cast<int64_t>(rng() % 1000);
+    for (int i = 0; i < 300 && ts < window + 3'600'000; ++i) {
+      uint64_t bits = trial % 3 == 0 ? rng() : Bits(static_cast<double>(rng() % 100) / 4);
+      double v;
+      std::memcpy(&v, &bits, 8);
+      samples.push_back({ts, v});
+      ts += 1 + static_cast<int64_t>(rng() % 30'000);
+    }
+    std::string chunk = EncodeChunk(window, samples);
+    std::vector<Sample> back;
+    ASSERT_TRUE(DecodeChunk(chunk, window, &back).ok());
+    EXPECT_TRUE(SameBits(back, samples)) << "trial " << trial;
+  }
+}
+
+TEST(GorillaTest, RegularSeriesCompressesWell) {
+  std::vector<Sample> samples;
+  double v = 1000;
+  for (int i = 0; i < 240; ++i) samples.push_back({i * 15'000, v += 4});
+  std::string chunk = EncodeChunk(0, samples);
+  // A steady counter at 15 s: about 2 bytes per sample (vs 16 for one key per sample).
+  EXPECT_LT(chunk.size(), 240u * 2.5);
+}
+
+TEST(GorillaTest, TruncatedChunkIsAnError) {
+  std::string chunk = EncodeChunk(0, FixtureSamples());
+  std::vector<Sample> out;
+  EXPECT_FALSE(DecodeChunk(chunk.substr(0, chunk.size() / 2), 0, &out).ok());
+  EXPECT_FALSE(DecodeChunk("", 0, &out).ok());
+  EXPECT_FALSE(DecodeChunk("\x07", 0, &out).ok());
+}
+
+TEST(GorillaTest, RollupsRoundTrip) {
+  std::vector<Sample> samples = FixtureSamples();
+  for (int64_t len : {60'000, 300'000, 3'600'000}) {
+    int64_t window = rollup::IntervalStart(samples.front().timestamp_ms, 3'600'000);
+    std::vector<rollup::Record> records = rollup::Compute(samples, len);
+    std::string value = EncodeRollups(window, len, records);
+    std::vector<rollup::Record> back;
+    ASSERT_TRUE(DecodeRollups(value, window, len, &back).ok());
+    EXPECT_EQ(back, records) << len;
+  }
+}
+
+TEST(GorillaFixture, ChunkFormat) {
+  std::vector<Sample> samples = FixtureSamples();
+  int64_t window = rollup::IntervalStart(samples.front().timestamp_ms, 3'600'000);
+  std::string chunk = EncodeChunk(window, samples);
+  CheckFixture("chunk_v1.hex", chunk);
+  std::ifstream f(FixturePath("chunk_v1.hex"));
+  std::stringstream text;
+  text << f.rdbuf();
+  std::vector<Sample> back;
+  ASSERT_TRUE(DecodeChunk(FromHex(text.str()), window, &back).ok());
+  EXPECT_TRUE(SameBits(back, samples));
+}
+
+TEST(GorillaFixture, RollupFormat) {
+  std::vector<Sample> samples = FixtureSamples();
+  int64_t window = rollup::IntervalStart(samples.front().timestamp_ms, 3'600'000);
+  std::vector<rollup::Record> records = rollup::Compute(samples, 60'000);
+  std::string value = EncodeRollups(window, 60'000, records);
+  CheckFixture("rollup_1m_v1.hex", value);
+  std::ifstream f(FixturePath("rollup_1m_v1.hex"));
+  std::stringstream text;
+  text << f.rdbuf();
+  std::vector<rollup::Record> back;
+  ASSERT_TRUE(DecodeRollups(FromHex(text.str()), window, 60'000, &back).ok());
+  EXPECT_EQ(back, records);
+  // 12 samples at 15 s starting 27 s into a minute span four 1m intervals; NaN and the stale
+  // marker are left out, and the fourth interval holds only the stale marker: no record.
+  ASSERT_EQ(back.size(), 3u);
+  EXPECT_EQ(back[0].count, 3u);
+  EXPECT_EQ(back[0].count + back[1].count + back[2].count, 10u);
+}
+
+}  // namespace
+}  // namespace suanli::storage
