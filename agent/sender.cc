@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <random>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "core/http_client.h"
 #include "core/remote_codec.h"
@@ -12,46 +14,96 @@
 namespace suanli::agent {
 namespace {
 
-prometheus::Family<prometheus::Counter>& SamplesFamily(prometheus::Registry& r) {
-  return prometheus::BuildCounter()
-      .Name("suanli_agent_remote_write_samples_total")
-      .Help("Samples handed to a remote_write endpoint, by outcome.")
-      .Register(r);
-}
+// A spooled sweep is our own encoding; this only guards against a corrupt one.
+constexpr size_t kMaxDecodedRecordBytes = size_t{256} << 20;
 
 prometheus::Family<prometheus::Counter>& RequestsFamily(prometheus::Registry& r) {
   return prometheus::BuildCounter()
       .Name("suanli_agent_remote_write_requests_total")
-      .Help("remote_write requests by result: ok, retried (5xx, 429, network).")
+      .Help(
+          "remote_write requests by result: ok (2xx), retried (5xx, 429, network error), "
+          "rejected (other status, not retried).")
       .Register(r);
 }
 
-std::chrono::milliseconds ParseRetryAfter(const std::string& v) {
-  if (v.empty()) return std::chrono::milliseconds(0);
-  char* end = nullptr;
-  long secs = std::strtol(v.c_str(), &end, 10);
-  if (end == v.c_str() || secs < 0) return std::chrono::milliseconds(0);  // HTTP-date: ignore
-  return std::chrono::milliseconds(std::min<long>(secs, 300) * 1000);
+double UnixNow() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace
 
-RemoteWriteSender::RemoteWriteSender(RemoteWriteEndpoint endpoint, prometheus::Registry& registry)
+std::chrono::milliseconds ParseRetryAfter(const std::string& value) {
+  if (value.empty()) return std::chrono::milliseconds(0);
+  char* end = nullptr;
+  long secs = std::strtol(value.c_str(), &end, 10);
+  if (end == value.c_str() || secs < 0) return std::chrono::milliseconds(0);  // HTTP-date: ignore
+  return std::chrono::milliseconds(std::min<long>(secs, 300) * 1000);
+}
+
+Result<std::string> MergeRecords(const std::vector<SpoolRecord>& records, size_t* series) {
+  if (records.size() == 1) {
+    if (series != nullptr) *series = 0;  // unknown without decoding; not needed then
+    return *records[0].body;
+  }
+  remote::WriteRequest out;
+  // Series by label hash; a collision falls back to comparing the label sets.
+  std::unordered_map<uint64_t, std::vector<size_t>> index;
+  std::unordered_set<std::string> families;
+  for (const auto& r : records) {
+    auto req = remote::DecodeWriteRequest(*r.body, kMaxDecodedRecordBytes);
+    if (!req.ok()) {
+      return req.status().WithContext("spooled record " + std::to_string(r.seq));
+    }
+    for (auto& ts : req->series) {
+      auto& slots = index[ts.labels.Hash()];
+      size_t found = SIZE_MAX;
+      for (size_t s : slots) {
+        if (out.series[s].labels == ts.labels) {
+          found = s;
+          break;
+        }
+      }
+      if (found == SIZE_MAX) {
+        slots.push_back(out.series.size());
+        out.series.push_back(std::move(ts));
+      } else {
+        auto& dst = out.series[found].samples;
+        dst.insert(dst.end(), ts.samples.begin(), ts.samples.end());
+      }
+    }
+    for (auto& md : req->metadata) {
+      if (families.insert(md.metric_family_name).second) out.metadata.push_back(std::move(md));
+    }
+  }
+  if (series != nullptr) *series = out.series.size();
+  return remote::EncodeWriteRequest(out);
+}
+
+RemoteWriteSender::RemoteWriteSender(RemoteWriteEndpoint endpoint, size_t index, Spool& spool,
+                                     std::chrono::milliseconds sample_interval,
+                                     prometheus::Registry& registry)
     : endpoint_(std::move(endpoint)),
-      samples_sent_(
-          SamplesFamily(registry).Add({{"endpoint", endpoint_.url}, {"outcome", "sent"}})),
+      index_(index),
+      spool_(spool),
+      sample_interval_(sample_interval),
+      samples_sent_(prometheus::BuildCounter()
+                        .Name("suanli_agent_remote_write_samples_sent_total")
+                        .Help("Samples an endpoint accepted (2xx).")
+                        .Register(registry)
+                        .Add({{"endpoint", endpoint_.url}})),
+      samples_retried_(prometheus::BuildCounter()
+                           .Name("suanli_agent_remote_write_samples_retried_total")
+                           .Help("Samples in requests that failed and will be sent again "
+                                 "(5xx, 429, network error).")
+                           .Register(registry)
+                           .Add({{"endpoint", endpoint_.url}})),
+      samples_rejected_(SamplesDroppedFamily(registry).Add(
+          {{"endpoint", endpoint_.url}, {"reason", "rejected"}})),
       requests_ok_(RequestsFamily(registry).Add({{"endpoint", endpoint_.url}, {"result", "ok"}})),
       requests_retried_(
           RequestsFamily(registry).Add({{"endpoint", endpoint_.url}, {"result", "retried"}})),
-      dropped_rejected_(SamplesFamily(registry).Add(
-          {{"endpoint", endpoint_.url}, {"outcome", "dropped_rejected"}})),
-      dropped_queue_full_(SamplesFamily(registry).Add(
-          {{"endpoint", endpoint_.url}, {"outcome", "dropped_queue_full"}})),
-      pending_bytes_(prometheus::BuildGauge()
-                         .Name("suanli_agent_remote_write_pending_bytes")
-                         .Help("Encoded bytes waiting to be sent to an endpoint.")
-                         .Register(registry)
-                         .Add({{"endpoint", endpoint_.url}})),
+      requests_rejected_(
+          RequestsFamily(registry).Add({{"endpoint", endpoint_.url}, {"result", "rejected"}})),
       last_success_(prometheus::BuildGauge()
                         .Name("suanli_agent_remote_write_last_success_timestamp_seconds")
                         .Help("Unix time of the last request an endpoint accepted.")
@@ -61,6 +113,7 @@ RemoteWriteSender::RemoteWriteSender(RemoteWriteEndpoint endpoint, prometheus::R
 RemoteWriteSender::~RemoteWriteSender() { Stop(); }
 
 void RemoteWriteSender::Start() {
+  stopping_ = false;
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -70,34 +123,13 @@ void RemoteWriteSender::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  spool_.Interrupt();
   if (thread_.joinable()) thread_.join();
 }
 
-size_t RemoteWriteSender::pending_bytes() const {
-  std::lock_guard lock(mu_);
-  return queue_bytes_;
-}
-
-void RemoteWriteSender::Enqueue(std::shared_ptr<const EncodedBatch> batch) {
-  {
-    std::lock_guard lock(mu_);
-    queue_bytes_ += batch->body.size();
-    queue_.push_back(std::move(batch));
-    size_t dropped_samples = 0;
-    // Keep the newest data: drop from the front until under the cap (always keep one).
-    while (queue_bytes_ > static_cast<size_t>(endpoint_.max_pending_bytes) && queue_.size() > 1) {
-      dropped_samples += queue_.front()->samples;
-      queue_bytes_ -= queue_.front()->body.size();
-      queue_.pop_front();
-    }
-    if (dropped_samples > 0) {
-      dropped_queue_full_.Increment(static_cast<double>(dropped_samples));
-      spdlog::warn("remote_write queue full, dropped the oldest samples endpoint={} samples={}",
-                   endpoint_.url, dropped_samples);
-    }
-    pending_bytes_.Set(static_cast<double>(queue_bytes_));
-  }
-  cv_.notify_one();
+bool RemoteWriteSender::Sleep(std::chrono::milliseconds d) {
+  std::unique_lock lock(mu_);
+  return !cv_.wait_for(lock, d, [this] { return stopping_.load(); });
 }
 
 void RemoteWriteSender::Run() {
@@ -105,6 +137,8 @@ void RemoteWriteSender::Run() {
   opts.timeout = endpoint_.timeout;
   opts.ca_file = endpoint_.ca_file;
   opts.insecure_skip_verify = endpoint_.insecure_skip_verify;
+  opts.cert_file = endpoint_.cert_file;
+  opts.key_file = endpoint_.key_file;
   opts.bearer_token = endpoint_.bearer_token;
   HttpClient client(opts);
   const std::map<std::string, std::string> headers = {
@@ -115,71 +149,131 @@ void RemoteWriteSender::Run() {
   };
   std::mt19937_64 rng(std::random_device{}());
   std::chrono::milliseconds backoff(0);
-  const std::chrono::milliseconds kMinBackoff(250), kMaxBackoff(30000);
-  bool warned = false;
+  uint64_t single_until = 0;  // records before this seq go one at a time (after a 4xx)
+  bool failing = false;
+  // Backlog replay after an outage, for the log line that says how long it took.
+  std::chrono::steady_clock::time_point replay_start{};
+  uint64_t replay_samples = 0;
 
-  for (;;) {
-    std::shared_ptr<const EncodedBatch> batch;
-    {
-      std::unique_lock lock(mu_);
-      if (backoff.count() > 0) {
-        cv_.wait_for(lock, backoff, [this] { return stopping_; });
+  // The batch being sent; kept across retries, so that an outage costs one encoding per
+  // batch, not one per attempt.
+  std::vector<SpoolRecord> batch;
+  std::string merged;
+  const std::string* body = nullptr;
+  uint64_t samples = 0;
+
+  while (!stopping_) {
+    if (batch.empty()) {
+      if (!spool_.WaitPending(index_, stopping_,
+                              std::chrono::steady_clock::now() + std::chrono::seconds(60))) {
+        continue;
       }
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;
-      batch = queue_.front();  // stays queued until accepted or dropped
+      batch = spool_.NextBatch(index_, endpoint_.replay_order,
+                               static_cast<size_t>(endpoint_.max_samples_per_send), single_until,
+                               endpoint_.out_of_order_window.count());
+      if (batch.empty()) continue;
+      samples = 0;
+      for (const auto& r : batch) samples += r.samples;
+      body = batch.front().body.get();
+      if (batch.size() > 1) {
+        auto m = MergeRecords(batch);
+        if (!m.ok()) {
+          // Cannot happen with our own records; sending them one by one still delivers the rest.
+          spdlog::warn("remote_write cannot merge spooled records, sending them one by one: {}",
+                       m.status().message());
+          single_until = batch.back().seq + 1;
+          batch.clear();
+          continue;
+        }
+        merged = std::move(m).value();
+        body = &merged;
+      }
     }
 
-    auto result = client.Post(endpoint_.url, batch->body, headers);
+    const auto attempt = std::chrono::steady_clock::now();
+    auto result = client.Post(endpoint_.url, *body, headers);
     remote::WriteOutcome outcome;
     std::string reason;
     std::chrono::milliseconds retry_after(0);
+    bool network_error = false;
     if (!result.ok()) {
       outcome = remote::WriteOutcome::kRetry;
+      network_error = true;
       reason = result.status().message();
     } else {
       outcome = remote::ClassifyWriteStatus(result->status);
       reason = "HTTP " + std::to_string(result->status) + ": " +
                result->body.substr(0, std::min<size_t>(result->body.size(), 256));
+      while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
       auto it = result->headers.find("retry-after");
       if (it != result->headers.end()) retry_after = ParseRetryAfter(it->second);
     }
 
     if (outcome == remote::WriteOutcome::kRetry) {
       requests_retried_.Increment();
-      backoff = backoff.count() == 0 ? kMinBackoff : std::min(backoff * 2, kMaxBackoff);
-      // Full jitter on the upper half spreads a fleet's retries after an outage.
+      samples_retried_.Increment(static_cast<double>(samples));
+      // A refused or timed-out connection costs the receiver nothing: probe once per sample
+      // interval, so that a link that comes back is used within one interval.
+      auto cap =
+          network_error ? std::min(endpoint_.max_backoff, sample_interval_) : endpoint_.max_backoff;
+      cap = std::max(cap, endpoint_.min_backoff);
+      backoff = backoff.count() == 0 ? endpoint_.min_backoff : std::min(backoff * 2, cap);
       std::uniform_int_distribution<int64_t> jitter(backoff.count() / 2, backoff.count());
-      backoff = std::max(std::chrono::milliseconds(jitter(rng)), retry_after);
-      if (!warned) {
-        spdlog::warn("remote_write failed, retrying endpoint={} reason=\"{}\"", endpoint_.url,
-                     reason);
-        warned = true;
+      auto wait = std::max(std::chrono::milliseconds(jitter(rng)), retry_after);
+      if (!failing) {
+        spdlog::warn("remote_write failed, retrying endpoint={} reason=\"{}\" pending_samples={}",
+                     endpoint_.url, reason, spool_.PendingSamples(index_));
+        failing = true;
       }
+      Sleep(wait);
+      continue;
+    }
+    backoff = std::chrono::milliseconds(0);
+
+    std::vector<SpoolRecord> done = std::move(batch);
+    batch.clear();
+    if (outcome == remote::WriteOutcome::kDrop && done.size() > 1) {
+      // Find the sweep the receiver refuses instead of dropping the whole batch.
+      requests_rejected_.Increment();
+      single_until = done.back().seq + 1;
+      spdlog::warn(
+          "remote_write refused a batch of {} sweeps, resending them one at a time endpoint={} "
+          "reason=\"{}\"",
+          done.size(), endpoint_.url, reason);
       continue;
     }
 
-    {
-      std::lock_guard lock(mu_);
-      if (!queue_.empty() && queue_.front() == batch) {
-        queue_bytes_ -= batch->body.size();
-        queue_.pop_front();
-      }
-      pending_bytes_.Set(static_cast<double>(queue_bytes_));
-    }
-    backoff = std::chrono::milliseconds(0);
+    std::vector<uint64_t> seqs;
+    seqs.reserve(done.size());
+    for (const auto& r : done) seqs.push_back(r.seq);
     if (outcome == remote::WriteOutcome::kAccepted) {
-      if (warned) spdlog::info("remote_write recovered endpoint={}", endpoint_.url);
-      warned = false;
+      if (failing) {
+        uint64_t pending = spool_.PendingSamples(index_);
+        spdlog::info("remote_write recovered endpoint={} pending_samples={}", endpoint_.url,
+                     pending);
+        failing = false;
+        if (pending > samples) {
+          replay_start = attempt;  // the replay's first request counts
+          replay_samples = pending;
+        }
+      }
+      spool_.Ack(index_, seqs);
       requests_ok_.Increment();
-      samples_sent_.Increment(static_cast<double>(batch->samples));
-      last_success_.Set(
-          std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-              .count());
+      samples_sent_.Increment(static_cast<double>(samples));
+      last_success_.Set(UnixNow());
+      if (replay_samples > 0 && spool_.PendingSamples(index_) == 0) {
+        double secs =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - replay_start).count();
+        spdlog::info("remote_write backlog delivered endpoint={} samples={} seconds={:.3f}",
+                     endpoint_.url, replay_samples, secs);
+        replay_samples = 0;
+      }
     } else {
-      dropped_rejected_.Increment(static_cast<double>(batch->samples));
-      spdlog::error("remote_write rejected, dropping batch endpoint={} samples={} reason=\"{}\"",
-                    endpoint_.url, batch->samples, reason);
+      spool_.Ack(index_, seqs);  // given up: counted as dropped
+      requests_rejected_.Increment();
+      samples_rejected_.Increment(static_cast<double>(samples));
+      spdlog::error("remote_write rejected, dropping sweep endpoint={} samples={} reason=\"{}\"",
+                    endpoint_.url, samples, reason);
     }
   }
 }

@@ -1,65 +1,89 @@
-// RemoteWriteSender: pushes encoded remote_write bodies to one endpoint from its own thread,
-// over one keep-alive connection. 5xx, 429 and network errors are retried with exponential
-// backoff and jitter (Retry-After honoured); other statuses are dropped and logged with the
-// server's reason. While the endpoint is unreachable, bodies wait in a bounded in-memory
-// queue; when it is full the oldest are dropped and counted. (The disk spool that loses
-// nothing through long outages is a separate layer; this queue only bridges short ones.)
-// Thread-safety: Enqueue() from any thread; metrics are prometheus-cpp handles (thread-safe).
+// RemoteWriteSender: delivers the spool's records to one remote_write endpoint from its own
+// thread, over one keep-alive connection. It reads from its own cursor in the shared Spool and
+// acknowledges what the endpoint accepted, so every endpoint gets every sample and a record
+// leaves the spool only when all endpoints are done with it.
+//
+// Batching: while a backlog waits (after an outage, or a slow endpoint), consecutive spooled
+// sweeps are merged into one request of up to max_samples_per_send samples: the records are
+// decoded, samples of the same series joined (labels sent once per request, not once per
+// sample), metadata kept once per metric family, and the result re-encoded. A single sweep is
+// sent as it was spooled, without re-encoding.
+//
+// Retries: network errors, 5xx and 429 are retried with exponential backoff and full jitter on
+// the upper half, honouring Retry-After (seconds; at most 5 minutes). After a network error the
+// wait is at most one sample interval, so a link that comes back is used within one interval;
+// 5xx and 429 back off up to max_backoff. Other statuses (4xx) are not retried: a merged batch
+// that is refused is sent again one sweep at a time so that only the sweep the receiver refuses
+// is dropped (logged with the server's reason, counted as dropped, reason "rejected").
+//
+// Units: durations in milliseconds, timestamps Unix seconds in metrics.
+// Thread-safety: Start/Stop from one thread; the rest runs on the sender's thread; metrics are
+// prometheus-cpp handles (thread-safe).
 #pragma once
 
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
-#include <deque>
-#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "agent/agent_config.h"
+#include "agent/spool.h"
+#include "core/status.h"
 
 namespace suanli::agent {
 
-// One encoded request: snappy-compressed protobuf plus how many samples it carries.
-struct EncodedBatch {
-  std::string body;
-  size_t samples = 0;
-};
+// One remote_write body from `records` (consecutive records of one spool, in sequence order):
+// the body of a lone record as is, else the merged re-encoding described above.
+// `series` (optional) receives the number of series in the request.
+Result<std::string> MergeRecords(const std::vector<SpoolRecord>& records, size_t* series = nullptr);
+
+// Why a request was not accepted, and how long to wait before the next one.
+std::chrono::milliseconds ParseRetryAfter(const std::string& value);
 
 class RemoteWriteSender {
  public:
-  RemoteWriteSender(RemoteWriteEndpoint endpoint, prometheus::Registry& registry);
+  // `index`: the endpoint's position in the list the Spool was opened with.
+  // `sample_interval`: the longest wait after a network error.
+  RemoteWriteSender(RemoteWriteEndpoint endpoint, size_t index, Spool& spool,
+                    std::chrono::milliseconds sample_interval, prometheus::Registry& registry);
   ~RemoteWriteSender();  // Stop()s
   RemoteWriteSender(const RemoteWriteSender&) = delete;
   RemoteWriteSender& operator=(const RemoteWriteSender&) = delete;
 
   void Start();
-  // Stops after the request in flight (bounded by the endpoint timeout); queued data is lost.
+  // Stops after the request in flight (bounded by the endpoint timeout). Unsent records stay in
+  // the spool (on disk: sent after a restart).
   void Stop();
-  void Enqueue(std::shared_ptr<const EncodedBatch> batch);
 
   const RemoteWriteEndpoint& endpoint() const { return endpoint_; }
-  size_t pending_bytes() const;
 
  private:
   void Run();
+  // Waits `d` unless Stop() comes first; false when stopping.
+  bool Sleep(std::chrono::milliseconds d);
 
   RemoteWriteEndpoint endpoint_;
-  mutable std::mutex mu_;
+  const size_t index_;
+  Spool& spool_;
+  const std::chrono::milliseconds sample_interval_;
+  std::atomic<bool> stopping_{false};
+  std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::shared_ptr<const EncodedBatch>> queue_;
-  size_t queue_bytes_ = 0;
-  bool stopping_ = false;
   std::thread thread_;
 
   prometheus::Counter& samples_sent_;
+  prometheus::Counter& samples_retried_;
+  prometheus::Counter& samples_rejected_;
   prometheus::Counter& requests_ok_;
   prometheus::Counter& requests_retried_;
-  prometheus::Counter& dropped_rejected_;
-  prometheus::Counter& dropped_queue_full_;
-  prometheus::Gauge& pending_bytes_;
+  prometheus::Counter& requests_rejected_;
   prometheus::Gauge& last_success_;
 };
 

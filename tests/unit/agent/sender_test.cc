@@ -1,0 +1,330 @@
+#include "agent/sender.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/http_server.h"
+#include "core/remote_codec.h"
+
+namespace suanli::agent {
+namespace {
+
+using std::chrono::milliseconds;
+using ::testing::ElementsAre;
+using SteadyClock = std::chrono::steady_clock;
+
+bool WaitFor(const std::function<bool()>& cond, milliseconds timeout = milliseconds(10000)) {
+  auto deadline = SteadyClock::now() + timeout;
+  while (SteadyClock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return cond();
+}
+
+double Metric(prometheus::Registry& registry, const std::string& name,
+              const std::map<std::string, std::string>& labels) {
+  for (const auto& family : registry.Collect()) {
+    if (family.name != name) continue;
+    for (const auto& m : family.metric) {
+      std::map<std::string, std::string> have;
+      for (const auto& l : m.label) have[l.name] = l.value;
+      if (have != labels) continue;
+      return family.type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value;
+    }
+  }
+  return NAN;
+}
+
+// Sweep i as the agent encodes it: two series (a counter and a gauge) at 1000 * i, value i.
+std::string SweepBody(int i) {
+  remote::WriteRequest req;
+  for (const char* name : {"test_total", "test_gauge"}) {
+    TimeSeries ts;
+    ts.labels = Labels{{"__name__", name}, {"instance", "n1"}};
+    ts.samples.push_back({int64_t{1000} * i, static_cast<double>(i)});
+    req.series.push_back(std::move(ts));
+  }
+  req.metadata.push_back({MetricType::kCounter, "test_total", "A counter.", ""});
+  req.metadata.push_back({MetricType::kGauge, "test_gauge", "A gauge.", ""});
+  return remote::EncodeWriteRequest(req);
+}
+
+// A remote_write receiver that records what it accepted and can be told to fail.
+class FakeReceiver {
+ public:
+  explicit FakeReceiver(const std::string& listen = "127.0.0.1:0") {
+    HttpServer::Options o;
+    o.listen_address = listen;
+    o.io_threads = 1;
+    o.worker_threads = 2;
+    server_ = std::make_unique<HttpServer>(o);
+    server_->Route("POST", "/api/v1/write", [this](const HttpRequest& r) { return Handle(r); });
+    Status st = server_->Start();
+    EXPECT_TRUE(st.ok()) << st.ToString();
+  }
+
+  std::string address() const { return server_->address(); }
+  std::string url() const { return "http://" + address() + "/api/v1/write"; }
+
+  // The next `n` requests get `status` (with Retry-After when given).
+  void FailNext(int n, int status, const std::string& retry_after = "") {
+    std::lock_guard lock(mu_);
+    for (int i = 0; i < n; ++i) failures_.push_back({status, retry_after});
+  }
+  // Requests holding a sample of this value are refused with 400.
+  void RejectValue(double v) {
+    std::lock_guard lock(mu_);
+    reject_value_ = v;
+  }
+
+  std::vector<remote::WriteRequest> accepted() const {
+    std::lock_guard lock(mu_);
+    return accepted_;
+  }
+  std::vector<SteadyClock::time_point> attempts() const {
+    std::lock_guard lock(mu_);
+    return attempts_;
+  }
+  // Timestamps of `name` in the order they were accepted.
+  std::vector<int64_t> Timestamps(const std::string& name) const {
+    std::vector<int64_t> out;
+    for (const auto& req : accepted()) {
+      for (const auto& ts : req.series) {
+        if (ts.labels.MetricName() != name) continue;
+        for (const auto& s : ts.samples) out.push_back(s.timestamp_ms);
+      }
+    }
+    return out;
+  }
+
+ private:
+  HttpResponse Handle(const HttpRequest& r) {
+    auto req = remote::DecodeWriteRequest(r.body, 64 << 20);
+    std::lock_guard lock(mu_);
+    attempts_.push_back(SteadyClock::now());
+    if (!failures_.empty()) {
+      auto [status, retry_after] = failures_.front();
+      failures_.pop_front();
+      HttpResponse resp = HttpResponse::Text(status, "try later\n");
+      if (!retry_after.empty()) resp.headers["Retry-After"] = retry_after;
+      return resp;
+    }
+    if (!req.ok()) return HttpResponse::Text(400, req.status().message());
+    for (const auto& ts : req->series) {
+      for (const auto& s : ts.samples) {
+        if (s.value == reject_value_) return HttpResponse::Text(400, "sample refused\n");
+      }
+    }
+    accepted_.push_back(std::move(req).value());
+    HttpResponse ok;
+    ok.status = 204;
+    ok.content_type.clear();
+    return ok;
+  }
+
+  std::unique_ptr<HttpServer> server_;
+  mutable std::mutex mu_;
+  std::deque<std::pair<int, std::string>> failures_;
+  double reject_value_ = NAN;
+  std::vector<remote::WriteRequest> accepted_;
+  std::vector<SteadyClock::time_point> attempts_;
+};
+
+class SenderTest : public ::testing::Test {
+ protected:
+  RemoteWriteEndpoint Endpoint(const std::string& url, int64_t max_samples = 20) {
+    RemoteWriteEndpoint e;
+    e.url = url;
+    e.timeout = milliseconds(2000);
+    e.min_backoff = milliseconds(10);
+    e.max_backoff = milliseconds(100);
+    e.max_samples_per_send = max_samples;
+    return e;
+  }
+  std::unique_ptr<Spool> MemorySpool(std::vector<std::string> urls) {
+    SpoolOptions o;
+    o.directory = "";
+    return std::make_unique<Spool>(o, std::move(urls), clock_, registry_);
+  }
+  void Fill(Spool& spool, int from, int to) {
+    for (int i = from; i < to; ++i) spool.Append(SweepBody(i), 2, 1000 * i, 1000 * i);
+  }
+  static std::vector<int64_t> Range(int from, int to) {
+    std::vector<int64_t> out;
+    for (int i = from; i < to; ++i) out.push_back(int64_t{1000} * i);
+    return out;
+  }
+
+  FakeClock clock_;
+  prometheus::Registry registry_;
+};
+
+TEST(MergeRecordsTest, JoinsSeriesKeepsOrderAndMetadata) {
+  std::vector<SpoolRecord> records;
+  for (int i = 0; i < 3; ++i) {
+    SpoolRecord r;
+    r.seq = static_cast<uint64_t>(i);
+    r.samples = 2;
+    r.body = std::make_shared<const std::string>(SweepBody(i));
+    records.push_back(r);
+  }
+  size_t series = 0;
+  auto body = MergeRecords(records, &series);
+  ASSERT_TRUE(body.ok()) << body.status().ToString();
+  EXPECT_EQ(series, 2u);
+  auto req = remote::DecodeWriteRequest(*body, 1 << 20);
+  ASSERT_TRUE(req.ok());
+  ASSERT_EQ(req->series.size(), 2u);
+  for (const auto& ts : req->series) {
+    ASSERT_EQ(ts.samples.size(), 3u);
+    EXPECT_EQ(ts.samples[0].timestamp_ms, 0);
+    EXPECT_EQ(ts.samples[2].timestamp_ms, 2000);
+    EXPECT_EQ(ts.samples[2].value, 2);
+  }
+  ASSERT_EQ(req->metadata.size(), 2u);  // once per family, not once per sweep
+  EXPECT_EQ(req->metadata[0].metric_family_name, "test_total");
+  EXPECT_EQ(req->metadata[0].type, MetricType::kCounter);
+  EXPECT_EQ(req->metadata[1].help, "A gauge.");
+  // A lone record goes out exactly as spooled.
+  auto one = MergeRecords({records[1]});
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(*one, *records[1].body);
+}
+
+TEST(ParseRetryAfterTest, SecondsOnlyCapped) {
+  EXPECT_EQ(ParseRetryAfter("3"), milliseconds(3000));
+  EXPECT_EQ(ParseRetryAfter(""), milliseconds(0));
+  EXPECT_EQ(ParseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT"), milliseconds(0));
+  EXPECT_EQ(ParseRetryAfter("100000"), milliseconds(300000));
+}
+
+TEST_F(SenderTest, DeliversEverySampleInOrderInBatchesThroughAnOutage) {
+  FakeReceiver rx;
+  rx.FailNext(3, 503);
+  auto spool = MemorySpool({rx.url()});
+  Fill(*spool, 0, 30);  // the backlog of an outage
+  RemoteWriteSender sender(Endpoint(rx.url(), 20), 0, *spool, milliseconds(100), registry_);
+  sender.Start();
+  ASSERT_TRUE(WaitFor([&] { return spool->PendingSamples(0) == 0; }));
+  sender.Stop();
+  EXPECT_EQ(rx.Timestamps("test_total"), Range(0, 30));
+  EXPECT_EQ(rx.Timestamps("test_gauge"), Range(0, 30));
+  EXPECT_EQ(rx.accepted().size(), 3u);  // 10 sweeps of 2 samples per request
+  for (const auto& req : rx.accepted()) EXPECT_EQ(req.metadata.size(), 2u);
+  const std::map<std::string, std::string> ep = {{"endpoint", rx.url()}};
+  EXPECT_EQ(Metric(registry_, "suanli_agent_remote_write_samples_sent_total", ep), 60);
+  EXPECT_EQ(Metric(registry_, "suanli_agent_remote_write_samples_retried_total", ep), 60);
+  EXPECT_EQ(Metric(registry_, "suanli_agent_remote_write_requests_total",
+                   {{"endpoint", rx.url()}, {"result", "retried"}}),
+            3);
+  EXPECT_GT(Metric(registry_, "suanli_agent_remote_write_last_success_timestamp_seconds", ep), 0);
+  EXPECT_EQ(spool->Stats().records, 0u);
+}
+
+TEST_F(SenderTest, HonoursRetryAfter) {
+  FakeReceiver rx;
+  rx.FailNext(1, 429, "1");
+  auto spool = MemorySpool({rx.url()});
+  Fill(*spool, 0, 1);
+  RemoteWriteSender sender(Endpoint(rx.url()), 0, *spool, milliseconds(100), registry_);
+  sender.Start();
+  ASSERT_TRUE(WaitFor([&] { return spool->PendingSamples(0) == 0; }));
+  sender.Stop();
+  auto attempts = rx.attempts();
+  ASSERT_EQ(attempts.size(), 2u);
+  EXPECT_GE(attempts[1] - attempts[0], milliseconds(950));
+}
+
+TEST_F(SenderTest, RefusedSweepIsIsolatedAndOnlyItIsDropped) {
+  FakeReceiver rx;
+  rx.RejectValue(5);
+  auto spool = MemorySpool({rx.url()});
+  Fill(*spool, 0, 10);
+  RemoteWriteSender sender(Endpoint(rx.url(), 1000), 0, *spool, milliseconds(100), registry_);
+  sender.Start();
+  ASSERT_TRUE(WaitFor([&] { return spool->PendingSamples(0) == 0; }));
+  sender.Stop();
+  std::vector<int64_t> want = Range(0, 10);
+  want.erase(want.begin() + 5);
+  EXPECT_EQ(rx.Timestamps("test_total"), want);  // each exactly once, in order
+  EXPECT_EQ(Metric(registry_, "suanli_agent_remote_write_samples_dropped_total",
+                   {{"endpoint", rx.url()}, {"reason", "rejected"}}),
+            2);
+  EXPECT_EQ(Metric(registry_, "suanli_agent_remote_write_requests_total",
+                   {{"endpoint", rx.url()}, {"result", "rejected"}}),
+            2);  // the merged batch, then the sweep alone
+}
+
+TEST_F(SenderTest, NewestFirstSendsTheFreshSweepBeforeTheBacklog) {
+  FakeReceiver rx;
+  auto spool = MemorySpool({rx.url()});
+  Fill(*spool, 0, 10);
+  RemoteWriteEndpoint ep = Endpoint(rx.url(), 1000);
+  ep.replay_order = ReplayOrder::kNewestFirst;
+  RemoteWriteSender sender(ep, 0, *spool, milliseconds(100), registry_);
+  sender.Start();
+  ASSERT_TRUE(WaitFor([&] { return spool->PendingSamples(0) == 0; }));
+  sender.Stop();
+  std::vector<int64_t> want = {9000};
+  for (int64_t t : Range(0, 9)) want.push_back(t);
+  EXPECT_EQ(rx.Timestamps("test_total"), want);
+}
+
+TEST_F(SenderTest, EachEndpointGetsEverySampleAtItsOwnPace) {
+  FakeReceiver fast, slow;
+  slow.FailNext(5, 500);
+  auto spool = MemorySpool({fast.url(), slow.url()});
+  RemoteWriteSender a(Endpoint(fast.url()), 0, *spool, milliseconds(100), registry_);
+  RemoteWriteSender b(Endpoint(slow.url()), 1, *spool, milliseconds(100), registry_);
+  a.Start();
+  b.Start();
+  for (int i = 0; i < 10; ++i) {
+    Fill(*spool, i, i + 1);
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_TRUE(WaitFor([&] { return spool->PendingSamples(0) + spool->PendingSamples(1) == 0; }));
+  a.Stop();
+  b.Stop();
+  EXPECT_EQ(fast.Timestamps("test_gauge"), Range(0, 10));
+  EXPECT_EQ(slow.Timestamps("test_gauge"), Range(0, 10));
+  EXPECT_EQ(spool->Stats().records, 0u);
+}
+
+TEST_F(SenderTest, LinkThatComesBackIsUsedWithinOneSampleInterval) {
+  std::string address;
+  { address = FakeReceiver().address(); }  // a port that was free a moment ago
+  std::string url = "http://" + address + "/api/v1/write";
+  auto spool = MemorySpool({url});
+  RemoteWriteEndpoint ep = Endpoint(url);
+  ep.max_backoff = milliseconds(30000);  // 5xx would wait that long; refused connections not
+  RemoteWriteSender sender(ep, 0, *spool, milliseconds(300), registry_);
+  sender.Start();
+  Fill(*spool, 0, 1);
+  // Long enough for the backoff to reach its cap.
+  std::this_thread::sleep_for(milliseconds(1500));
+  EXPECT_GE(Metric(registry_, "suanli_agent_remote_write_requests_total",
+                   {{"endpoint", url}, {"result", "retried"}}),
+            4);
+  FakeReceiver rx(address);
+  auto back = SteadyClock::now();
+  ASSERT_TRUE(WaitFor([&] { return spool->PendingSamples(0) == 0; }));
+  auto delay = SteadyClock::now() - back;
+  sender.Stop();
+  EXPECT_LE(delay, milliseconds(300 + 100));
+  EXPECT_EQ(rx.Timestamps("test_total"), Range(0, 1));
+}
+
+}  // namespace
+}  // namespace suanli::agent
