@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cmath>
+#include <thread>
+
 namespace suanli::capacity {
 namespace {
 
@@ -81,6 +85,339 @@ TEST(CapacityModelTest, MemAvailableFallback) {
   }
   m.Observe(b);
   EXPECT_DOUBLE_EQ(m.Snapshot(1000).dcs.at({"r", "d"}).memory_available_bytes, 35);
+}
+
+}  // namespace
+}  // namespace suanli::capacity
+
+namespace suanli::capacity {
+namespace {
+
+// ---- helpers for the alliance view tests ----
+
+struct Node {
+  std::string region = "gansu";
+  std::string dc = "dc1";
+  std::string instance = "a";
+};
+
+TimeSeries At(const Node& n, const char* name, std::vector<Label> extra, int64_t ts, double v) {
+  extra.push_back({"__name__", name});
+  extra.push_back({"region", n.region});
+  extra.push_back({"dc", n.dc});
+  extra.push_back({"instance", n.instance});
+  return TimeSeries{Labels(std::move(extra)), {{ts, v}}};
+}
+
+// One CPU whose counters say `busy` of the time since the previous sweep was in use: callers
+// pass cumulative idle and user seconds.
+void AddCpu(std::vector<TimeSeries>& b, const Node& n, int64_t ts, double idle, double user) {
+  b.push_back(At(n, "node_cpu_seconds_total", {{"cpu", "0"}, {"mode", "idle"}}, ts, idle));
+  b.push_back(At(n, "node_cpu_seconds_total", {{"cpu", "0"}, {"mode", "user"}}, ts, user));
+}
+
+void AddCapacity(std::vector<TimeSeries>& b, const Node& n, int64_t ts, const char* precision,
+                 double cpu, double gpu) {
+  b.push_back(
+      At(n, "suanli_node_compute_capacity_flops", {{"precision", precision}}, ts, cpu + gpu));
+  b.push_back(At(n, "suanli_node_compute_capacity_flops_by_source",
+                 {{"precision", precision}, {"source", "cpu"}}, ts, cpu));
+  if (gpu > 0) {
+    b.push_back(At(n, "suanli_node_compute_capacity_flops_by_source",
+                   {{"precision", precision}, {"source", "gpu"}}, ts, gpu));
+  }
+}
+
+void AddGpu(std::vector<TimeSeries>& b, const Node& n, int64_t ts, const char* uuid, double util,
+            double watts) {
+  std::vector<Label> id = {{"gpu", "0"}, {"uuid", uuid}};
+  b.push_back(At(n, "suanli_gpu_utilization_ratio", id, ts, util));
+  b.push_back(At(n, "suanli_gpu_memory_total_bytes", id, ts, 80e9));
+  b.push_back(At(n, "suanli_gpu_memory_used_bytes", id, ts, 80e9 * util));
+  b.push_back(At(n, "suanli_gpu_power_watts", id, ts, watts));
+}
+
+CapacityOptions Options(std::chrono::milliseconds stale = std::chrono::seconds(30),
+                        std::chrono::milliseconds forget = std::chrono::minutes(10)) {
+  CapacityOptions o;
+  o.stale_after = stale;
+  o.forget_after = forget;
+  o.watcher_window = std::chrono::minutes(15);
+  return o;
+}
+
+TEST(CapacityViewTest, FreeComputeIsCapacityTimesOneMinusUtilizationPerSource) {
+  CapacityModel m(Options());
+  Node n;
+  std::vector<TimeSeries> b1, b2;
+  AddCpu(b1, n, 10'000, 100, 100);
+  AddCapacity(b1, n, 10'000, "fp32", 1e12, 20e12);
+  AddGpu(b1, n, 10'000, "GPU-1", 0.9, 300);
+  AddCpu(b2, n, 20'000, 107.5, 102.5);  // 2.5 of 10 CPU-seconds busy: 25 %
+  AddCapacity(b2, n, 20'000, "fp32", 1e12, 20e12);
+  AddGpu(b2, n, 20'000, "GPU-1", 0.75, 300);
+  m.Observe(b1);
+  m.Observe(b2);
+  CapacitySnapshot s = m.Snapshot(21'000);
+  const GroupFigures& dc = s.dcs.at({"gansu", "dc1"});
+  EXPECT_DOUBLE_EQ(dc.cpu_utilization(), 0.25);
+  EXPECT_EQ(dc.gpus, 1);
+  EXPECT_DOUBLE_EQ(dc.gpu_utilization(), 0.75);
+  EXPECT_DOUBLE_EQ(dc.gpu_memory_used_bytes, 60e9);
+  EXPECT_DOUBLE_EQ(dc.gpu_power_watts, 300);
+  const ComputeFigures& c = dc.compute.at("fp32");
+  EXPECT_DOUBLE_EQ(c.capacity_flops, 21e12);
+  EXPECT_DOUBLE_EQ(c.cpu_capacity_flops, 1e12);
+  EXPECT_DOUBLE_EQ(c.gpu_capacity_flops, 20e12);
+  EXPECT_DOUBLE_EQ(c.cpu_free_flops, 0.75e12);
+  EXPECT_DOUBLE_EQ(c.gpu_free_flops, 5e12);
+  EXPECT_DOUBLE_EQ(c.free_flops, 5.75e12);
+  // The same at every level.
+  EXPECT_DOUBLE_EQ(s.regions.at("gansu").compute.at("fp32").free_flops, 5.75e12);
+  EXPECT_DOUBLE_EQ(s.alliance.compute.at("fp32").free_flops, 5.75e12);
+}
+
+TEST(CapacityViewTest, WithoutTheSplitCapacityGoesToGpusOnGpuNodesElseToCpus) {
+  CapacityModel m(Options());
+  Node cpu_node{"r", "d", "cpu-only"}, gpu_node{"r", "d", "gpu"};
+  for (int64_t ts : {10'000, 20'000}) {
+    std::vector<TimeSeries> b;
+    double k = ts / 10'000.0;
+    AddCpu(b, cpu_node, ts, 5 * k, 5 * k);  // 50 % busy
+    AddCpu(b, gpu_node, ts, 10 * k, 0);     // CPUs idle
+    b.push_back(
+        At(cpu_node, "suanli_node_compute_capacity_flops", {{"precision", "fp64"}}, ts, 100));
+    b.push_back(
+        At(gpu_node, "suanli_node_compute_capacity_flops", {{"precision", "fp64"}}, ts, 1000));
+    AddGpu(b, gpu_node, ts, "GPU-x", 0.6, 200);
+    m.Observe(b);
+  }
+  const ComputeFigures c = m.Snapshot(20'000).dcs.at({"r", "d"}).compute.at("fp64");
+  EXPECT_DOUBLE_EQ(c.capacity_flops, 1100);
+  EXPECT_DOUBLE_EQ(c.cpu_free_flops, 50);   // 100 x (1 - 0.5)
+  EXPECT_DOUBLE_EQ(c.gpu_free_flops, 400);  // 1000 x (1 - 0.6), not 1000 x (1 - 0 CPU)
+  EXPECT_DOUBLE_EQ(c.free_flops, 450);
+}
+
+TEST(CapacityViewTest, UnknownUtilizationOffersNothingAsFree) {
+  CapacityModel m(Options());
+  Node n;
+  std::vector<TimeSeries> b;
+  AddCpu(b, n, 10'000, 1, 1);  // one sweep: no CPU rate yet
+  AddCapacity(b, n, 10'000, "fp16", 4e12, 0);
+  m.Observe(b);
+  const ComputeFigures c = m.Snapshot(10'000).dcs.at({"gansu", "dc1"}).compute.at("fp16");
+  EXPECT_DOUBLE_EQ(c.capacity_flops, 4e12);
+  EXPECT_DOUBLE_EQ(c.free_flops, 0);
+}
+
+TEST(CapacityViewTest, EnergyNeverDropsAcrossServerRestartsOrForgetting) {
+  CapacityModel m(Options(std::chrono::seconds(30), std::chrono::minutes(2)));
+  Node a{"gansu", "dc1", "a"}, b{"gansu", "dc1", "b"};
+  auto energy = [&](const Node& n, int64_t ts, double j) {
+    m.Observe({At(n, "suanli_node_energy_joules_total", {}, ts, j),
+               At(n, "suanli_node_power_watts", {{"source", "redfish"}}, ts, 100)});
+  };
+  energy(a, 10'000, 5'000);  // baseline: what a counter held before we saw it is not ours
+  energy(b, 10'000, 700);
+  EXPECT_DOUBLE_EQ(m.Snapshot(10'000).dcs.at({"gansu", "dc1"}).energy_joules_total, 0);
+  energy(a, 20'000, 6'000);  // +1000
+  energy(b, 20'000, 900);    // +200
+  EXPECT_DOUBLE_EQ(m.Snapshot(20'000).dcs.at({"gansu", "dc1"}).energy_joules_total, 1200);
+  energy(a, 30'000, 300);    // a restarted: its counter began again at 0 -> +300
+  energy(a, 25'000, 6'500);  // a late point changes nothing
+  CapacitySnapshot s = m.Snapshot(30'000);
+  EXPECT_DOUBLE_EQ(s.dcs.at({"gansu", "dc1"}).energy_joules_total, 1500);
+  EXPECT_DOUBLE_EQ(s.regions.at("gansu").energy_joules_total, 1500);
+  EXPECT_DOUBLE_EQ(s.alliance.energy_joules_total, 1500);
+  EXPECT_DOUBLE_EQ(s.dcs.at({"gansu", "dc1"}).power_watts, 200);
+  EXPECT_EQ(s.dcs.at({"gansu", "dc1"}).power_sources.at("redfish"), 2);
+  EXPECT_DOUBLE_EQ(m.Snapshot(55'000).dcs.at({"gansu", "dc1"}).power_watts, 100);  // b stale
+  // b goes silent and is forgotten: its energy stays in the dc's counter.
+  energy(a, 200'000, 400);  // +100
+  CapacitySnapshot later = m.Snapshot(200'000);
+  const GroupFigures& dc = later.dcs.at({"gansu", "dc1"});
+  EXPECT_EQ(dc.nodes_up, 1);
+  EXPECT_EQ(dc.nodes_stale, 0);
+  EXPECT_EQ(dc.nodes_gone, 1);
+  EXPECT_DOUBLE_EQ(dc.energy_joules_total, 1600);
+  EXPECT_EQ(m.node_count(), 1u);
+}
+
+TEST(CapacityViewTest, NodesUpStaleAndGone) {
+  CapacityModel m(Options(std::chrono::seconds(30), std::chrono::seconds(90)));
+  m.Observe({At({"r", "d", "a"}, "node_load1", {}, 10'000, 1)});
+  m.Observe({At({"r", "d", "b"}, "node_load1", {}, 50'000, 1)});
+  CapacitySnapshot s = m.Snapshot(60'000);
+  EXPECT_EQ(s.dcs.at({"r", "d"}).nodes_up, 1);
+  EXPECT_EQ(s.dcs.at({"r", "d"}).nodes_stale, 1);
+  EXPECT_EQ(s.dcs.at({"r", "d"}).newest_sample_ms, 50'000);
+  s = m.Snapshot(101'000);  // a: 91 s silent
+  EXPECT_EQ(s.dcs.at({"r", "d"}).nodes_stale, 1);
+  EXPECT_EQ(s.dcs.at({"r", "d"}).nodes_gone, 1);
+  EXPECT_EQ(m.node_count(), 1u);
+  s = m.Snapshot(200'000);  // both gone: the dc stays, with nothing up
+  EXPECT_EQ(s.dcs.at({"r", "d"}).nodes_up, 0);
+  EXPECT_EQ(s.dcs.at({"r", "d"}).nodes_gone, 2);
+  EXPECT_EQ(s.alliance.nodes_gone, 2);
+  EXPECT_EQ(m.node_count(), 0u);
+}
+
+TEST(CapacityViewTest, SeriesThatCannotBePlacedAreIgnored) {
+  CapacityModel m(Options());
+  m.Observe({TimeSeries{Labels({{"__name__", "node_load1"}, {"instance", "x"}}), {{1000, 1}}},
+             TimeSeries{Labels({{"__name__", "node_load1"}, {"dc", "d"}}), {{1000, 1}}},
+             At({"r", "d", "stale-only"}, "node_load1", {}, 1000, StaleNaN()),
+             At({"r", "d", "a"}, "http_requests_total", {}, 1000, 1)});
+  EXPECT_EQ(m.node_count(), 0u);
+  EXPECT_TRUE(m.Snapshot(1000).dcs.empty());
+}
+
+TEST(CapacityViewTest, PartsThatStopReportingLeaveTheFigures) {
+  CapacityModel m(Options(std::chrono::seconds(30)));
+  Node n;
+  std::vector<TimeSeries> b;
+  AddGpu(b, n, 10'000, "GPU-1", 0.5, 100);
+  AddGpu(b, n, 10'000, "GPU-2", 0.5, 100);
+  m.Observe(b);
+  EXPECT_EQ(m.Snapshot(10'000).dcs.at({"gansu", "dc1"}).gpus, 2);
+  // GPU-2 fell off the bus: it is not in later sweeps.
+  for (int64_t ts = 20'000; ts <= 50'000; ts += 10'000) {
+    b.clear();
+    AddGpu(b, n, ts, "GPU-1", 0.5, 100);
+    m.Observe(b);
+  }
+  EXPECT_EQ(m.Snapshot(50'000).dcs.at({"gansu", "dc1"}).gpus, 1);
+  // A stale marker ends a series at once.
+  m.Observe({At(n, "suanli_gpu_utilization_ratio", {{"gpu", "0"}, {"uuid", "GPU-1"}}, 51'000,
+                StaleNaN())});
+  EXPECT_EQ(m.Snapshot(51'000).dcs.at({"gansu", "dc1"}).gpus_with_utilization, 0);
+}
+
+TEST(CapacityViewTest, LinksSumThroughputAndKeepTheDeclaredCapacity) {
+  CapacityModel m(Options());
+  Node a{"gansu", "lz1", "a"}, b{"gansu", "lz1", "b"};
+  for (int64_t ts : {10'000, 20'000}) {
+    double k = ts / 10'000.0 - 1;  // 0, then 1
+    std::vector<TimeSeries> batch;
+    for (const Node* n : {&a, &b}) {
+      std::vector<Label> link = {{"link", "passage"}, {"peer_dc", "sh1"}};
+      auto dev = link;
+      dev.push_back({"device", "eth1"});
+      batch.push_back(At(*n, "suanli_link_receive_bytes_total", dev, ts, k * 1e10));
+      batch.push_back(At(*n, "suanli_link_transmit_bytes_total", dev, ts, k * 5e9));
+      batch.push_back(At(*n, "suanli_link_capacity_bits_per_second", link, ts, 100e9));
+    }
+    m.Observe(batch);
+  }
+  CapacitySnapshot s = m.Snapshot(20'000);
+  ASSERT_EQ(s.links.size(), 1u);
+  const LinkFigures& l = s.links.at({"gansu", "lz1", "passage", "sh1"});
+  EXPECT_DOUBLE_EQ(l.capacity_bytes_per_second, 12.5e9);  // one link, declared twice
+  EXPECT_DOUBLE_EQ(l.receive_bytes_per_second, 2e9);      // 1e10 B in 10 s, two nodes
+  EXPECT_DOUBLE_EQ(l.transmit_bytes_per_second, 1e9);
+  EXPECT_DOUBLE_EQ(l.receive_utilization(), 0.16);
+}
+
+TEST(CapacityViewTest, PueFromTheMeterElseFromTheConfiguration) {
+  CapacityOptions o = Options();
+  o.facility_power_watts[{"gansu", "dc1"}] = 1500;
+  o.facility_power_watts[{"gansu", "dc2"}] = 900;
+  CapacityModel m(o);
+  m.Observe(
+      {At({"gansu", "dc1", "a"}, "suanli_node_power_watts", {{"source", "ipmi_dcmi"}}, 10'000,
+          1000),
+       At({"gansu", "dc2", "b"}, "suanli_node_power_watts", {{"source", "rapl_psys"}}, 10'000, 600),
+       At({"gansu", "dc1", "meter"}, "suanli_facility_power_watts", {}, 10'000, 1300)});
+  CapacitySnapshot s = m.Snapshot(10'000);
+  EXPECT_DOUBLE_EQ(s.dcs.at({"gansu", "dc1"}).pue(), 1.3);  // the meter wins
+  EXPECT_EQ(s.facility_power_source.at({"gansu", "dc1"}), "meter");
+  EXPECT_DOUBLE_EQ(s.dcs.at({"gansu", "dc2"}).pue(), 1.5);
+  EXPECT_EQ(s.facility_power_source.at({"gansu", "dc2"}), "config");
+  EXPECT_DOUBLE_EQ(s.regions.at("gansu").pue(), (1300.0 + 900) / (1000 + 600));
+  EXPECT_EQ(m.node_count(), 2u);  // a facility meter is not a node
+  // The meter falls silent: the configured figure takes over.
+  m.Observe({At({"gansu", "dc1", "a"}, "suanli_node_power_watts", {{"source", "ipmi_dcmi"}}, 60'000,
+                1000)});
+  EXPECT_DOUBLE_EQ(m.Snapshot(60'000).dcs.at({"gansu", "dc1"}).pue(), 1.5);
+}
+
+TEST(CapacityViewTest, WatcherHistoryGivesMeanStdAndLatestOverTheWindow) {
+  CapacityOptions o = Options(std::chrono::minutes(5), std::chrono::hours(1));
+  o.watcher_window = std::chrono::minutes(1);  // buckets of 1 s
+  CapacityModel m(o);
+  Node n{"r", "d", "node-1"};
+  // CPU busy 20 %, then 60 %, then 40 % per 10 s interval; memory at 50 %.
+  double idle = 0, user = 0;
+  int64_t ts = 100'000;
+  auto sweep = [&](double busy) {
+    std::vector<TimeSeries> b;
+    idle += 10 * (1 - busy);
+    user += 10 * busy;
+    AddCpu(b, n, ts, idle, user);
+    b.push_back(At(n, "node_memory_MemTotal_bytes", {}, ts, 1000));
+    b.push_back(At(n, "node_memory_MemAvailable_bytes", {}, ts, 500));
+    m.Observe(b);
+    ts += 10'000;
+  };
+  sweep(0);  // the first sweep only sets the counters
+  sweep(0.2);
+  sweep(0.6);
+  sweep(0.4);
+  auto loads = m.NodeLoads(ts);
+  ASSERT_EQ(loads.size(), 1u);
+  EXPECT_EQ(loads[0].instance, "node-1");
+  EXPECT_EQ(loads[0].location.dc, "d");
+  EXPECT_EQ(loads[0].cpu.samples, 3);
+  EXPECT_NEAR(loads[0].cpu.mean, 0.4, 1e-12);
+  EXPECT_NEAR(loads[0].cpu.stddev, std::sqrt((0.04 + 0.04 + 0) / 3), 1e-12);
+  EXPECT_NEAR(loads[0].cpu.latest, 0.4, 1e-12);
+  EXPECT_NEAR(loads[0].memory.mean, 0.5, 1e-12);
+  EXPECT_NEAR(loads[0].memory.stddev, 0, 1e-12);
+  // Two minutes on, the points have left the 1 m window (the node is still up: 5 m).
+  auto later = m.NodeLoads(ts + 120'000);
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].cpu.samples, 0);
+  // Stale nodes are not listed.
+  EXPECT_TRUE(m.NodeLoads(ts + 400'000).empty());
+}
+
+TEST(CapacityViewTest, HalfASweepRecordsNoMixedInterval) {
+  CapacityModel m(Options());
+  Node n;
+  auto cpu = [&](const char* c, const char* mode, int64_t ts, double v) {
+    return At(n, "node_cpu_seconds_total", {{"cpu", c}, {"mode", mode}}, ts, v);
+  };
+  m.Observe({cpu("0", "idle", 10'000, 10), cpu("0", "user", 10'000, 0),
+             cpu("1", "idle", 10'000, 10), cpu("1", "user", 10'000, 0)});
+  // The next sweep arrives in two requests.
+  m.Observe({cpu("0", "idle", 20'000, 10), cpu("0", "user", 20'000, 10)});
+  EXPECT_EQ(m.NodeLoads(20'000)[0].cpu.samples, 0);
+  m.Observe({cpu("1", "idle", 20'000, 20), cpu("1", "user", 20'000, 0)});
+  auto loads = m.NodeLoads(20'000);
+  EXPECT_EQ(loads[0].cpu.samples, 1);
+  EXPECT_DOUBLE_EQ(loads[0].cpu.latest, 0.5);
+}
+
+TEST(CapacityViewTest, ConcurrentObserveAndSnapshot) {
+  CapacityModel m(Options());
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    while (!done) {
+      m.Snapshot(1'000'000);
+      m.NodeLoads(1'000'000);
+    }
+  });
+  for (int i = 0; i < 200; ++i) {
+    std::vector<TimeSeries> b;
+    Node n{"r", "d" + std::to_string(i % 7), "n" + std::to_string(i % 13)};
+    AddCpu(b, n, 1'000'000 + i * 1000, i, i);
+    AddGpu(b, n, 1'000'000 + i * 1000, "G", 0.5, 10);
+    m.Observe(b);
+  }
+  done = true;
+  reader.join();
+  EXPECT_GT(m.node_count(), 0u);
 }
 
 }  // namespace
