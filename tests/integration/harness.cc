@@ -1,0 +1,919 @@
+#include "tests/integration/harness.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace suanli::it {
+namespace {
+
+std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+std::atomic<int> g_counter{0};
+
+// Children still running, so that a test binary that dies abnormally (an uncaught exception,
+// abort, a crash, SIGTERM/SIGINT from a person) takes its daemons with it instead of leaving
+// them bound to ports. Lock-free so that the signal handler may read it.
+constexpr int kMaxChildren = 256;
+std::atomic<pid_t> g_children[kMaxChildren];
+
+void KillAllChildren() {
+  for (auto& slot : g_children) {
+    pid_t pid = slot.load();
+    if (pid > 0) kill(pid, SIGKILL);
+  }
+}
+
+void OnFatalSignal(int sig) {
+  KillAllChildren();
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+void InstallReaperOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    static std::terminate_handler previous = std::set_terminate([] {
+      KillAllChildren();
+      if (previous != nullptr) previous();
+      std::abort();
+    });
+    for (int sig : {SIGABRT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTERM, SIGINT, SIGHUP}) {
+      struct sigaction sa {};
+      sa.sa_handler = OnFatalSignal;
+      sigemptyset(&sa.sa_mask);
+      sigaction(sig, &sa, nullptr);
+    }
+  });
+}
+
+void RegisterChild(pid_t pid) {
+  InstallReaperOnce();
+  for (auto& slot : g_children) {
+    pid_t expected = 0;
+    if (slot.compare_exchange_strong(expected, pid)) return;
+  }
+}
+
+void UnregisterChild(pid_t pid) {
+  for (auto& slot : g_children) {
+    pid_t expected = pid;
+    if (slot.compare_exchange_strong(expected, 0)) return;
+  }
+}
+
+// posix_spawn with stdin from stdin_path and stdout/stderr to out_path/err_path (the same path
+// means one shared file). The child gets default dispositions for the signals the daemons use
+// and an empty signal mask, and no descriptor of ours beyond 0-2.
+Result<pid_t> Spawn(const std::string& binary, const std::vector<std::string>& args,
+                    const std::string& stdin_path, const std::string& out_path,
+                    const std::string& err_path) {
+  std::vector<std::string> storage;
+  storage.push_back(binary);
+  for (const auto& a : args) storage.push_back(a);
+  std::vector<char*> argv;
+  for (auto& s : storage) argv.push_back(s.data());
+  argv.push_back(nullptr);
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, stdin_path.c_str(), O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (err_path == out_path) {
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  } else {
+    posix_spawn_file_actions_addopen(&fa, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  }
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t empty, defaults;
+  sigemptyset(&empty);
+  sigemptyset(&defaults);
+  for (int s : {SIGHUP, SIGINT, SIGTERM, SIGPIPE, SIGCHLD}) sigaddset(&defaults, s);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, binary.c_str(), &fa, &attr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return Internal("posix_spawn " + binary + ": " + std::strerror(rc));
+  RegisterChild(pid);
+  return pid;
+}
+
+ExitStatus FromWaitStatus(int st) {
+  ExitStatus e;
+  if (WIFEXITED(st)) {
+    e.exited = true;
+    e.code = WEXITSTATUS(st);
+  } else if (WIFSIGNALED(st)) {
+    e.signal = WTERMSIG(st);
+  }
+  return e;
+}
+
+}  // namespace
+
+std::string BinDir() { return SUANLI_BIN_DIR; }
+std::string FixturesDir() { return SUANLI_FIXTURES_DIR; }
+std::string AgentBinary() { return BinDir() + "/suanli-agent"; }
+std::string AggregatorBinary() { return BinDir() + "/suanli-aggregator"; }
+
+// ---------------------------------------------------------------- TempDir, files, polling
+
+TempDir::TempDir(const std::string& prefix) {
+  std::string base = testing::TempDir();
+  if (base.empty() || base.back() != '/') base += '/';
+  std::string tmpl = base + prefix + "-" + std::to_string(getpid()) + "-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (mkdtemp(buf.data()) == nullptr) {
+    ADD_FAILURE() << Errno("mkdtemp " + tmpl);
+    path_ = tmpl;
+    return;
+  }
+  path_ = buf.data();
+}
+
+TempDir::~TempDir() {
+  const char* keep = std::getenv("SUANLI_IT_KEEP_TMP");
+  if (keep != nullptr && std::string(keep) == "1") return;
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+Status WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  if (!f) return IoError(Errno("open " + path));
+  f << text;
+  f.close();
+  if (!f) return IoError("write " + path + " failed");
+  return Status::Ok();
+}
+
+std::string ReadFileOrEmpty(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return "";
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+bool WaitFor(const std::function<bool()>& condition, milliseconds timeout, milliseconds interval) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (condition()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return condition();
+    std::this_thread::sleep_for(interval);
+  }
+}
+
+std::string ExitStatus::ToString() const {
+  if (exited) return "exited with code " + std::to_string(code);
+  if (signal != 0) return std::string("killed by signal ") + strsignal(signal);
+  return "unknown exit";
+}
+
+// ---------------------------------------------------------------- Process
+
+Result<std::unique_ptr<Process>> Process::Start(const std::string& binary,
+                                                const std::vector<std::string>& args,
+                                                const std::string& log_path,
+                                                const std::string& stdin_path) {
+  if (access(binary.c_str(), X_OK) != 0) return NotFound(Errno(binary));
+  ASSIGN_OR_RETURN(pid_t pid, Spawn(binary, args, stdin_path, log_path, log_path));
+  return std::unique_ptr<Process>(new Process(pid, log_path));
+}
+
+Process::~Process() {
+  if (!exit_.has_value()) {
+    kill(pid_, SIGKILL);
+    Reap(true);
+  }
+}
+
+bool Process::Reap(bool block) {
+  if (exit_.has_value()) return true;
+  int st = 0;
+  pid_t r;
+  do {
+    r = waitpid(pid_, &st, block ? 0 : WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r == pid_) {
+    UnregisterChild(pid_);
+    exit_ = FromWaitStatus(st);
+    return true;
+  }
+  return false;
+}
+
+bool Process::Running() { return !Reap(false); }
+
+void Process::Signal(int sig) {
+  if (!exit_.has_value()) kill(pid_, sig);
+}
+
+std::optional<ExitStatus> Process::Wait(milliseconds timeout) {
+  WaitFor([this] { return Reap(false); }, timeout, milliseconds(10));
+  return exit_;
+}
+
+std::string Process::LogTail(size_t max_bytes) const {
+  std::string log = Log();
+  if (log.size() > max_bytes) log = "..." + log.substr(log.size() - max_bytes);
+  return log;
+}
+
+std::optional<std::string> Process::WaitForLog(const std::string& pattern, milliseconds timeout,
+                                               size_t from_offset) {
+  const std::regex re(pattern);
+  std::optional<std::string> found;
+  auto check = [&] {
+    std::string log = Log();
+    if (log.size() <= from_offset) return false;
+    std::smatch m;
+    std::string tail = log.substr(from_offset);
+    if (!std::regex_search(tail, m, re)) return false;
+    found = m.size() > 1 ? m[1].str() : m[0].str();
+    return true;
+  };
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (check()) return found;
+    if (!Running()) return check() ? found : std::nullopt;  // exited without the line
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+}
+
+Result<RunResult> RunCommand(const std::string& binary, const std::vector<std::string>& args,
+                             const std::string& work_dir, milliseconds timeout,
+                             const std::string& stdin_text) {
+  std::string base = work_dir + "/run-" + std::to_string(g_counter++);
+  std::string in = "/dev/null";
+  if (!stdin_text.empty()) {
+    in = base + ".in";
+    RETURN_IF_ERROR(WriteFile(in, stdin_text));
+  }
+  ASSIGN_OR_RETURN(pid_t pid, Spawn(binary, args, in, base + ".out", base + ".err"));
+  std::optional<ExitStatus> exit;
+  WaitFor(
+      [&] {
+        int st = 0;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+          UnregisterChild(pid);
+          exit = FromWaitStatus(st);
+        }
+        return exit.has_value();
+      },
+      timeout, milliseconds(10));
+  if (!exit.has_value()) {
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+    UnregisterChild(pid);
+    return DeadlineExceeded(binary + " did not finish in time");
+  }
+  RunResult r;
+  r.status = *exit;
+  r.out = ReadFileOrEmpty(base + ".out");
+  r.err = ReadFileOrEmpty(base + ".err");
+  return r;
+}
+
+// ---------------------------------------------------------------- daemons
+
+namespace {
+
+bool HasFlag(const std::vector<std::string>& args, const std::string& flag) {
+  for (const auto& a : args) {
+    if (a == flag || a.rfind(flag + "=", 0) == 0) return true;
+  }
+  return false;
+}
+
+Result<Daemon> StartDaemon(const std::string& binary, const std::string& dir,
+                           std::vector<std::string> args, const std::string& log_name) {
+  if (!HasFlag(args, "--web.listen-address")) {
+    args.insert(args.begin(), "--web.listen-address=127.0.0.1:0");
+  }
+  Daemon d;
+  ASSIGN_OR_RETURN(d.process, Process::Start(binary, args, dir + "/" + log_name));
+  auto address = d.process->WaitForLog(R"(listening on http://([0-9.]+:[0-9]+))", seconds(30));
+  if (!address.has_value()) {
+    std::string why = d.process->Running()
+                          ? "no \"listening on\" line within 30 s"
+                          : "exited (" + d.process->Wait(milliseconds(0))->ToString() + ")";
+    return Unavailable(binary + " " + why + "; log:\n" + d.process->LogTail());
+  }
+  d.address = *address;
+  return d;
+}
+
+}  // namespace
+
+Result<Daemon> StartAggregator(const std::string& dir, const std::vector<std::string>& extra_args,
+                               const std::string& log_name) {
+  std::vector<std::string> args = extra_args;
+  if (!HasFlag(args, "--storage.path")) args.push_back("--storage.path=" + dir + "/data");
+  return StartDaemon(AggregatorBinary(), dir, std::move(args), log_name);
+}
+
+Result<Daemon> StartAgent(const std::string& dir, const std::vector<std::string>& extra_args,
+                          const std::string& log_name) {
+  return StartDaemon(AgentBinary(), dir, extra_args, log_name);
+}
+
+Result<HttpClientResponse> HttpGet(const std::string& url) {
+  HttpClient::Options o;
+  o.timeout = seconds(5);
+  o.connect_timeout = seconds(2);
+  HttpClient client(o);
+  return client.Get(url);
+}
+
+// ---------------------------------------------------------------- text exposition
+
+namespace {
+
+void SkipSpaces(std::string_view s, size_t* i) {
+  while (*i < s.size() && (s[*i] == ' ' || s[*i] == '\t')) ++*i;
+}
+
+// Parses `name{labels}` at s[*i], leaving *i after it.
+Status ParseSeriesPrefix(std::string_view s, size_t* i, MetricSample* out) {
+  size_t start = *i;
+  while (*i < s.size() && s[*i] != '{' && s[*i] != ' ' && s[*i] != '\t') ++*i;
+  out->name = std::string(s.substr(start, *i - start));
+  if (out->name.empty()) return InvalidArgument("missing metric name");
+  out->labels.clear();
+  if (*i >= s.size() || s[*i] != '{') return Status::Ok();
+  ++*i;
+  for (;;) {
+    SkipSpaces(s, i);
+    if (*i < s.size() && s[*i] == ',') {
+      ++*i;
+      SkipSpaces(s, i);
+    }
+    if (*i >= s.size()) return InvalidArgument("unterminated label set");
+    if (s[*i] == '}') {
+      ++*i;
+      return Status::Ok();
+    }
+    size_t ns = *i;
+    while (*i < s.size() && s[*i] != '=' && s[*i] != ' ') ++*i;
+    std::string name(s.substr(ns, *i - ns));
+    SkipSpaces(s, i);
+    if (*i >= s.size() || s[*i] != '=') return InvalidArgument("expected '=' after " + name);
+    ++*i;
+    SkipSpaces(s, i);
+    if (*i >= s.size() || s[*i] != '"') return InvalidArgument("expected '\"' for " + name);
+    ++*i;
+    std::string value;
+    for (;;) {
+      if (*i >= s.size()) return InvalidArgument("unterminated value of " + name);
+      char c = s[(*i)++];
+      if (c == '"') break;
+      if (c == '\\' && *i < s.size()) {
+        char e = s[(*i)++];
+        value.push_back(e == 'n' ? '\n' : e);
+      } else {
+        value.push_back(c);
+      }
+    }
+    if (out->labels.count(name) != 0) return InvalidArgument("duplicate label " + name);
+    out->labels[name] = value;
+  }
+}
+
+Result<double> ParseValue(std::string_view token) {
+  std::string t(token);
+  if (t == "+Inf" || t == "Inf") return HUGE_VAL;
+  if (t == "-Inf") return -HUGE_VAL;
+  if (t == "NaN") return std::nan("");
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(t.c_str(), &end);
+  if (t.empty() || end != t.c_str() + t.size()) return InvalidArgument("bad value \"" + t + "\"");
+  return v;
+}
+
+}  // namespace
+
+std::string SeriesKey(const std::string& name, const std::map<std::string, std::string>& labels) {
+  if (labels.empty()) return name;
+  std::string out = name + "{";
+  bool first = true;
+  for (const auto& [k, v] : labels) {
+    if (!first) out += ",";
+    first = false;
+    out += k + "=\"";
+    for (char c : v) {
+      if (c == '\\' || c == '"') {
+        out += '\\';
+        out += c;
+      } else if (c == '\n') {
+        out += "\\n";
+      } else {
+        out += c;
+      }
+    }
+    out += "\"";
+  }
+  return out + "}";
+}
+
+Result<MetricsMap> ParseMetricsText(const std::string& text) {
+  MetricsMap out;
+  std::istringstream in(text);
+  std::string line;
+  int line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    std::string_view s(line);
+    size_t i = 0;
+    SkipSpaces(s, &i);
+    if (i >= s.size() || s[i] == '#') continue;
+    MetricSample m;
+    Status st = ParseSeriesPrefix(s, &i, &m);
+    if (!st.ok()) return st.WithContext("line " + std::to_string(line_no));
+    SkipSpaces(s, &i);
+    size_t vs = i;
+    while (i < s.size() && s[i] != ' ' && s[i] != '\t') ++i;
+    auto v = ParseValue(s.substr(vs, i - vs));
+    if (!v.ok()) return v.status().WithContext("line " + std::to_string(line_no));
+    std::string key = SeriesKey(m.name, m.labels);
+    if (out.count(key) != 0) {
+      return InvalidArgument("line " + std::to_string(line_no) + ": duplicate series " + key);
+    }
+    out[key] = *v;
+  }
+  return out;
+}
+
+Result<MetricSample> ParseSeriesKey(const std::string& key) {
+  MetricSample m;
+  size_t i = 0;
+  RETURN_IF_ERROR(ParseSeriesPrefix(key, &i, &m));
+  if (i != key.size()) return InvalidArgument("trailing text in series key " + key);
+  return m;
+}
+
+std::vector<MetricSample> FindSamples(const MetricsMap& metrics, const std::string& name,
+                                      const std::map<std::string, std::string>& subset) {
+  std::vector<MetricSample> out;
+  // Keys start with the name, followed by '{' or nothing: jump to that range.
+  for (auto it = metrics.lower_bound(name); it != metrics.end(); ++it) {
+    if (it->first.compare(0, name.size(), name) != 0) break;
+    if (it->first.size() != name.size() && it->first[name.size()] != '{') continue;
+    auto m = ParseSeriesKey(it->first);
+    if (!m.ok()) continue;
+    bool match = true;
+    for (const auto& [k, v] : subset) {
+      auto l = m->labels.find(k);
+      if (l == m->labels.end() ? !v.empty() : l->second != v) {
+        match = false;
+        break;
+      }
+    }
+    if (!match) continue;
+    m->value = it->second;
+    out.push_back(std::move(m).value());
+  }
+  return out;
+}
+
+std::optional<double> FindSample(const MetricsMap& metrics, const std::string& name,
+                                 const std::map<std::string, std::string>& subset) {
+  auto all = FindSamples(metrics, name, subset);
+  if (all.size() != 1) return std::nullopt;
+  return all[0].value;
+}
+
+Result<MetricsMap> ScrapeMetrics(const std::string& url) {
+  ASSIGN_OR_RETURN(HttpClientResponse r, HttpGet(url));
+  if (r.status != 200) {
+    return Unavailable("GET " + url + ": status " + std::to_string(r.status) + ": " + r.body);
+  }
+  return ParseMetricsText(r.body);
+}
+
+// ---------------------------------------------------------------- promtool
+
+PromtoolResult PromtoolCheckMetrics(const std::string& text, const std::string& work_dir) {
+  PromtoolResult out;
+  // An empty stdin_text would mean /dev/null; promtool then checks nothing, as for "".
+  auto r = RunCommand(kPromtoolBinary, {"check", "metrics"}, work_dir, seconds(60), text);
+  if (!r.ok()) {
+    out.output = r.status().ToString();
+    return out;
+  }
+  out.exit_code = r->status.exited ? r->status.code : -1;
+  out.output = r->out + r->err;
+  return out;
+}
+
+// ---------------------------------------------------------------- JSON
+
+namespace {
+
+const JsonValue& NullJson() {
+  static const JsonValue* const kNull = new JsonValue();
+  return *kNull;
+}
+
+class JsonParser {
+ public:
+  explicit JsonParser(std::string_view s) : s_(s) {}
+
+  Result<JsonValue> ParseDocument() {
+    JsonValue v;
+    RETURN_IF_ERROR(Parse(&v, 0));
+    Ws();
+    if (i_ != s_.size()) return Error("trailing characters");
+    return v;
+  }
+
+ private:
+  Status Error(const std::string& what) const {
+    return InvalidArgument("JSON at offset " + std::to_string(i_) + ": " + what);
+  }
+  void Ws() {
+    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\r' || s_[i_] == '\t'))
+      ++i_;
+  }
+  bool Literal(std::string_view lit) {
+    if (s_.substr(i_, lit.size()) != lit) return false;
+    i_ += lit.size();
+    return true;
+  }
+
+  Status Parse(JsonValue* v, int depth) {
+    if (depth > 64) return Error("nested too deeply");
+    Ws();
+    if (i_ >= s_.size()) return Error("unexpected end");
+    char c = s_[i_];
+    if (c == '{') {
+      v->type = JsonValue::Type::kObject;
+      ++i_;
+      Ws();
+      if (i_ < s_.size() && s_[i_] == '}') {
+        ++i_;
+        return Status::Ok();
+      }
+      for (;;) {
+        Ws();
+        std::string key;
+        RETURN_IF_ERROR(ParseString(&key));
+        Ws();
+        if (i_ >= s_.size() || s_[i_] != ':') return Error("expected ':'");
+        ++i_;
+        JsonValue member;
+        RETURN_IF_ERROR(Parse(&member, depth + 1));
+        v->object[key] = std::move(member);
+        Ws();
+        if (i_ < s_.size() && s_[i_] == ',') {
+          ++i_;
+          continue;
+        }
+        if (i_ < s_.size() && s_[i_] == '}') {
+          ++i_;
+          return Status::Ok();
+        }
+        return Error("expected ',' or '}'");
+      }
+    }
+    if (c == '[') {
+      v->type = JsonValue::Type::kArray;
+      ++i_;
+      Ws();
+      if (i_ < s_.size() && s_[i_] == ']') {
+        ++i_;
+        return Status::Ok();
+      }
+      for (;;) {
+        JsonValue item;
+        RETURN_IF_ERROR(Parse(&item, depth + 1));
+        v->array.push_back(std::move(item));
+        Ws();
+        if (i_ < s_.size() && s_[i_] == ',') {
+          ++i_;
+          continue;
+        }
+        if (i_ < s_.size() && s_[i_] == ']') {
+          ++i_;
+          return Status::Ok();
+        }
+        return Error("expected ',' or ']'");
+      }
+    }
+    if (c == '"') {
+      v->type = JsonValue::Type::kString;
+      return ParseString(&v->string);
+    }
+    if (Literal("true")) {
+      v->type = JsonValue::Type::kBool;
+      v->boolean = true;
+      return Status::Ok();
+    }
+    if (Literal("false")) {
+      v->type = JsonValue::Type::kBool;
+      return Status::Ok();
+    }
+    if (Literal("null")) return Status::Ok();
+    size_t start = i_;
+    while (i_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[i_])) || s_[i_] == '-' ||
+                              s_[i_] == '+' || s_[i_] == '.' || s_[i_] == 'e' || s_[i_] == 'E'))
+      ++i_;
+    if (start == i_) return Error(std::string("unexpected character '") + c + "'");
+    std::string num(s_.substr(start, i_ - start));
+    char* end = nullptr;
+    v->type = JsonValue::Type::kNumber;
+    v->number = std::strtod(num.c_str(), &end);
+    if (end != num.c_str() + num.size()) return Error("bad number " + num);
+    return Status::Ok();
+  }
+
+  static void AppendUtf8(uint32_t cp, std::string* out) {
+    if (cp < 0x80) {
+      out->push_back(static_cast<char>(cp));
+    } else if (cp < 0x800) {
+      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else if (cp < 0x10000) {
+      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    } else {
+      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    }
+  }
+
+  Status Hex4(uint32_t* out) {
+    if (i_ + 4 > s_.size()) return Error("short \\u escape");
+    *out = 0;
+    for (int k = 0; k < 4; ++k) {
+      char h = s_[i_++];
+      *out <<= 4;
+      if (h >= '0' && h <= '9') {
+        *out |= static_cast<uint32_t>(h - '0');
+      } else if (h >= 'a' && h <= 'f') {
+        *out |= static_cast<uint32_t>(h - 'a' + 10);
+      } else if (h >= 'A' && h <= 'F') {
+        *out |= static_cast<uint32_t>(h - 'A' + 10);
+      } else {
+        return Error("bad \\u escape");
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status ParseString(std::string* out) {
+    if (i_ >= s_.size() || s_[i_] != '"') return Error("expected a string");
+    ++i_;
+    for (;;) {
+      if (i_ >= s_.size()) return Error("unterminated string");
+      char c = s_[i_++];
+      if (c == '"') return Status::Ok();
+      if (c != '\\') {
+        out->push_back(c);
+        continue;
+      }
+      if (i_ >= s_.size()) return Error("unterminated escape");
+      char e = s_[i_++];
+      switch (e) {
+        case '"':
+          out->push_back('"');
+          break;
+        case '\\':
+          out->push_back('\\');
+          break;
+        case '/':
+          out->push_back('/');
+          break;
+        case 'b':
+          out->push_back('\b');
+          break;
+        case 'f':
+          out->push_back('\f');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
+        case 'u': {
+          uint32_t cp;
+          RETURN_IF_ERROR(Hex4(&cp));
+          if (cp >= 0xD800 && cp < 0xDC00 && s_.substr(i_, 2) == "\\u") {
+            i_ += 2;
+            uint32_t lo;
+            RETURN_IF_ERROR(Hex4(&lo));
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          }
+          AppendUtf8(cp, out);
+          break;
+        }
+        default:
+          return Error(std::string("bad escape \\") + e);
+      }
+    }
+  }
+
+  std::string_view s_;
+  size_t i_ = 0;
+};
+
+}  // namespace
+
+const JsonValue& JsonValue::operator[](const std::string& key) const {
+  if (type != Type::kObject) return NullJson();
+  auto it = object.find(key);
+  return it == object.end() ? NullJson() : it->second;
+}
+
+Result<JsonValue> ParseJson(const std::string& text) { return JsonParser(text).ParseDocument(); }
+
+// ---------------------------------------------------------------- Prometheus
+
+int PickFreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return 0;
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = 0;
+  inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+    socklen_t len = sizeof sa;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) == 0) port = ntohs(sa.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+std::string UrlEncode(const std::string& s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+bool NearlyEqual(double a, double b, double rel) {
+  if (!std::isfinite(a) || !std::isfinite(b)) return false;
+  if (a == b) return true;
+  return std::fabs(a - b) <= rel * std::max(std::fabs(a), std::fabs(b));
+}
+
+Status PrometheusServer::Start(const std::vector<ScrapeJob>& jobs) {
+  std::string yml =
+      "global:\n"
+      "  scrape_interval: 1s\n"
+      "  scrape_timeout: 1s\n"
+      "  evaluation_interval: 1s\n"
+      "scrape_configs:\n";
+  for (const auto& j : jobs) {
+    yml += "  - job_name: " + j.name + "\n";
+    yml += std::string("    honor_labels: ") + (j.honor_labels ? "true" : "false") + "\n";
+    yml += "    static_configs:\n";
+    yml += "      - targets: ['" + j.target + "']\n";
+  }
+  std::string config = dir_ + "/prometheus.yml";
+  RETURN_IF_ERROR(WriteFile(config, yml));
+
+  std::string last_log;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    int port = PickFreePort();
+    if (port == 0) return Internal(Errno("cannot pick a free port"));
+    std::string address = "127.0.0.1:" + std::to_string(port);
+    std::string tsdb = dir_ + "/tsdb-" + std::to_string(attempt);
+    std::string log = dir_ + "/prometheus-" + std::to_string(attempt) + ".log";
+    ASSIGN_OR_RETURN(process_,
+                     Process::Start(kPrometheusBinary,
+                                    {"--config.file=" + config, "--storage.tsdb.path=" + tsdb,
+                                     "--web.listen-address=" + address, "--log.level=info"},
+                                    log));
+    bool ready = WaitFor(
+        [&] {
+          if (!process_->Running()) return true;
+          auto r = HttpGet("http://" + address + "/-/ready");
+          return r.ok() && r->status == 200;
+        },
+        seconds(60), milliseconds(100));
+    if (ready && process_->Running()) {
+      address_ = address;
+      return Status::Ok();
+    }
+    last_log = process_->LogTail();
+    process_.reset();  // kills it if it is still (not ready) running
+    if (last_log.find("address already in use") == std::string::npos) break;
+  }
+  return Unavailable("Prometheus did not become ready; log:\n" + last_log);
+}
+
+void PrometheusServer::Stop() {
+  if (!process_) return;
+  process_->Signal(SIGTERM);
+  if (!process_->Wait(seconds(30)).has_value()) process_->Signal(SIGKILL);
+  process_.reset();
+}
+
+Result<std::vector<QuerySample>> PrometheusServer::Query(const std::string& promql) {
+  std::string url = "http://" + address_ + "/api/v1/query?query=" + UrlEncode(promql);
+  ASSIGN_OR_RETURN(HttpClientResponse r, HttpGet(url));
+  if (r.status != 200) {
+    return Unavailable("query " + promql + ": status " + std::to_string(r.status) + ": " + r.body);
+  }
+  ASSIGN_OR_RETURN(JsonValue doc, ParseJson(r.body));
+  if (doc["status"].string != "success") return Unavailable("query " + promql + ": " + r.body);
+  const JsonValue& data = doc["data"];
+  auto sample_value = [](const JsonValue& pair) -> Result<double> {
+    if (pair.type != JsonValue::Type::kArray || pair.array.size() != 2 ||
+        pair.array[1].type != JsonValue::Type::kString) {
+      return InvalidArgument("malformed sample value");
+    }
+    return ParseValue(pair.array[1].string);
+  };
+  std::vector<QuerySample> out;
+  const std::string& type = data["resultType"].string;
+  if (type == "scalar") {
+    ASSIGN_OR_RETURN(double v, sample_value(data["result"]));
+    out.push_back({{}, v});
+  } else if (type == "vector") {
+    for (const JsonValue& item : data["result"].array) {
+      QuerySample s;
+      for (const auto& [k, v] : item["metric"].object) s.labels[k] = v.string;
+      ASSIGN_OR_RETURN(s.value, sample_value(item["value"]));
+      out.push_back(std::move(s));
+    }
+  } else {
+    return InvalidArgument("query " + promql + ": unexpected result type \"" + type + "\"");
+  }
+  return out;
+}
+
+std::optional<double> PrometheusServer::QueryUntil(const std::string& promql,
+                                                   const std::function<bool(double)>& accept,
+                                                   milliseconds timeout, bool* accepted,
+                                                   std::string* last_error) {
+  std::optional<double> last;
+  *accepted = WaitFor(
+      [&] {
+        auto r = Query(promql);
+        if (!r.ok()) {
+          if (last_error != nullptr) *last_error = r.status().ToString();
+          return false;
+        }
+        if (r->size() != 1) {
+          if (last_error != nullptr) {
+            *last_error = std::to_string(r->size()) + " samples returned, want exactly 1";
+          }
+          return false;
+        }
+        last = (*r)[0].value;
+        return accept(*last);
+      },
+      timeout, milliseconds(200));
+  return last;
+}
+
+}  // namespace suanli::it
