@@ -1,5 +1,6 @@
 #include "agent/agent.h"
 
+#include <prometheus/gauge.h>
 #include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
@@ -27,6 +28,26 @@ std::vector<prometheus::MetricFamily> SweepToFamilies(const Sweep& sweep) {
     out.push_back(std::move(b).Build());
   }
   return out;
+}
+
+// Warns about files holding secrets that others can read, and exports how many there are.
+void CheckSecretFiles(const AgentConfig& config, prometheus::Registry& registry) {
+  std::vector<std::string> files = config.web.secret_files;
+  bool inline_token = false;
+  for (const auto& ep : config.remote_write) inline_token |= !ep.bearer_token.empty();
+  if (inline_token && config.source.front() != '<') files.push_back(config.source);
+  for (const auto& ep : config.remote_write) {
+    if (!ep.key_file.empty()) files.push_back(ep.key_file);
+  }
+  // Registering again returns the same gauge (prometheus-cpp merges equal families).
+  prometheus::BuildGauge()
+      .Name("suanli_config_secret_files_readable_by_others")
+      .Help(
+          "Files holding secrets (web config, TLS keys, tokens) that other users can read, "
+          "as of the last (re)load.")
+      .Register(registry)
+      .Add({})
+      .Set(WarnIfReadableByOthers(files));
 }
 
 }  // namespace
@@ -84,12 +105,18 @@ Status Agent::Start() {
   opts.io_threads = 1;
   opts.worker_threads = 2;
   opts.max_body_bytes = 1 << 16;  // the agent takes no uploads
+  opts.registry = registry_.get();
   server_ = std::make_unique<HttpServer>(opts);
-  server_->Route("GET", "/metrics", [this](const HttpRequest&) { return HandleMetrics(); });
-  server_->Route("GET", "/-/healthy",
-                 [](const HttpRequest&) { return HttpResponse::Text(200, "Healthy\n"); });
+  RETURN_IF_ERROR(server_->SetWebConfig(config_.web));
+  CheckSecretFiles(config_, *registry_);
+  server_->Route(
+      "GET", "/metrics", [this](const HttpRequest&) { return HandleMetrics(); }, kScopeMetrics);
+  server_->Route(
+      "GET", "/-/healthy", [](const HttpRequest&) { return HttpResponse::Text(200, "Healthy\n"); },
+      kScopePublic);
   RETURN_IF_ERROR(server_->Start());
-  spdlog::info("listening on http://{}", server_->address());
+  spdlog::info("listening on {}://{} tls={} auth={}", server_->tls() ? "https" : "http",
+               server_->address(), server_->tls(), config_.web.auth_enabled());
   StartPipeline();
   return Status::Ok();
 }
@@ -104,13 +131,21 @@ void Agent::StartPipeline() {
   auto timeout = std::min(config_.collector_timeout, config_.sample_interval * 9 / 10);
   sampler_ = std::make_unique<Sampler>(std::move(built).value(), timeout, *registry_);
   links_ = std::make_unique<Links>(config_.links);
+  node_power_ = std::make_unique<NodePower>(config_.sample_interval);
   warned_missing_links_ = false;
   std::string names;
   for (const auto& n : sampler_->enabled()) names += (names.empty() ? "" : ",") + n;
   spdlog::info("sampling every {}ms collectors={} procfs={} sysfs={}",
                config_.sample_interval.count(), names, config_.paths.procfs, config_.paths.sysfs);
-  for (const auto& ep : config_.remote_write) {
-    senders_.push_back(std::make_unique<RemoteWriteSender>(ep, *registry_));
+  if (!config_.remote_write.empty()) {
+    std::vector<std::string> urls;
+    for (const auto& ep : config_.remote_write) urls.push_back(ep.url);
+    spool_ = std::make_unique<Spool>(config_.spool, urls, clock_, *registry_);
+  }
+  for (size_t i = 0; i < config_.remote_write.size(); ++i) {
+    const auto& ep = config_.remote_write[i];
+    senders_.push_back(
+        std::make_unique<RemoteWriteSender>(ep, i, *spool_, config_.sample_interval, *registry_));
     senders_.back()->Start();
     spdlog::info("remote_write endpoint={}", ep.url);
   }
@@ -131,6 +166,7 @@ void Agent::StopPipeline() {
   if (loop_.joinable()) loop_.join();
   for (auto& s : senders_) s->Stop();
   senders_.clear();
+  spool_.reset();
   sampler_.reset();
 }
 
@@ -145,6 +181,14 @@ void Agent::Reload(AgentConfig config) {
                  config.listen_address);
     config.listen_address = config_.listen_address;
   }
+  if (server_) {
+    if (Status st = server_->SetWebConfig(config.web); !st.ok()) {
+      spdlog::error("web config not reloaded, keeping the old one: {}", st.message());
+      config.web = config_.web;
+      config.web_config_file = config_.web_config_file;
+    }
+  }
+  CheckSecretFiles(config, *registry_);
   StopPipeline();
   config_ = std::move(config);
   StartPipeline();
@@ -160,6 +204,7 @@ void Agent::SampleLoop() {
     sweep.Clear();
     int64_t ts = clock_.NowUnixMs();
     sampler_->RunOnce(sweep);
+    node_power_->Derive(sweep, ts);
     std::vector<std::string> missing = links_->Derive(sweep);
     if (!missing.empty() && !warned_missing_links_) {
       spdlog::warn("declared link devices not found (is the netdev collector on?) devices={}",
@@ -174,12 +219,11 @@ void Agent::SampleLoop() {
       std::lock_guard lock(snapshot_mu_);
       snapshot_ = std::move(families);
     }
-    if (!senders_.empty()) {
-      auto batch = std::make_shared<EncodedBatch>();
+    if (spool_ && sweep.PointCount() > 0) {
+      // Spooled before it is sent: every endpoint reads it from there.
       remote::WriteRequest req = SweepToWriteRequest(sweep, config_.labels, ts);
-      batch->samples = req.series.size();
-      batch->body = remote::EncodeWriteRequest(req);
-      for (auto& s : senders_) s->Enqueue(batch);
+      auto samples = static_cast<uint32_t>(req.series.size());
+      spool_->Append(remote::EncodeWriteRequest(req), samples, ts, ts);
     }
 
     next += config_.sample_interval;

@@ -1,6 +1,6 @@
 // Agent: the suanli-agent daemon assembled: a sampling thread that runs the Sampler every
-// sample_interval, one RemoteWriteSender per endpoint, and the HTTP endpoints /metrics and
-// /-/healthy.
+// sample_interval and appends each sweep, encoded once, to the Spool; one RemoteWriteSender per
+// endpoint reading from it; and the HTTP endpoints /metrics and /-/healthy.
 // Thread-safety: Start/Stop/Reload from the main thread; HTTP handlers run concurrently.
 #pragma once
 
@@ -17,8 +17,10 @@
 #include "agent/agent_config.h"
 #include "agent/collector.h"
 #include "agent/links.h"
+#include "agent/node_power.h"
 #include "agent/sampler.h"
 #include "agent/sender.h"
+#include "agent/spool.h"
 #include "core/clock.h"
 #include "core/http_server.h"
 #include "core/remote_codec.h"
@@ -57,6 +59,8 @@ class Agent {
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<Sampler> sampler_;
   std::unique_ptr<Links> links_;
+  std::unique_ptr<NodePower> node_power_;
+  std::unique_ptr<Spool> spool_;  // outlives the senders that read it
   std::vector<std::unique_ptr<RemoteWriteSender>> senders_;
 
   std::mutex loop_mu_;

@@ -18,10 +18,18 @@ web:
   listen_address: ":9465"
 )";
 
+SpoolOptions DefaultSpoolOptions() {
+  SpoolOptions s;
+  s.directory = "data/agent-spool";
+  return s;
+}
+
 void AddAgentFlags(FlagSet& flags, const std::vector<std::string>& collector_names) {
   flags.AddString("config.file", "Agent configuration file (YAML); embedded default if unset");
   flags.AddBool("config.check", "Validate the configuration, print what is wrong, and exit");
   flags.AddString("web.listen-address", "Address for /metrics and /-/healthy (port 0: any free)");
+  flags.AddString("web.config.file",
+                  "Web configuration file (TLS, basic auth, credentials; exporter-toolkit format)");
   flags.AddString("log.level", "Log level: debug, info, warn, error");
   flags.AddString("log.format", "Log format: logfmt or json");
   flags.AddString("path.procfs", "procfs mount point");
@@ -43,13 +51,62 @@ Status ReadEndpoint(ConfigMap& m, RemoteWriteEndpoint* e) {
   }
   RETURN_IF_ERROR(m.Get("timeout", &e->timeout));
   RETURN_IF_ERROR(m.Get("bearer_token", &e->bearer_token));
-  RETURN_IF_ERROR(m.Get("max_pending_bytes", &e->max_pending_bytes));
+  RETURN_IF_ERROR(m.Get("max_samples_per_send", &e->max_samples_per_send));
+  std::string order;
+  RETURN_IF_ERROR(m.Get("replay_order", &order));
+  if (order == "oldest_first") {
+    e->replay_order = ReplayOrder::kOldestFirst;
+  } else if (order == "newest_first") {
+    e->replay_order = ReplayOrder::kNewestFirst;
+  } else if (!order.empty()) {
+    return m.Error("replay_order", "must be oldest_first or newest_first, got \"" + order + "\"");
+  }
+  RETURN_IF_ERROR(m.Get("out_of_order_window", &e->out_of_order_window));
+  RETURN_IF_ERROR(m.Get("min_backoff", &e->min_backoff));
+  RETURN_IF_ERROR(m.Get("max_backoff", &e->max_backoff));
   ASSIGN_OR_RETURN(ConfigMap tls, m.Map("tls_config"));
   RETURN_IF_ERROR(tls.Get("ca_file", &e->ca_file));
   RETURN_IF_ERROR(tls.Get("insecure_skip_verify", &e->insecure_skip_verify));
+  RETURN_IF_ERROR(tls.Get("cert_file", &e->cert_file));
+  RETURN_IF_ERROR(tls.Get("key_file", &e->key_file));
+  if (e->cert_file.empty() != e->key_file.empty()) {
+    return tls.Error(e->cert_file.empty() ? "cert_file" : "key_file",
+                     "cert_file and key_file go together");
+  }
   RETURN_IF_ERROR(tls.Finish());
   if (e->timeout.count() <= 0) return m.Error("timeout", "must be positive");
-  if (e->max_pending_bytes < 1 << 20) return m.Error("max_pending_bytes", "must be >= 1048576");
+  if (e->max_samples_per_send < 1) return m.Error("max_samples_per_send", "must be at least 1");
+  if (e->out_of_order_window.count() <= 0) {
+    return m.Error("out_of_order_window", "must be positive");
+  }
+  if (e->min_backoff.count() <= 0) return m.Error("min_backoff", "must be positive");
+  if (e->max_backoff < e->min_backoff) return m.Error("max_backoff", "must be >= min_backoff");
+  return m.Finish();
+}
+
+Status ReadSpool(ConfigMap& m, SpoolOptions* s) {
+  RETURN_IF_ERROR(m.Get("directory", &s->directory));
+  RETURN_IF_ERROR(m.Get("max_bytes", &s->max_bytes));
+  RETURN_IF_ERROR(m.Get("segment_bytes", &s->segment_bytes));
+  RETURN_IF_ERROR(m.Get("max_memory_bytes", &s->max_memory_bytes));
+  std::string fsync;
+  RETURN_IF_ERROR(m.Get("fsync", &fsync));
+  if (fsync == "always") {
+    s->fsync = FsyncPolicy::kAlways;
+  } else if (fsync == "never") {
+    s->fsync = FsyncPolicy::kNever;
+  } else if (!fsync.empty()) {
+    return m.Error("fsync", "must be always or never, got \"" + fsync + "\"");
+  }
+  RETURN_IF_ERROR(m.Get("disk_retry_interval", &s->disk_retry_interval));
+  if (s->segment_bytes < 64 << 10) return m.Error("segment_bytes", "must be >= 65536");
+  if (s->max_bytes < 2 * s->segment_bytes) {
+    return m.Error("max_bytes", "must be at least twice segment_bytes");
+  }
+  if (s->max_memory_bytes < 1 << 20) return m.Error("max_memory_bytes", "must be >= 1048576");
+  if (s->disk_retry_interval.count() <= 0) {
+    return m.Error("disk_retry_interval", "must be positive");
+  }
   return m.Finish();
 }
 
@@ -69,10 +126,17 @@ Status ReadFile(ConfigMap& root, AgentConfig* c) {
   for (auto& m : rw) {
     RemoteWriteEndpoint e;
     RETURN_IF_ERROR(ReadEndpoint(m, &e));
+    // The URL names the endpoint's spool cursor and metrics.
+    for (const auto& other : c->remote_write) {
+      if (other.url == e.url) return m.Error("url", "\"" + e.url + "\" is listed twice");
+    }
     c->remote_write.push_back(std::move(e));
   }
+  ASSIGN_OR_RETURN(ConfigMap spool, root.Map("spool"));
+  RETURN_IF_ERROR(ReadSpool(spool, &c->spool));
   ASSIGN_OR_RETURN(ConfigMap web, root.Map("web"));
   RETURN_IF_ERROR(web.Get("listen_address", &c->listen_address));
+  RETURN_IF_ERROR(web.Get("config_file", &c->web_config_file));
   RETURN_IF_ERROR(web.Finish());
   ASSIGN_OR_RETURN(ConfigMap path, root.Map("path"));
   RETURN_IF_ERROR(path.Get("procfs", &c->paths.procfs));
@@ -107,6 +171,7 @@ Status ReadFile(ConfigMap& root, AgentConfig* c) {
 
 Status ApplyFlags(const FlagSet& flags, AgentConfig* c) {
   if (flags.IsSet("web.listen-address")) c->listen_address = flags.Get("web.listen-address");
+  if (flags.IsSet("web.config.file")) c->web_config_file = flags.Get("web.config.file");
   if (flags.IsSet("log.level")) c->log_level = flags.Get("log.level");
   if (flags.IsSet("log.format")) c->log_format = flags.Get("log.format");
   if (flags.IsSet("path.procfs")) c->paths.procfs = flags.Get("path.procfs");
@@ -123,6 +188,9 @@ Status ApplyFlags(const FlagSet& flags, AgentConfig* c) {
       if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
         return InvalidArgument("--remote-write.url: must start with http:// or https://, got \"" +
                                url + "\"");
+      }
+      for (const auto& other : c->remote_write) {
+        if (other.url == url) return InvalidArgument("--remote-write.url: \"" + url + "\" twice");
       }
       RemoteWriteEndpoint e;
       e.url = url;
@@ -166,6 +234,11 @@ Result<AgentConfig> LoadAgentConfig(const FlagSet& flags) {
     ASSIGN_OR_RETURN(c, ParseAgentConfig("<embedded default>", kEmbeddedAgentConfig));
   }
   RETURN_IF_ERROR(ApplyFlags(flags, &c));
+  if (!c.web_config_file.empty()) {
+    auto web = LoadWebConfig(c.web_config_file);
+    if (!web.ok()) return web.status();
+    c.web = std::move(web).value();
+  }
   RETURN_IF_ERROR(Finalize(&c));
   return c;
 }

@@ -10,11 +10,17 @@
 
 #include "agent/collector.h"
 #include "agent/links.h"
+#include "agent/spool.h"
 #include "core/config.h"
 #include "core/flags.h"
 #include "core/status.h"
+#include "core/web_config.h"
 
 namespace suanli::agent {
+
+// spool: directory "data/agent-spool" (relative to the working directory), the rest as
+// SpoolOptions' defaults.
+SpoolOptions DefaultSpoolOptions();
 
 struct RemoteWriteEndpoint {
   std::string url;
@@ -22,8 +28,16 @@ struct RemoteWriteEndpoint {
   std::string bearer_token;  // sent as Authorization: Bearer
   std::string ca_file;
   bool insecure_skip_verify = false;
-  // Sweeps held in memory per endpoint while it is unreachable; the oldest go first.
-  int64_t max_pending_bytes = 64 << 20;
+  std::string cert_file, key_file;  // tls_config: client certificate for mutual TLS
+  // Spooled sweeps merged into one request while a backlog waits, up to this many samples
+  // (a sweep larger than this is sent alone, never split).
+  int64_t max_samples_per_send = 20000;
+  ReplayOrder replay_order = ReplayOrder::kOldestFirst;
+  // newest_first only: how far behind its newest sample the receiver still accepts one (our
+  // aggregator: storage.out_of_order_window; Prometheus: out_of_order_time_window).
+  std::chrono::milliseconds out_of_order_window{std::chrono::hours(1)};
+  std::chrono::milliseconds min_backoff{250};    // first retry delay
+  std::chrono::milliseconds max_backoff{30000};  // after 5xx/429; network errors: sample_interval
 };
 
 struct AgentConfig {
@@ -31,7 +45,12 @@ struct AgentConfig {
   std::map<std::string, std::string> labels;  // static labels: region, dc, instance
   std::chrono::milliseconds sample_interval{15000};
   std::vector<RemoteWriteEndpoint> remote_write;
+  // The disk spool every sweep goes through (directory relative to the working directory).
+  SpoolOptions spool = DefaultSpoolOptions();
   std::string listen_address = ":9465";
+  // --web.config.file (web.config_file): TLS and credentials for /metrics; "" = none.
+  std::string web_config_file;
+  WebConfig web;
   HostPaths paths;
   std::map<std::string, bool> collectors;  // NAME -> enabled; absent: the collector's default
   // collector_config.NAME: each collector's own section, read by its factory.

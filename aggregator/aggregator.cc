@@ -5,17 +5,42 @@
 #include "core/file_util.h"
 #include "exporters/prometheus/capacity_metrics.h"
 #include "exporters/prometheus/text_exposition.h"
+#include "exporters/scheduler/capacity_json.h"
+#include "exporters/scheduler/load_watcher.h"
 
 namespace suanli::aggregator {
+namespace {
+
+capacity::CapacityOptions CapacityOptionsFrom(const AggregatorConfig& c) {
+  capacity::CapacityOptions o;
+  o.stale_after = c.stale_after;
+  o.forget_after = c.forget_after;
+  o.watcher_window = c.watcher_window;
+  for (const FacilityPower& f : c.facility_power) {
+    o.facility_power_watts[{f.region, f.dc}] = f.watts;
+  }
+  return o;
+}
+
+}  // namespace
 
 Aggregator::Aggregator(AggregatorConfig config, const Clock& clock)
-    : config_(std::move(config)), clock_(clock), registry_(std::make_shared<prometheus::Registry>()) {
+    : config_(std::move(config)),
+      clock_(clock),
+      registry_(std::make_shared<prometheus::Registry>()) {
   prometheus::BuildGauge()
       .Name("suanli_aggregator_build_info")
       .Help("Always 1; the aggregator's version as a label.")
       .Register(*registry_)
       .Add({{"version", SUANLI_VERSION}})
       .Set(1);
+  exposed_secret_files_ = &prometheus::BuildGauge()
+                               .Name("suanli_config_secret_files_readable_by_others")
+                               .Help(
+                                   "Files holding secrets (web config, TLS key, token files) "
+                                   "that other users can read, as of the last (re)load.")
+                               .Register(*registry_)
+                               .Add({});
 }
 
 Aggregator::~Aggregator() { Stop(); }
@@ -24,12 +49,19 @@ Status Aggregator::Start() {
   RETURN_IF_ERROR(MakeDirectories(config_.storage_path));
   storage::RocksDbStoreOptions opts;
   opts.path = config_.storage_path;
+  opts.retention_ms[0] = config_.retention.raw.count();
+  opts.retention_ms[1] = config_.retention.m1.count();
+  opts.retention_ms[2] = config_.retention.m5.count();
+  opts.retention_ms[3] = config_.retention.h1.count();
+  opts.out_of_order_window_ms = config_.retention.out_of_order_window.count();
+  opts.limits = {static_cast<uint64_t>(config_.limits.max_series_per_dc),
+                 static_cast<uint64_t>(config_.limits.max_labels_per_series)};
   auto store = storage::OpenRocksDbStore(opts);
   if (!store.ok()) return store.status().WithContext("opening the store");
   store_ = std::move(store).value();
   spdlog::info("store open path={} series={}", config_.storage_path, store_->Stats().series);
 
-  model_ = std::make_unique<capacity::CapacityModel>(config_.stale_after);
+  model_ = std::make_unique<capacity::CapacityModel>(CapacityOptionsFrom(config_));
   write_handler_ = std::make_unique<WriteHandler>(*store_, *model_, *registry_);
   write_handler_->set_limits(config_.limits);
 
@@ -38,18 +70,66 @@ Status Aggregator::Start() {
   sopts.io_threads = 2;
   sopts.worker_threads = static_cast<int>(config_.http_worker_threads);
   sopts.max_body_bytes = static_cast<size_t>(config_.limits.max_body_bytes);
+  sopts.on_refused = [this](int status) {
+    if (status == 413 && write_handler_) write_handler_->CountOversizedBody();
+  };
+  sopts.registry = registry_.get();
   server_ = std::make_unique<HttpServer>(sopts);
-  server_->Route("POST", "/api/v1/write",
-                 [this](const HttpRequest& r) { return write_handler_->Handle(r); });
-  server_->Route("GET", "/metrics", [this](const HttpRequest&) { return HandleMetrics(); });
-  server_->Route("GET", "/-/healthy",
-                 [](const HttpRequest&) { return HttpResponse::Text(200, "Healthy\n"); });
-  server_->Route("GET", "/-/ready", [this](const HttpRequest&) {
-    return store_->Healthy() ? HttpResponse::Text(200, "Ready\n")
-                             : HttpResponse::Text(503, "store failed; see the log\n");
+  RETURN_IF_ERROR(server_->SetWebConfig(config_.web));
+  exposed_secret_files_->Set(WarnIfReadableByOthers(config_.web.secret_files));
+  server_->Route(
+      "POST", "/api/v1/write", [this](const HttpRequest& r) { return write_handler_->Handle(r); },
+      kScopeWrite);
+  read_handler_ = std::make_unique<ReadHandler>(*store_, *registry_);
+  server_->Route("POST", "/api/v1/read",
+                 [this](const HttpRequest& r) { return read_handler_->Handle(r); });
+  server_->Route(
+      "GET", "/metrics", [this](const HttpRequest&) { return HandleMetrics(); }, kScopeMetrics);
+  server_->Route("GET", "/api/v1/capacity", [this](const HttpRequest& r) {
+    HttpResponse resp;
+    resp.content_type = exporters::kJsonContentType;
+    auto query = exporters::ParseCapacityQuery(r.query);
+    if (!query.ok()) {
+      resp.status = 400;
+      resp.body = exporters::JsonError("bad_data", query.status().message());
+      return resp;
+    }
+    resp.body = exporters::CapacityJson(model_->Snapshot(clock_.NowUnixMs()), *query);
+    return resp;
   });
+  server_->Route("GET", "/watcher", [this](const HttpRequest& r) {
+    int64_t now = clock_.NowUnixMs();
+    auto answer = exporters::WatcherMetricsJson(model_->NodeLoads(now), now,
+                                                model_->options().watcher_window, r.query);
+    HttpResponse resp;
+    resp.status = answer.status;
+    resp.content_type = exporters::kJsonContentType;
+    resp.body = std::move(answer.body);
+    return resp;
+  });
+  // load-watcher answers 200 while its metrics source is healthy, 503 otherwise (no body).
+  // Health checks (load-watcher's, Kubernetes', systemd's) need no credentials.
+  server_->Route(
+      "GET", "/watcher/health",
+      [this](const HttpRequest&) {
+        HttpResponse resp;
+        resp.status = store_->Healthy() ? 200 : 503;
+        return resp;
+      },
+      kScopePublic);
+  server_->Route(
+      "GET", "/-/healthy", [](const HttpRequest&) { return HttpResponse::Text(200, "Healthy\n"); },
+      kScopePublic);
+  server_->Route(
+      "GET", "/-/ready",
+      [this](const HttpRequest&) {
+        return store_->Healthy() ? HttpResponse::Text(200, "Ready\n")
+                                 : HttpResponse::Text(503, "store failed; see the log\n");
+      },
+      kScopePublic);
   RETURN_IF_ERROR(server_->Start());
-  spdlog::info("listening on http://{}", server_->address());
+  spdlog::info("listening on {}://{} tls={} auth={}", server_->tls() ? "https" : "http",
+               server_->address(), server_->tls(), config_.web.auth_enabled());
   return Status::Ok();
 }
 
@@ -57,14 +137,15 @@ void Aggregator::Stop() {
   if (server_) server_->Stop();  // in-flight writes finish before the store closes
   server_.reset();
   write_handler_.reset();
+  read_handler_.reset();
   if (store_) spdlog::info("closing the store");
   store_.reset();
 }
 
 void Aggregator::Reload(const AggregatorConfig& config) {
   if (config.listen_address != config_.listen_address) {
-    spdlog::warn("web.listen_address changes only on restart old={} new={}",
-                 config_.listen_address, config.listen_address);
+    spdlog::warn("web.listen_address changes only on restart old={} new={}", config_.listen_address,
+                 config.listen_address);
   }
   if (config.storage_path != config_.storage_path) {
     spdlog::warn("storage.path changes only on restart old={} new={}", config_.storage_path,
@@ -77,9 +158,22 @@ void Aggregator::Reload(const AggregatorConfig& config) {
   if (config.limits.max_body_bytes != config_.limits.max_body_bytes) {
     spdlog::warn("limits.max_body_bytes changes only on restart");
   }
+  if (server_) {
+    if (Status st = server_->SetWebConfig(next.web); !st.ok()) {
+      spdlog::error("web config not reloaded, keeping the old one: {}", st.message());
+      next.web = config_.web;
+      next.web_config_file = config_.web_config_file;
+    } else {
+      exposed_secret_files_->Set(WarnIfReadableByOthers(next.web.secret_files));
+    }
+  }
   config_ = next;
   if (write_handler_) write_handler_->set_limits(config_.limits);
-  if (model_) model_->set_stale_after(config_.stale_after);
+  if (store_) {
+    store_->SetLimits({static_cast<uint64_t>(config_.limits.max_series_per_dc),
+                       static_cast<uint64_t>(config_.limits.max_labels_per_series)});
+  }
+  if (model_) model_->set_options(CapacityOptionsFrom(config_));
   spdlog::info("configuration reloaded source={}", config_.source);
 }
 
@@ -88,8 +182,8 @@ std::string Aggregator::address() const { return server_ ? server_->address() : 
 HttpResponse Aggregator::HandleMetrics() {
   std::vector<prometheus::MetricFamily> families = registry_->Collect();
   storage::StoreStats stats = store_->Stats();
-  exporters::FamilyBuilder series("suanli_aggregator_series",
-                                  "Series known to the store.", prometheus::MetricType::Gauge);
+  exporters::FamilyBuilder series("suanli_aggregator_series", "Series known to the store.",
+                                  prometheus::MetricType::Gauge);
   series.Add({}, static_cast<double>(stats.series));
   families.push_back(std::move(series).Build());
   exporters::FamilyBuilder disk("suanli_aggregator_storage_bytes",
@@ -97,12 +191,10 @@ HttpResponse Aggregator::HandleMetrics() {
                                 prometheus::MetricType::Gauge);
   disk.Add({}, static_cast<double>(stats.disk_bytes));
   families.push_back(std::move(disk).Build());
-  for (auto& f : exporters::CapacityFamilies(model_->Snapshot(clock_.NowUnixMs()))) {
-    families.push_back(std::move(f));
-  }
   HttpResponse r;
   r.content_type = exporters::kTextContentType;
   r.body = exporters::RenderText(families);
+  exporters::AppendCapacityText(model_->Snapshot(clock_.NowUnixMs()), &r.body);
   return r;
 }
 

@@ -3,6 +3,7 @@
 // Thread-safety: Start/Stop/Reload from the main thread; HTTP handlers run concurrently.
 #pragma once
 
+#include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
 #include <memory>
@@ -10,6 +11,7 @@
 #include "aggregator/aggregator_config.h"
 #include "aggregator/capacity/capacity_model.h"
 #include "aggregator/ingest/write_handler.h"
+#include "aggregator/query/read_handler.h"
 #include "aggregator/storage/store.h"
 #include "core/clock.h"
 #include "core/http_server.h"
@@ -36,9 +38,11 @@ class Aggregator {
   AggregatorConfig config_;
   const Clock& clock_;
   std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Gauge* exposed_secret_files_ = nullptr;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<capacity::CapacityModel> model_;
   std::unique_ptr<WriteHandler> write_handler_;
+  std::unique_ptr<ReadHandler> read_handler_;
   std::unique_ptr<HttpServer> server_;
 };
 

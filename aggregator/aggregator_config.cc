@@ -12,12 +12,17 @@ storage:
   path: data/aggregator
 capacity:
   stale_after: 5m
+  forget_after: 1h
+  watcher_window: 15m
 )";
 
 void AddAggregatorFlags(FlagSet& flags) {
   flags.AddString("config.file", "Aggregator configuration file (YAML); embedded default if unset");
   flags.AddBool("config.check", "Validate the configuration, print what is wrong, and exit");
   flags.AddString("web.listen-address", "Address for all HTTP endpoints (port 0: any free)");
+  flags.AddString("web.config.file",
+                  "Web configuration file (TLS, basic auth, per-dc credentials; exporter-toolkit "
+                  "format plus credentials:)");
   flags.AddString("storage.path", "Directory of the RocksDB store");
   flags.AddString("log.level", "Log level: debug, info, warn, error");
   flags.AddString("log.format", "Log format: logfmt or json");
@@ -25,13 +30,13 @@ void AddAggregatorFlags(FlagSet& flags) {
   flags.AddBool("help", "Print this help and exit");
 }
 
-Result<AggregatorConfig> ParseAggregatorConfig(const std::string& source,
-                                               const std::string& yaml) {
+Result<AggregatorConfig> ParseAggregatorConfig(const std::string& source, const std::string& yaml) {
   ASSIGN_OR_RETURN(ConfigMap root, ConfigMap::Parse(source, yaml));
   AggregatorConfig c;
   c.source = source;
   ASSIGN_OR_RETURN(ConfigMap web, root.Map("web"));
   RETURN_IF_ERROR(web.Get("listen_address", &c.listen_address));
+  RETURN_IF_ERROR(web.Get("config_file", &c.web_config_file));
   RETURN_IF_ERROR(web.Get("worker_threads", &c.http_worker_threads));
   if (c.http_worker_threads < 1 || c.http_worker_threads > 1024) {
     return web.Error("worker_threads", "must be between 1 and 1024");
@@ -39,10 +44,49 @@ Result<AggregatorConfig> ParseAggregatorConfig(const std::string& source,
   RETURN_IF_ERROR(web.Finish());
   ASSIGN_OR_RETURN(ConfigMap storage, root.Map("storage"));
   RETURN_IF_ERROR(storage.Get("path", &c.storage_path));
+  RETURN_IF_ERROR(storage.Get("out_of_order_window", &c.retention.out_of_order_window));
+  if (c.retention.out_of_order_window.count() < 0) {
+    return storage.Error("out_of_order_window", "must not be negative");
+  }
+  ASSIGN_OR_RETURN(ConfigMap retention, storage.Map("retention"));
+  RETURN_IF_ERROR(retention.Get("raw", &c.retention.raw));
+  RETURN_IF_ERROR(retention.Get("1m", &c.retention.m1));
+  RETURN_IF_ERROR(retention.Get("5m", &c.retention.m5));
+  RETURN_IF_ERROR(retention.Get("1h", &c.retention.h1));
+  for (const char* key : {"raw", "1m", "5m", "1h"}) {
+    std::chrono::milliseconds d{0};
+    RETURN_IF_ERROR(retention.Get(key, &d));
+    if (d.count() < 0) return retention.Error(key, "must not be negative (0 keeps forever)");
+  }
+  RETURN_IF_ERROR(retention.Finish());
   RETURN_IF_ERROR(storage.Finish());
   ASSIGN_OR_RETURN(ConfigMap limits, root.Map("limits"));
   RETURN_IF_ERROR(limits.Get("max_body_bytes", &c.limits.max_body_bytes));
   RETURN_IF_ERROR(limits.Get("max_decoded_bytes", &c.limits.max_decoded_bytes));
+  RETURN_IF_ERROR(limits.Get("max_series_per_dc", &c.limits.max_series_per_dc));
+  RETURN_IF_ERROR(limits.Get("max_labels_per_series", &c.limits.max_labels_per_series));
+  if (c.limits.max_series_per_dc < 0) return limits.Error("max_series_per_dc", "must be >= 0");
+  if (c.limits.max_labels_per_series < 0) {
+    return limits.Error("max_labels_per_series", "must be >= 0");
+  }
+  RETURN_IF_ERROR(limits.Get("max_series_per_request", &c.limits.max_series_per_request));
+  RETURN_IF_ERROR(limits.Get("max_label_name_length", &c.limits.max_label_name_length));
+  RETURN_IF_ERROR(limits.Get("max_label_value_length", &c.limits.max_label_value_length));
+  RETURN_IF_ERROR(
+      limits.Get("max_samples_per_second_per_dc", &c.limits.max_samples_per_second_per_dc));
+  RETURN_IF_ERROR(limits.Get("samples_burst_per_dc", &c.limits.samples_burst_per_dc));
+  for (const char* key : {"max_series_per_request", "max_label_name_length",
+                          "max_label_value_length", "samples_burst_per_dc"}) {
+    int64_t v = 0;
+    RETURN_IF_ERROR(limits.Get(key, &v));
+    if (v < 0) return limits.Error(key, "must be >= 0 (0: no limit)");
+  }
+  if (!(c.limits.max_samples_per_second_per_dc >= 0)) {
+    return limits.Error("max_samples_per_second_per_dc", "must be >= 0 (0: no limit)");
+  }
+  if (c.limits.samples_burst_per_dc > 0 && c.limits.max_samples_per_second_per_dc == 0) {
+    return limits.Error("samples_burst_per_dc", "needs max_samples_per_second_per_dc");
+  }
   if (c.limits.max_body_bytes < 1024) return limits.Error("max_body_bytes", "must be >= 1024");
   if (c.limits.max_decoded_bytes < c.limits.max_body_bytes) {
     return limits.Error("max_decoded_bytes", "must be >= max_body_bytes");
@@ -51,6 +95,30 @@ Result<AggregatorConfig> ParseAggregatorConfig(const std::string& source,
   ASSIGN_OR_RETURN(ConfigMap capacity, root.Map("capacity"));
   RETURN_IF_ERROR(capacity.Get("stale_after", &c.stale_after));
   if (c.stale_after.count() <= 0) return capacity.Error("stale_after", "must be positive");
+  RETURN_IF_ERROR(capacity.Get("forget_after", &c.forget_after));
+  if (c.forget_after <= c.stale_after) {
+    return capacity.Error("forget_after", "must be longer than stale_after");
+  }
+  RETURN_IF_ERROR(capacity.Get("watcher_window", &c.watcher_window));
+  if (c.watcher_window < std::chrono::seconds(10) || c.watcher_window > std::chrono::hours(24)) {
+    return capacity.Error("watcher_window", "must be between 10s and 24h");
+  }
+  ASSIGN_OR_RETURN(std::vector<ConfigMap> facilities, capacity.List("facility_power"));
+  for (ConfigMap& f : facilities) {
+    FacilityPower fp;
+    RETURN_IF_ERROR(f.Get("region", &fp.region));
+    RETURN_IF_ERROR(f.Get("dc", &fp.dc));
+    RETURN_IF_ERROR(f.Get("watts", &fp.watts));
+    if (fp.dc.empty()) return f.Error("dc", "is required");
+    if (!(fp.watts > 0)) return f.Error("watts", "must be positive");
+    for (const FacilityPower& other : c.facility_power) {
+      if (other.region == fp.region && other.dc == fp.dc) {
+        return f.Error("dc", "facility power for this region and dc is given twice");
+      }
+    }
+    RETURN_IF_ERROR(f.Finish());
+    c.facility_power.push_back(std::move(fp));
+  }
   RETURN_IF_ERROR(capacity.Finish());
   ASSIGN_OR_RETURN(ConfigMap log, root.Map("log"));
   RETURN_IF_ERROR(log.Get("level", &c.log_level));
@@ -72,6 +140,12 @@ Result<AggregatorConfig> LoadAggregatorConfig(const FlagSet& flags) {
   }
   if (flags.IsSet("web.listen-address")) c.listen_address = flags.Get("web.listen-address");
   if (flags.IsSet("storage.path")) c.storage_path = flags.Get("storage.path");
+  if (flags.IsSet("web.config.file")) c.web_config_file = flags.Get("web.config.file");
+  if (!c.web_config_file.empty()) {
+    auto web = LoadWebConfig(c.web_config_file);
+    if (!web.ok()) return web.status();
+    c.web = std::move(web).value();
+  }
   if (flags.IsSet("log.level")) c.log_level = flags.Get("log.level");
   if (flags.IsSet("log.format")) c.log_format = flags.Get("log.format");
   if (c.storage_path.empty()) return InvalidArgument("storage.path must not be empty");

@@ -5,24 +5,63 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "core/flags.h"
 #include "core/status.h"
+#include "core/web_config.h"
 
 namespace suanli::aggregator {
 
 struct WriteLimits {
   int64_t max_body_bytes = 16 << 20;     // compressed request body; more is answered 413
   int64_t max_decoded_bytes = 64 << 20;  // after snappy; guards against decompression bombs
+  int64_t max_series_per_dc = 0;         // series per `dc` label value; 0 = no limit
+  int64_t max_labels_per_series = 0;     // 0 = no limit
+  // Checked by the write handler before anything is stored; 0 = no limit.
+  int64_t max_series_per_request = 0;     // more: 400
+  int64_t max_label_name_length = 1024;   // bytes; longer: 400
+  int64_t max_label_value_length = 2048;  // bytes; longer: 400
+  // Token bucket per `dc` label value: refills at this rate up to the burst; a write that
+  // finds too few tokens is answered 429 (senders retry later).
+  double max_samples_per_second_per_dc = 0;
+  int64_t samples_burst_per_dc = 0;  // 0: ten seconds' worth of the rate
+};
+
+// Retention per resolution and the out-of-order window (storage.retention.*,
+// storage.out_of_order_window); 0 retention keeps forever.
+struct StorageRetention {
+  std::chrono::milliseconds raw{std::chrono::hours(24 * 15)};
+  std::chrono::milliseconds m1{std::chrono::hours(24 * 90)};
+  std::chrono::milliseconds m5{std::chrono::hours(24 * 365)};
+  std::chrono::milliseconds h1{std::chrono::hours(24 * 365 * 5)};
+  std::chrono::milliseconds out_of_order_window{std::chrono::hours(1)};
+};
+
+// A facility's total power draw (IT + cooling + losses) for one dc, for PUE where no meter
+// writes suanli_facility_power_watts.
+struct FacilityPower {
+  std::string region;
+  std::string dc;
+  double watts = 0;
 };
 
 struct AggregatorConfig {
   std::string source = "<embedded default>";
   std::string listen_address = ":9466";
   std::string storage_path = "data/aggregator";
+  // --web.config.file (web.config_file): TLS, basic auth and per-dc credentials; "" = none.
+  std::string web_config_file;
+  WebConfig web;  // loaded from web_config_file
   WriteLimits limits;
+  StorageRetention retention;
   // A node whose newest sample is older than this no longer counts as capacity.
   std::chrono::milliseconds stale_after{std::chrono::minutes(5)};
+  // A node silent this long is forgotten (removed from memory; counted as gone).
+  std::chrono::milliseconds forget_after{std::chrono::hours(1)};
+  // Window of the AVG/STD figures served on /watcher (load-watcher's default is 15m).
+  std::chrono::milliseconds watcher_window{std::chrono::minutes(15)};
+  std::vector<FacilityPower> facility_power;
   int64_t http_worker_threads = 16;
   std::string log_level = "info";
   std::string log_format = "logfmt";

@@ -140,6 +140,14 @@ Result<HttpClientResponse> HttpClient::Perform(const std::string& url, const std
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(curl, CURLOPT_USERAGENT, "suanli/" SUANLI_VERSION);
   if (!options_.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, options_.ca_file.c_str());
+  if (!options_.cert_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_SSLCERT, options_.cert_file.c_str());
+    curl_easy_setopt(curl, CURLOPT_SSLCERTTYPE, "PEM");
+  }
+  if (!options_.key_file.empty()) {
+    curl_easy_setopt(curl, CURLOPT_SSLKEY, options_.key_file.c_str());
+    curl_easy_setopt(curl, CURLOPT_SSLKEYTYPE, "PEM");
+  }
   if (options_.insecure_skip_verify) {
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);

@@ -26,7 +26,8 @@ class HttpClient {
     std::chrono::milliseconds connect_timeout{5000};
     std::string ca_file;  // TLS trust; empty: system default
     bool insecure_skip_verify = false;
-    std::string username, password;  // HTTP basic auth when username set
+    std::string cert_file, key_file;  // client certificate and key (PEM) for mutual TLS
+    std::string username, password;   // HTTP basic auth when username set
     std::string bearer_token;
   };
 

@@ -5,11 +5,17 @@
 // Each connection is a Session whose operations all run on its own strand. It cycles through
 //   kReading (idle wait, then header, then body) -> kHandling (worker pool) -> kWriting ->
 //   kReading again for keep-alive, or kLingering (half-closed, draining) -> kClosed.
-// Session is a template on the stream type; plain TCP is the only instantiation today, and a TLS
-// one (beast::ssl_stream<beast::tcp_stream>) needs a handshake step before the first read and
-// an async_shutdown in LingeringClose(). Timeouts and socket calls go through
-// beast::get_lowest_layer() so they work for both.
+// Session is a template on the stream type: beast::tcp_stream, or TlsStream, which first does
+// the handshake (in kReading, under the read timeout) and ends with a close_notify before the
+// lingering close. Timeouts and socket calls go through beast::get_lowest_layer() so they work
+// for both. Credentials are checked on the worker thread (bcrypt is slow), just before the
+// handler.
 #include "core/http_server.h"
+
+#include <openssl/ssl.h>
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
@@ -17,12 +23,14 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -43,6 +51,10 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+template <class Stream>
+inline constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
 
 // A half-closed connection is drained this long at most, so that the client reads our last
 // response instead of a reset caused by its unread request bytes (e.g. a 413'd upload).
@@ -155,6 +167,44 @@ class SessionBase {
 // Beast 1.74 uses boost::string_view.
 std::string_view SV(beast::string_view s) { return std::string_view(s.data(), s.size()); }
 
+// What SetWebConfig() installed; replaced whole, never changed in place.
+struct Security {
+  std::shared_ptr<asio::ssl::context> tls;  // null: plain HTTP
+  std::shared_ptr<const Authenticator> auth;
+};
+
+// At most one log line per interval for a kind of event, so that a scanner hammering the port
+// cannot flood the log; the next line says how many were left out.
+class LogLimiter {
+ public:
+  // True when this event may be logged; *suppressed is how many were not since the last one.
+  bool Allow(uint64_t* suppressed) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto now = std::chrono::steady_clock::now();
+    if (logged_ && now - last_ < std::chrono::seconds(10)) {
+      ++skipped_;
+      return false;
+    }
+    logged_ = true;
+    last_ = now;
+    *suppressed = skipped_;
+    skipped_ = 0;
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  bool logged_ = false;
+  std::chrono::steady_clock::time_point last_;
+  uint64_t skipped_ = 0;
+};
+
+const std::shared_ptr<const PeerCertificate>& NoPeer() {
+  static const auto* const kNone =
+      new std::shared_ptr<const PeerCertificate>(std::make_shared<PeerCertificate>());
+  return *kNone;
+}
+
 }  // namespace
 
 const std::string& HttpRequest::Header(const std::string& lower_name) const {
@@ -180,12 +230,36 @@ class Server {
   explicit Server(Options options) : options_(std::move(options)) {
     if (options_.io_threads < 1) options_.io_threads = 1;
     if (options_.worker_threads < 1) options_.worker_threads = 1;
+    auto security = std::make_shared<Security>();
+    security->auth = std::make_shared<Authenticator>(WebConfig{});
+    security_ = std::move(security);
+    if (options_.registry != nullptr) {
+      auto& refused = prometheus::BuildCounter()
+                          .Name("suanli_http_auth_refused_total")
+                          .Help(
+                              "Requests refused by authentication (401) or authorization "
+                              "(403), by reason.")
+                          .Register(*options_.registry);
+      for (const char* r : {"missing", "invalid", "forbidden"}) {
+        auth_refused_[r] = &refused.Add({{"reason", r}});
+      }
+      handshake_failures_ = &prometheus::BuildCounter()
+                                 .Name("suanli_http_tls_handshake_failures_total")
+                                 .Help(
+                                     "TLS connections that failed or timed out in the handshake "
+                                     "(bad, expired or missing client certificates included).")
+                                 .Register(*options_.registry)
+                                 .Add({});
+    }
   }
   ~Server() { Stop(); }
 
-  void Route(const std::string& method, const std::string& path, HttpHandler handler) {
-    routes_[path][method] = std::move(handler);
+  void Route(const std::string& method, const std::string& path, HttpHandler handler,
+             uint32_t scope) {
+    routes_[path][method] = {std::move(handler), scope};
   }
+  Status SetWebConfig(const WebConfig& config);
+  bool tls() const { return security()->tls != nullptr; }
   Status Start();
   void Stop();
   std::string address() const { return address_; }
@@ -194,9 +268,17 @@ class Server {
   const Options& options() const { return options_; }
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
   asio::thread_pool& workers() { return *workers_; }
-  // Returns the handler of (method, path), or nullptr with *fallback set to the 404/405 answer.
-  const HttpHandler* Find(const std::string& method, const std::string& path,
+  // Returns the handler of (method, path) and its scope, or nullptr with *fallback set to the
+  // 404/405 answer.
+  const HttpHandler* Find(const std::string& method, const std::string& path, uint32_t* scope,
                           HttpResponse* fallback) const;
+  std::shared_ptr<const Security> security() const {
+    std::lock_guard<std::mutex> lock(security_mu_);
+    return security_;
+  }
+  // The answer to a request whose credentials did not pass; counted and logged.
+  HttpResponse Refuse(const AuthResult& auth, const Security& security, const HttpRequest& req);
+  void OnHandshakeFailed(const std::string& remote, const beast::error_code& ec);
   // False when the server is stopping (the session must not start).
   bool Register(const std::shared_ptr<SessionBase>& session);
   void Unregister(SessionBase* session);
@@ -207,8 +289,18 @@ class Server {
   void Accept();
   void OnAccept(beast::error_code ec, tcp::socket socket);
 
+  struct RouteEntry {
+    HttpHandler handler;
+    uint32_t scope = kScopeRead;
+  };
+
   Options options_;
-  std::map<std::string, std::map<std::string, HttpHandler>> routes_;  // path -> method
+  std::map<std::string, std::map<std::string, RouteEntry>> routes_;  // path -> method
+  mutable std::mutex security_mu_;
+  std::shared_ptr<const Security> security_;
+  std::map<std::string, prometheus::Counter*> auth_refused_;  // by reason; empty: no registry
+  prometheus::Counter* handshake_failures_ = nullptr;
+  LogLimiter auth_log_, handshake_log_;
   std::string address_;
   bool started_ = false;
   bool stopped_ = false;
@@ -241,9 +333,17 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void Start() {
-    asio::dispatch(stream_.get_executor(),
-                   [self = this->shared_from_this()] { self->ReadRequest(); });
+    asio::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+      if constexpr (kIsTls<Stream>) {
+        self->Handshake();
+      } else {
+        self->ReadRequest();
+      }
+    });
   }
+
+  // The TLS context outlives the session even when SetWebConfig() replaces it.
+  void KeepContext(std::shared_ptr<asio::ssl::context> ctx) { tls_context_ = std::move(ctx); }
 
   void OnServerStopping() override {
     asio::post(stream_.get_executor(), [self = this->shared_from_this()] {
@@ -255,6 +355,27 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   enum class State { kReading, kHandling, kWriting, kLingering, kClosed };
 
   auto& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  // TLS only: a client must finish the handshake within the read timeout.
+  void Handshake() {
+    if (server_->stopping()) return Close();
+    state_ = State::kReading;  // Stop() may close it at once
+    Lowest().expires_after(std::chrono::seconds(server_->options().read_timeout_seconds));
+    stream_.async_handshake(asio::ssl::stream_base::server,
+                            [self = this->shared_from_this()](beast::error_code ec) {
+                              if (self->state_ == State::kClosed) return;
+                              if (ec) {
+                                // Closed by Stop(): not the client's failure.
+                                if (!self->server_->stopping()) {
+                                  self->server_->OnHandshakeFailed(self->remote_address_, ec);
+                                }
+                                return self->Close();
+                              }
+                              self->peer_ = std::make_shared<const PeerCertificate>(
+                                  PeerCertificateOf(self->stream_.native_handle()));
+                              self->ReadRequest();
+                            });
+  }
 
   void ReadRequest() {
     if (server_->stopping()) return Close();
@@ -331,6 +452,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void SendErrorAndClose(int status, std::string reason) {
+    if (server_->options().on_refused) server_->options().on_refused(status);
     keep_alive_ = false;
     version_ = 11;
     WriteResponse(HttpResponse::Text(status, std::move(reason)));
@@ -360,13 +482,24 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     request.remote_address = remote_address_;
 
     HttpResponse fallback;
-    const HttpHandler* handler = server_->Find(request.method, request.path, &fallback);
+    uint32_t scope = kScopeRead;
+    const HttpHandler* handler = server_->Find(request.method, request.path, &scope, &fallback);
     if (handler == nullptr) return WriteResponse(std::move(fallback));
-    asio::post(server_->workers(), [self = this->shared_from_this(), handler,
+    asio::post(server_->workers(), [self = this->shared_from_this(), handler, scope,
                                     request = std::move(request)]() mutable {
       HttpResponse response;
       try {
-        response = (*handler)(request);
+        std::shared_ptr<const Security> security = self->server_->security();
+        AuthResult auth =
+            security->auth->Authenticate(request.Header("authorization"), *self->peer_, scope);
+        // Once checked here, handlers never see the secret, so they cannot log it.
+        if (security->auth->enabled()) request.headers.erase("authorization");
+        if (auth.outcome != AuthResult::Outcome::kOk) {
+          response = self->server_->Refuse(auth, *security, request);
+        } else {
+          request.identity = std::move(auth.identity);
+          response = (*handler)(request);
+        }
       } catch (...) {
         // No logging in this layer; the client learns of it, the server keeps serving.
         response = HttpResponse::Text(500, "internal error\n");
@@ -425,10 +558,25 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   // request bytes do not turn our close into a reset that destroys the response in flight.
   void LingeringClose() {
     state_ = State::kLingering;
+    Lowest().expires_after(kLingerTimeout);  // once: a trickling client cannot extend it
+    if constexpr (kIsTls<Stream>) {
+      // Send close_notify without waiting for the client's (marking it as received makes
+      // SSL_shutdown complete at once), then linger on the TCP level like plain HTTP.
+      SSL_set_shutdown(stream_.native_handle(), SSL_RECEIVED_SHUTDOWN);
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code ec) {
+        if (self->state_ == State::kClosed) return;
+        if (ec) return self->Close();
+        self->HalfCloseAndDrain();
+      });
+    } else {
+      HalfCloseAndDrain();
+    }
+  }
+
+  void HalfCloseAndDrain() {
     beast::error_code ec;
     Lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return Close();
-    Lowest().expires_after(kLingerTimeout);  // once: a trickling client cannot extend it
     buffer_.clear();
     Drain();
   }
@@ -450,8 +598,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   Server* const server_;
+  std::shared_ptr<asio::ssl::context> tls_context_;  // declared before stream_: outlives it
   Stream stream_;
   const std::string remote_address_;
+  std::shared_ptr<const PeerCertificate> peer_ = NoPeer();  // set by the TLS handshake
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> res_;
@@ -461,7 +611,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   bool counted_ = false;  // this session holds one of the server's in-flight counts
 };
 
-const HttpHandler* Server::Find(const std::string& method, const std::string& path,
+const HttpHandler* Server::Find(const std::string& method, const std::string& path, uint32_t* scope,
                                 HttpResponse* fallback) const {
   auto by_path = routes_.find(path);
   if (by_path == routes_.end()) {
@@ -469,7 +619,10 @@ const HttpHandler* Server::Find(const std::string& method, const std::string& pa
     return nullptr;
   }
   auto by_method = by_path->second.find(method);
-  if (by_method != by_path->second.end()) return &by_method->second;
+  if (by_method != by_path->second.end()) {
+    *scope = by_method->second.scope;
+    return &by_method->second.handler;
+  }
   std::string allow;
   for (const auto& [m, unused] : by_path->second) {
     if (!allow.empty()) allow += ", ";
@@ -478,6 +631,49 @@ const HttpHandler* Server::Find(const std::string& method, const std::string& pa
   *fallback = HttpResponse::Text(405, "method not allowed\n");
   fallback->headers["Allow"] = allow;
   return nullptr;
+}
+
+Status Server::SetWebConfig(const WebConfig& config) {
+  auto next = std::make_shared<Security>();
+  if (config.has_tls) {
+    auto ctx = BuildServerSslContext(config.tls);
+    if (!ctx.ok()) return ctx.status().WithContext(config.source + ": tls_server_config");
+    // asio's context takes ownership of the SSL_CTX.
+    next->tls = std::make_shared<asio::ssl::context>(ctx->release());
+  }
+  next->auth = std::make_shared<Authenticator>(config);
+  std::lock_guard<std::mutex> lock(security_mu_);
+  security_ = std::move(next);
+  return Status::Ok();
+}
+
+HttpResponse Server::Refuse(const AuthResult& auth, const Security& security,
+                            const HttpRequest& req) {
+  const char* reason = auth.outcome_name();
+  auto counter = auth_refused_.find(reason);
+  if (counter != auth_refused_.end()) counter->second->Increment();
+  uint64_t suppressed = 0;
+  if (auth_log_.Allow(&suppressed)) {
+    spdlog::warn(
+        "http request refused status={} reason={} detail=\"{}\" method={} path={} "
+        "remote={} suppressed_since_last={}",
+        auth.http_status(), reason, auth.reason, req.method, req.path, req.remote_address,
+        suppressed);
+  }
+  const bool forbidden = auth.outcome == AuthResult::Outcome::kForbidden;
+  HttpResponse r = HttpResponse::Text(
+      auth.http_status(), (forbidden ? "forbidden: " : "unauthorized: ") + auth.reason + "\n");
+  if (!forbidden) r.headers["WWW-Authenticate"] = security.auth->challenge();
+  return r;
+}
+
+void Server::OnHandshakeFailed(const std::string& remote, const beast::error_code& ec) {
+  if (handshake_failures_ != nullptr) handshake_failures_->Increment();
+  uint64_t suppressed = 0;
+  if (handshake_log_.Allow(&suppressed)) {
+    spdlog::warn("tls handshake failed remote={} error=\"{}\" suppressed_since_last={}", remote,
+                 ec.message(), suppressed);
+  }
 }
 
 bool Server::Register(const std::shared_ptr<SessionBase>& session) {
@@ -597,9 +793,18 @@ void Server::OnAccept(beast::error_code ec, tcp::socket socket) {
   tcp::endpoint remote = socket.remote_endpoint(ignored);
   // Responses go out in one write; Nagle would only delay the next pipelined one.
   socket.set_option(tcp::no_delay(true), ignored);
-  auto session = std::make_shared<Session<beast::tcp_stream>>(
-      this, beast::tcp_stream(std::move(socket)), FormatEndpoint(remote));
-  if (Register(session)) session->Start();
+  std::shared_ptr<const Security> security = this->security();
+  if (security->tls) {
+    auto session = std::make_shared<Session<TlsStream>>(
+        this, TlsStream(beast::tcp_stream(std::move(socket)), *security->tls),
+        FormatEndpoint(remote));
+    session->KeepContext(security->tls);
+    if (Register(session)) session->Start();
+  } else {
+    auto session = std::make_shared<Session<beast::tcp_stream>>(
+        this, beast::tcp_stream(std::move(socket)), FormatEndpoint(remote));
+    if (Register(session)) session->Start();
+  }
   Accept();
 }
 
@@ -652,9 +857,14 @@ HttpServer::HttpServer(Options options) : impl_(std::make_unique<Impl>(std::move
 
 HttpServer::~HttpServer() { Stop(); }
 
-void HttpServer::Route(const std::string& method, const std::string& path, HttpHandler handler) {
-  impl_->Route(method, path, std::move(handler));
+void HttpServer::Route(const std::string& method, const std::string& path, HttpHandler handler,
+                       uint32_t scope) {
+  impl_->Route(method, path, std::move(handler), scope);
 }
+
+Status HttpServer::SetWebConfig(const WebConfig& config) { return impl_->SetWebConfig(config); }
+
+bool HttpServer::tls() const { return impl_->tls(); }
 
 Status HttpServer::Start() { return impl_->Start(); }
 

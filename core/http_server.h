@@ -1,4 +1,4 @@
-// HttpServer: the one HTTP/1.1 server of both binaries (Boost.Beast over Asio).
+// HttpServer: the one HTTP/1.1 server of both binaries (Boost.Beast over Asio), plain or TLS.
 //
 // Connections are handled asynchronously by a small pool of I/O threads, so many idle
 // keep-alive clients cost a socket each, not a thread. Handlers run on a separate worker pool
@@ -6,10 +6,18 @@
 // Requests whose body exceeds Options::max_body_bytes are answered 413 without reaching a
 // handler (headers over max_header_bytes: 431); malformed HTTP is answered 400 and the
 // connection closed. A handler that throws gets its client a 500. Port 0 binds a free port: see
-// address(). Plain HTTP only for now; the connection code is templated on the stream type so
-// that a TLS stream can be added beside the TCP one.
-// Thread-safety: Route() before Start(); Start()/Stop() from one thread; handlers are called
-// concurrently from worker threads and must return (Stop() waits for running handlers).
+// address().
+// Security comes from a WebConfig (core/web_config.h, `--web.config.file`): with
+// tls_server_config every connection is TLS (handshake within read_timeout_seconds, failures
+// counted and logged); each route has a scope, and on a worker thread, before the handler, the
+// request's credentials (basic, bearer, client certificate) are checked: 401 with
+// WWW-Authenticate when missing or wrong, 403 when they do not grant the scope. The handler
+// then sees HttpRequest::identity, and (with authentication on) never the Authorization
+// header.
+// Thread-safety: Route() before Start(); Start()/Stop() from one thread; SetWebConfig() from
+// any thread at any time (new connections get the new TLS context, new requests the new
+// credentials); handlers are called concurrently from worker threads and must return (Stop()
+// waits for running handlers).
 #pragma once
 
 #include <functional>
@@ -18,6 +26,11 @@
 #include <string>
 
 #include "core/status.h"
+#include "core/web_config.h"
+
+namespace prometheus {
+class Registry;
+}
 
 namespace suanli {
 
@@ -28,6 +41,7 @@ struct HttpRequest {
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
   std::string remote_address;  // "ip:port" of the client
+  Identity identity;           // who sent it (anonymous when authentication is off)
 
   // Header value by lower-case name, or "" when absent.
   const std::string& Header(const std::string& lower_name) const;
@@ -56,6 +70,13 @@ class HttpServer {
                                          // first byte); also bounds writing the response
     size_t max_header_bytes = 16 << 10;  // request line + headers; larger get 431
     int shutdown_grace_seconds = 5;      // Stop() waits this long for in-flight responses
+    // Where suanli_http_* metrics (auth refusals, TLS handshake failures) go; may be null.
+    // Must outlive the server.
+    prometheus::Registry* registry = nullptr;
+    // Called (on an I/O thread) with the status when the server itself refuses a request
+    // before any handler sees it (400 malformed, 413 body too large, 431 headers too large),
+    // so that the owner can count it by its own reasons. May be empty.
+    std::function<void(int status)> on_refused;
   };
 
   explicit HttpServer(Options options);
@@ -64,8 +85,15 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   // Registers a handler for an exact (method, path). Unknown paths get 404, known paths with
-  // another method 405.
-  void Route(const std::string& method, const std::string& path, HttpHandler handler);
+  // another method 405. `scope` is what a credential must grant (kScopePublic: none, for
+  // health checks); data endpoints default to kScopeRead.
+  void Route(const std::string& method, const std::string& path, HttpHandler handler,
+             uint32_t scope = kScopeRead);
+
+  // TLS and credentials (default: plain HTTP, no authentication). Fails, changing nothing,
+  // when the TLS files do not load.
+  Status SetWebConfig(const WebConfig& config);
+  bool tls() const;
 
   // Binds and starts serving; fails with a message naming the address on bind errors.
   // HOST may be an IPv4 address, a bracketed IPv6 address ("[::1]"), a name (resolved; the first

@@ -8,6 +8,7 @@ PACKAGES=(
   prometheus-cpp-dev libcurl4-openssl-dev libyaml-cpp-dev librocksdb-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsnappy-dev libprotobuf-dev protobuf-compiler
   libboost-dev
+  libssl-dev clang libclang-rt-14-dev  # TLS (OpenSSL 3); fuzz/ and sanitizer builds (libFuzzer)
   # test-time servers and tools: real Prometheus (with promtool) and Alertmanager
   prometheus prometheus-alertmanager python3 python3-snappy curl
 )

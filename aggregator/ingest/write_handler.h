@@ -1,7 +1,10 @@
 // WriteHandler: POST /api/v1/write, the remote_write 1.0 receiver. A request is checked whole
 // (headers, snappy, protobuf, every label set) before anything is stored; it is answered 204
 // only once the Store reports it durable. Rejections are 4xx with a one-line reason and are
-// counted by reason; nothing of a rejected request is stored.
+// counted by reason; nothing of a rejected request is stored. Limits checked here: series per
+// request, label name/value length, a per-dc samples-per-second token bucket (429), and the
+// credential's binding: a request from an identity bound to a region/dc that carries any
+// series with other region/dc labels is refused whole with 403 (reason forbidden_dc).
 // Thread-safety: Handle() is called concurrently from HTTP worker threads.
 #pragma once
 
@@ -9,8 +12,12 @@
 #include <prometheus/registry.h>
 
 #include <atomic>
+#include <chrono>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "aggregator/aggregator_config.h"
 #include "aggregator/capacity/capacity_model.h"
@@ -21,17 +28,34 @@ namespace suanli::aggregator {
 
 class WriteHandler {
  public:
-  WriteHandler(storage::Store& store, capacity::CapacityModel& model, prometheus::Registry& registry);
+  WriteHandler(storage::Store& store, capacity::CapacityModel& model,
+               prometheus::Registry& registry);
 
   HttpResponse Handle(const HttpRequest& request);
+  // Counts a request the HTTP server refused as too large before it reached Handle().
+  void CountOversizedBody() { rejected_by_reason_.at("too_large")->Increment(); }
   void set_limits(const WriteLimits& limits);
 
  private:
   HttpResponse Reject(int status, const char* reason, const std::string& message);
+  // Checks the binding and the limits that need no storage; an error response or nullopt.
+  std::optional<HttpResponse> CheckLimits(const HttpRequest& request,
+                                          const std::vector<TimeSeries>& series);
+  // Takes the samples of each dc from its bucket, all or nothing; false when some dc lacks
+  // tokens (*dc names it, *never when the request exceeds the whole burst).
+  bool TakeTokens(const std::map<std::string, size_t>& samples_by_dc, std::string* dc, bool* never);
+
+  struct Bucket {
+    double tokens = 0;
+    std::chrono::steady_clock::time_point refilled;
+  };
 
   storage::Store& store_;
   capacity::CapacityModel& model_;
   std::atomic<int64_t> max_decoded_bytes_;
+  std::mutex limits_mu_;  // guards limits_ and buckets_
+  WriteLimits limits_;
+  std::map<std::string, Bucket> buckets_;  // by dc label value
   prometheus::Counter& samples_ingested_;
   prometheus::Counter& requests_accepted_;
   prometheus::Family<prometheus::Counter>& rejected_;

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <future>
+#include <thread>
 
 namespace suanli::agent {
 namespace {
@@ -80,7 +81,9 @@ TEST(SamplerTest, HungBlockingCollectorCostsOnlyItsOwnFigures) {
   release.set_value();
   // Once it answers again, its figures come back (the late result was discarded).
   Sweep sweep;
-  for (int i = 0; i < 100 && sweep.families().size() < 3; ++i) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (sweep.families().size() < 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // let the worker finish
     sweep.Clear();
     sampler.RunOnce(sweep);
   }
