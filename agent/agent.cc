@@ -213,17 +213,18 @@ void Agent::SampleLoop() {
     }
     sweeps_->Increment();
 
-    auto families =
-        std::make_shared<const std::vector<prometheus::MetricFamily>>(SweepToFamilies(sweep));
-    {
-      std::lock_guard lock(snapshot_mu_);
-      snapshot_ = std::move(families);
-    }
     if (spool_ && sweep.PointCount() > 0) {
       // Spooled before it is sent: every endpoint reads it from there.
       remote::WriteRequest req = SweepToWriteRequest(sweep, config_.labels, ts);
       auto samples = static_cast<uint32_t>(req.series.size());
       spool_->Append(remote::EncodeWriteRequest(req), samples, ts, ts);
+    }
+    // Kept as is; /metrics renders it only when scraped (most agents are never scraped).
+    auto snapshot = std::make_shared<const Sweep>(std::move(sweep));
+    sweep = Sweep();
+    {
+      std::lock_guard lock(snapshot_mu_);
+      snapshot_ = std::move(snapshot);
     }
 
     next += config_.sample_interval;
@@ -238,13 +239,17 @@ void Agent::SampleLoop() {
 }
 
 HttpResponse Agent::HandleMetrics() const {
-  std::shared_ptr<const std::vector<prometheus::MetricFamily>> snap;
+  std::shared_ptr<const Sweep> snap;
   {
     std::lock_guard lock(snapshot_mu_);
     snap = snapshot_;
   }
   std::vector<prometheus::MetricFamily> all = registry_->Collect();
-  if (snap) all.insert(all.end(), snap->begin(), snap->end());
+  if (snap) {
+    std::vector<prometheus::MetricFamily> sweep = SweepToFamilies(*snap);
+    all.insert(all.end(), std::make_move_iterator(sweep.begin()),
+               std::make_move_iterator(sweep.end()));
+  }
   HttpResponse r;
   r.content_type = exporters::kTextContentType;
   r.body = exporters::RenderText(all);

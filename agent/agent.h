@@ -70,7 +70,7 @@ class Agent {
   std::thread loop_;
 
   mutable std::mutex snapshot_mu_;
-  std::shared_ptr<const std::vector<prometheus::MetricFamily>> snapshot_;
+  std::shared_ptr<const Sweep> snapshot_;  // the latest sweep, for /metrics
 };
 
 }  // namespace suanli::agent
