@@ -322,7 +322,7 @@ void HwmonCollector::ScanChip(const std::string& entry, const std::string& chip,
   for (const auto& [key, props] : channels) {
     const auto& [type, num] = key;
     std::string sensor = type + std::to_string(num);
-    auto prop = [&](const char* p) -> const std::string* {
+    auto prop = [&props = props](const char* p) -> const std::string* {
       auto it = props.find(p);
       return it == props.end() ? nullptr : &it->second;
     };
