@@ -4,6 +4,8 @@
 #include <bit>
 #include <cstring>
 
+#include "aggregator/storage/column_codec.h"
+
 namespace suanli::storage {
 namespace {
 
@@ -16,25 +18,6 @@ double Double(uint64_t b) {
   double v;
   std::memcpy(&v, &b, sizeof v);
   return v;
-}
-
-void PutVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-bool GetVarint(std::string_view* in, uint64_t* v) {
-  *v = 0;
-  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
-    auto b = static_cast<unsigned char>(in->front());
-    in->remove_prefix(1);
-    *v |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if (!(b & 0x80)) return true;
-  }
-  return false;
 }
 
 int64_t SignExtend(uint64_t v, int nbits) {
@@ -51,6 +34,25 @@ bool Fits(int64_t v, int nbits) {
 // Sample 0's timestamp is coded as a delta from the window start, sample 1's as a delta from
 // sample 0, later ones as delta-of-delta; all through WriteDod.
 }  // namespace
+
+void AppendVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+bool ConsumeVarint(std::string_view* in, uint64_t* v) {
+  *v = 0;
+  for (int shift = 0; shift < 64 && !in->empty(); shift += 7) {
+    auto b = static_cast<unsigned char>(in->front());
+    in->remove_prefix(1);
+    *v |= static_cast<uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
 
 void BitWriter::WriteBit(bool bit) {
   if (free_ == 0) {
@@ -135,6 +137,14 @@ bool ReadDod(BitReader* r, int64_t* dod) {
   return true;
 }
 
+// Reuses the previous window when the XOR fits in it and that is not dearer than a new window
+// (Gorilla reuses whenever it fits; a wide window, e.g. from a first value coded against 0,
+// would then cost its full width forever). The decoder follows the '10' / '11' tags either way.
+bool XorWriter::ReuseWindow(int leading, int trailing) const {
+  if (leading_ < 0 || leading < leading_ || trailing < trailing_) return false;
+  return 64 - leading_ - trailing_ <= 12 + 64 - leading - trailing;
+}
+
 void XorWriter::Write(BitWriter* w, uint64_t predicted, uint64_t bits) {
   uint64_t x = predicted ^ bits;
   if (x == 0) {
@@ -143,7 +153,7 @@ void XorWriter::Write(BitWriter* w, uint64_t predicted, uint64_t bits) {
   }
   int leading = std::min(std::countl_zero(x), 63);
   int trailing = std::countr_zero(x);
-  if (leading_ >= 0 && leading >= leading_ && trailing >= trailing_) {
+  if (ReuseWindow(leading, trailing)) {
     w->WriteBits(0b10, 2);
     int n = 64 - leading_ - trailing_;
     w->WriteBits(x >> trailing_, n);
@@ -156,6 +166,17 @@ void XorWriter::Write(BitWriter* w, uint64_t predicted, uint64_t bits) {
   w->WriteBits(x >> trailing, n);
   leading_ = leading;
   trailing_ = trailing;
+}
+
+int XorWriter::Cost(uint64_t predicted, uint64_t bits) {
+  uint64_t x = predicted ^ bits;
+  if (x == 0) return 1;
+  int leading = std::min(std::countl_zero(x), 63);
+  int trailing = std::countr_zero(x);
+  if (ReuseWindow(leading, trailing)) return 2 + 64 - leading_ - trailing_;
+  leading_ = leading;
+  trailing_ = trailing;
+  return 2 + 12 + 64 - leading - trailing;
 }
 
 bool XorReader::Read(BitReader* r, uint64_t predicted, uint64_t* bits) {
@@ -202,18 +223,21 @@ std::string ChunkEncoder::Finish() const {
   std::string out;
   out.reserve(6 + w_.bytes().size());
   out.push_back(static_cast<char>(kChunkFormat));
-  PutVarint(&out, count_);
+  AppendVarint(&out, count_);
   out += w_.bytes();
   return out;
 }
 
 Status DecodeChunk(std::string_view value, int64_t window_start, std::vector<Sample>* out) {
+  if (!value.empty() && static_cast<uint8_t>(value[0]) == kColumnChunkFormat) {
+    return DecodeClosedChunk(value, window_start, out);
+  }
   if (value.empty() || static_cast<uint8_t>(value[0]) != kChunkFormat) {
     return Internal("unknown chunk format");
   }
   value.remove_prefix(1);
   uint64_t count;
-  if (!GetVarint(&value, &count) || count > value.size() * 8) {
+  if (!ConsumeVarint(&value, &count) || count > value.size() * 8) {
     return Internal("malformed chunk header");
   }
   BitReader r(value);
@@ -243,60 +267,24 @@ std::string EncodeChunk(int64_t window_start, const std::vector<Sample>& samples
   return enc.Finish();
 }
 
-// Rollup record stream, per record: interval start offset from the window start in ms (dod),
-// count (delta against the previous count, via WriteDod), first_ts and last_ts offsets from
-// the interval start (delta against the previous offsets), then six XOR-coded values: first
-// (vs previous first), last (vs previous last), min (vs min(first,last)), max (vs
-// max(first,last)), sum (vs previous sum), increase (vs last-first: 1 bit for a counter
-// without reset).
-std::string EncodeRollups(int64_t window_start, int64_t resolution_ms,
-                          const std::vector<rollup::Record>& records) {
-  BitWriter w;
-  XorWriter xf, xl, xmin, xmax, xsum, xinc;
-  (void)resolution_ms;  // offsets are in ms; kept in the signature for symmetry with decode
-  int64_t prev_idx = 0, prev_step = 0, prev_count = 0, prev_fo = 0, prev_lo = 0;
-  uint64_t pf = 0, pl = 0, ps = 0;
-  for (const rollup::Record& r : records) {
-    // In ms, not in intervals: the lowest window of the int64 range is clamped and unaligned.
-    int64_t idx = r.start - window_start;
-    WriteDod(&w, (idx - prev_idx) - prev_step);
-    prev_step = idx - prev_idx;
-    WriteDod(&w, static_cast<int64_t>(r.count) - prev_count);
-    int64_t fo = r.first_ts - r.start, lo = r.last_ts - r.start;
-    WriteDod(&w, fo - prev_fo);
-    WriteDod(&w, lo - prev_lo);
-    xf.Write(&w, pf, Bits(r.first));
-    xl.Write(&w, pl, Bits(r.last));
-    xmin.Write(&w, Bits(std::min(r.first, r.last)), Bits(r.min));
-    xmax.Write(&w, Bits(std::max(r.first, r.last)), Bits(r.max));
-    xsum.Write(&w, ps, Bits(r.sum));
-    xinc.Write(&w, Bits(r.last - r.first), Bits(r.increase));
-    prev_idx = idx;
-    prev_count = static_cast<int64_t>(r.count);
-    prev_fo = fo;
-    prev_lo = lo;
-    pf = Bits(r.first);
-    pl = Bits(r.last);
-    ps = Bits(r.sum);
-  }
-  std::string out;
-  out.push_back(static_cast<char>(kRollupFormat));
-  PutVarint(&out, records.size());
-  out += w.bytes();
-  return out;
-}
-
-Status DecodeRollups(std::string_view value, int64_t window_start, int64_t resolution_ms,
+// Format 1 rollup record stream (read only), per record: interval start offset from the window
+// start in ms (dod), count (delta against the previous count, via WriteDod), first_ts and
+// last_ts offsets from the interval start (delta against the previous offsets), then six
+// XOR-coded values: first (vs previous first), last (vs previous last), min (vs
+// min(first,last)), max (vs max(first,last)), sum (vs previous sum), increase (vs last-first).
+Status DecodeRollups(std::string_view value, int64_t window_start,
                      std::vector<rollup::Record>* out) {
+  if (!value.empty() && static_cast<uint8_t>(value[0]) == kColumnRollupFormat) {
+    return DecodeRollupBlock(value, window_start, out);
+  }
   if (value.empty() || static_cast<uint8_t>(value[0]) != kRollupFormat) {
     return Internal("unknown rollup format");
   }
   value.remove_prefix(1);
   uint64_t count;
-  if (!GetVarint(&value, &count) || count > value.size() * 8) {
+  if (!ConsumeVarint(&value, &count) || count > value.size() * 8) {
     return Internal("malformed rollup header");
   }
-  (void)resolution_ms;
   BitReader r(value);
   XorReader xf, xl, xmin, xmax, xsum, xinc;
   int64_t idx = 0, step = 0, cnt = 0, fo = 0, lo = 0;

@@ -1,6 +1,7 @@
-// Gorilla-style compression of one series' samples inside one time window (a "chunk"), and of
-// the rollup records of one window. Byte formats are drawn in aggregator/storage/README.md;
-// fixtures in tests/unit/aggregator/storage/fixtures/ pin them.
+// Gorilla-style compression of one series' samples inside one time window (a "chunk"), as the
+// open head builds it sample by sample, and the bit-level codes that column_codec.h reuses. Byte
+// formats are drawn in aggregator/storage/README.md; fixtures in
+// tests/unit/aggregator/storage/fixtures/ pin them.
 //
 // Timestamps are Unix ms; every timestamp of a chunk lies in [window_start, window_start +
 // window), so deltas never overflow. Values are kept as raw float64 bits (NaN payloads and the
@@ -20,7 +21,11 @@
 namespace suanli::storage {
 
 inline constexpr uint8_t kChunkFormat = 1;   // first byte of a raw chunk value
-inline constexpr uint8_t kRollupFormat = 1;  // first byte of a rollup value
+inline constexpr uint8_t kRollupFormat = 1;  // first byte of a row-wise rollup value (read only)
+
+// LEB128 varints (7 bits per byte, low first) of the value headers.
+void AppendVarint(std::string* out, uint64_t v);
+bool ConsumeVarint(std::string_view* in, uint64_t* v);  // false when truncated
 
 // Appends bits MSB-first to a byte string.
 class BitWriter {
@@ -58,8 +63,12 @@ bool ReadDod(BitReader* r, int64_t* dod);
 class XorWriter {
  public:
   void Write(BitWriter* w, uint64_t predicted, uint64_t bits);
+  // The bits Write would emit, with the same change of window (to price a predictor).
+  int Cost(uint64_t predicted, uint64_t bits);
 
  private:
+  bool ReuseWindow(int leading, int trailing) const;
+
   int leading_ = -1, trailing_ = 0;  // window of the last non-zero XOR; -1: none yet
 };
 class XorReader {
@@ -94,16 +103,16 @@ class ChunkEncoder {
   XorWriter xw_;
 };
 
-// Decodes a chunk value (as Finish() makes it) into samples, appended to *out.
+// Decodes a chunk value into samples, appended to *out: format 1 (Finish() above, the open
+// head and its checkpoint) or format 2 (a closed window, column_codec.h).
 Status DecodeChunk(std::string_view value, int64_t window_start, std::vector<Sample>* out);
-// Re-encodes sorted, distinct samples.
+// Re-encodes sorted, distinct samples in format 1.
 std::string EncodeChunk(int64_t window_start, const std::vector<Sample>& samples);
 
-// Rollup records of one window at one resolution: format byte, varint count, bit stream of
-// per-field XOR / delta-of-delta codes (README.md). Records sorted by start, distinct starts.
-std::string EncodeRollups(int64_t window_start, int64_t resolution_ms,
-                          const std::vector<rollup::Record>& records);
-Status DecodeRollups(std::string_view value, int64_t window_start, int64_t resolution_ms,
+// Decodes a rollup value: format 2 (a block of records, column_codec.h, encoded by
+// EncodeRollupBlock) or format 1 (records of one window, row by row; written by earlier
+// builds, no longer encoded). Records are appended to *out, sorted by start.
+Status DecodeRollups(std::string_view value, int64_t window_start,
                      std::vector<rollup::Record>* out);
 
 }  // namespace suanli::storage

@@ -31,6 +31,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "aggregator/storage/column_codec.h"
 #include "aggregator/storage/gorilla.h"
 
 namespace suanli::storage {
@@ -879,7 +880,7 @@ Status RocksDbStore::Impl::WriteClosedWindow(rocksdb::WriteBatch* wb, uint64_t i
   int64_t p = PartitionOf(0, window);
   if (!PartitionExpired(0, p)) {
     ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * cf, Partition(0, p));
-    wb->Put(cf, key, EncodeChunk(window, samples));
+    wb->Put(cf, key, EncodeClosedChunk(window, samples));
   }
   for (int res = 1; res <= rollup::kNumRollupResolutions; ++res) {
     p = PartitionOf(res, window);
@@ -888,7 +889,7 @@ Status RocksDbStore::Impl::WriteClosedWindow(rocksdb::WriteBatch* wb, uint64_t i
     std::vector<rollup::Record> records = rollup::Compute(samples, len);
     if (records.empty()) continue;  // only NaN / stale markers: no rollup
     ASSIGN_OR_RETURN(rocksdb::ColumnFamilyHandle * cf, Partition(res, p));
-    wb->Put(cf, key, EncodeRollups(window, len, records));
+    wb->Put(cf, key, EncodeRollupBlock(window, records));
   }
   return Status::Ok();
 }
@@ -1406,7 +1407,7 @@ Result<std::vector<SeriesSamples>> RocksDbStore::SelectRollup(
             RETURN_IF_ERROR(count(f.samples.size() - before));
           } else {
             size_t before = f.records.size();
-            RETURN_IF_ERROR(DecodeRollups(View(it->value()), window, len, &f.records));
+            RETURN_IF_ERROR(DecodeRollups(View(it->value()), window, &f.records));
             RETURN_IF_ERROR(count(f.records.size() - before));
           }
         }

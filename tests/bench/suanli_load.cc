@@ -3,10 +3,16 @@
 // reports samples/s and per CPU-second, disk bytes per sample after a full compaction (by
 // family), resident memory per series, and the latency of reading --read_days of one series at
 // 1h resolution. Usage: suanli_load --path=DIR [--series=N --steps=N --step_ms=MS --batch=N
-// --threads=N --read_days=N]
+// --threads=N --read_days=N --values=linear|mixed]
+// --values=linear (default, as ../shared/tools/rwgen.py): series i grows by (i % 7 + 1) per
+// step on a steady scrape. --values=mixed, closer to real node data: a quarter each of
+// cpu-seconds-like counters (steps of 0.01 at a wobbling rate), gauges with full-precision
+// noise, byte counters with a noisy rate, and two-decimal gauges, with up to 10 ms of
+// timestamp jitter per step (the same for every series of the step, like one agent sweep).
 #include <sys/resource.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -64,6 +70,31 @@ Labels SeriesLabels(int64_t i) {
                 {"job", "node"}};
 }
 
+uint64_t Mix(uint64_t x) {  // splitmix64: deterministic noise
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+double Noise(int64_t i, int64_t step) {  // uniform in [-1, 1)
+  return double(Mix(uint64_t(i) * 1'000'003 + uint64_t(step)) >> 11) / double(1ull << 52) - 1;
+}
+
+// The --values=mixed value of series i at `step`, given its previous value.
+double MixedValue(int64_t i, int64_t step, double prev) {
+  double wobble = std::sin(double(step) / 20 + double(i));
+  switch (i % 4) {
+    case 0:  // node_cpu_seconds_total: hundredths of a second at a wobbling utilization
+      return std::round((prev + 15 * (0.3 + 0.1 * wobble + 0.02 * Noise(i, step))) * 100) / 100;
+    case 1:  // power in watts, full-precision noise
+      return 400 + 50 * wobble + 2 * Noise(i, step);
+    case 2:  // bytes counter
+      return prev + std::floor(1e6 * (1 + 0.5 * Noise(i, step)));
+    default:  // load average, two decimals
+      return std::round((4 + wobble + 0.1 * Noise(i, step)) * 100) / 100;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -78,6 +109,7 @@ int main(int argc, char** argv) {
   const int64_t batch = Flag(argc, argv, "batch", 2000);
   const int64_t threads = Flag(argc, argv, "threads", 2);
   const int64_t read_days = Flag(argc, argv, "read_days", 90);
+  const bool mixed = StrFlag(argc, argv, "values", "linear") == "mixed";
   std::filesystem::remove_all(path);
   storage::RocksDbStoreOptions opts;
   opts.path = path;
@@ -96,11 +128,15 @@ int main(int argc, char** argv) {
   std::vector<std::thread> workers;
   for (int64_t w = 0; w < threads; ++w) {
     workers.emplace_back([&, w] {
+      std::vector<double> prev(series, 0);
       for (int64_t step = 0; step < steps; ++step) {
+        int64_t ts = start + step * step_ms + (mixed ? int64_t(Mix(uint64_t(step)) % 10) : 0);
         for (int64_t b = w * batch; b < series; b += batch * threads) {
           std::vector<TimeSeries> req;
           for (int64_t i = b; i < std::min(series, b + batch); ++i) {
-            req.push_back({labels[i], {{start + step * step_ms, double(step * (i % 7 + 1))}}});
+            double v =
+                mixed ? (prev[i] = MixedValue(i, step, prev[i])) : double(step * (i % 7 + 1));
+            req.push_back({labels[i], {{ts, v}}});
           }
           auto r = store->Append(req);
           if (!r.ok()) {
