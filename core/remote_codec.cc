@@ -33,25 +33,9 @@ std::string SerializeAndCompress(const google::protobuf::MessageLite& message) {
 template <typename Msg>
 Result<Msg*> DecompressAndParse(std::string_view body, size_t max_decoded_bytes,
                                 const char* type_name, google::protobuf::Arena* arena) {
-  // Go's snappy (Prometheus) rejects a zero-byte body too; an empty request is "\0".
-  if (body.empty()) return InvalidArgument("snappy: empty body");
+  std::unique_ptr<char[]> decoded;
   size_t decoded_size = 0;
-  if (!snappy::GetUncompressedLength(body.data(), body.size(), &decoded_size)) {
-    return InvalidArgument("snappy: corrupt input");
-  }
-  // libprotobuf takes the length as an int.
-  const size_t limit = std::min<size_t>(max_decoded_bytes, INT_MAX);
-  if (decoded_size > limit) {
-    return ResourceExhausted("decompressed body of " + std::to_string(decoded_size) +
-                             " bytes exceeds the limit of " + std::to_string(limit) + " bytes");
-  }
-  // RawUncompress bounds-checks every copy and checks that exactly `decoded_size` bytes come
-  // out, so a separate IsValidCompressedBuffer pass would only decode everything twice.
-  // make_unique_for_overwrite: no zero-fill of a buffer that is overwritten at once.
-  auto decoded = std::make_unique_for_overwrite<char[]>(decoded_size);
-  if (!snappy::RawUncompress(body.data(), body.size(), decoded.get())) {
-    return InvalidArgument("snappy: corrupt input");
-  }
+  RETURN_IF_ERROR(SnappyDecompress(body, max_decoded_bytes, &decoded, &decoded_size));
   Msg* message = google::protobuf::Arena::CreateMessage<Msg>(arena);
   if (!message->ParseFromArray(decoded.get(), static_cast<int>(decoded_size))) {
     return InvalidArgument(std::string("protobuf: cannot parse ") + type_name);
@@ -127,6 +111,34 @@ void FillSeriesList(const std::vector<TimeSeries>& in,
 }
 
 }  // namespace
+
+// The declared length is checked against the limit before anything is allocated, so a tiny
+// body cannot make us allocate gigabytes.
+Status SnappyDecompress(std::string_view body, size_t max_decoded_bytes,
+                        std::unique_ptr<char[]>* out, size_t* size) {
+  // Go's snappy (Prometheus) rejects a zero-byte body too; an empty request is "\0".
+  if (body.empty()) return InvalidArgument("snappy: empty body");
+  size_t decoded_size = 0;
+  if (!snappy::GetUncompressedLength(body.data(), body.size(), &decoded_size)) {
+    return InvalidArgument("snappy: corrupt input");
+  }
+  // libprotobuf takes the length as an int.
+  const size_t limit = std::min<size_t>(max_decoded_bytes, INT_MAX);
+  if (decoded_size > limit) {
+    return ResourceExhausted("decompressed body of " + std::to_string(decoded_size) +
+                             " bytes exceeds the limit of " + std::to_string(limit) + " bytes");
+  }
+  // RawUncompress bounds-checks every copy and checks that exactly `decoded_size` bytes come
+  // out, so a separate IsValidCompressedBuffer pass would only decode everything twice.
+  // make_unique_for_overwrite: no zero-fill of a buffer that is overwritten at once.
+  auto decoded = std::make_unique_for_overwrite<char[]>(decoded_size);
+  if (!snappy::RawUncompress(body.data(), body.size(), decoded.get())) {
+    return InvalidArgument("snappy: corrupt input");
+  }
+  *out = std::move(decoded);
+  *size = decoded_size;
+  return Status::Ok();
+}
 
 // ---- remote_write ----
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,13 @@ std::string EncodeWriteRequest(const WriteRequest& request);
 // would exceed `max_decoded_bytes` (checked before decompressing: snappy bombs).
 // Labels are sorted; label validity is NOT checked here (see Labels::Validate).
 Result<WriteRequest> DecodeWriteRequest(std::string_view body, size_t max_decoded_bytes);
+
+// Decompresses a snappy block-format body into *out (*size bytes), with the checks both
+// remote_write decoders share: kInvalidArgument for an empty or corrupt body,
+// kResourceExhausted when the declared size exceeds `max_decoded_bytes` (checked before
+// allocating: snappy bombs) or INT_MAX (libprotobuf's limit).
+Status SnappyDecompress(std::string_view body, size_t max_decoded_bytes,
+                        std::unique_ptr<char[]>* out, size_t* size);
 
 // What a remote_write sender does with an HTTP status: 2xx accepted; 5xx and 429 retried with
 // backoff; every other status (other 4xx, 1xx, 3xx) dropped, never retried.
