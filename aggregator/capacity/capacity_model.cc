@@ -277,6 +277,11 @@ CapacityModel::NodeState* CapacityModel::NodeFor(const Labels& labels, bool crea
   return &n;
 }
 
+bool CapacityModel::Uses(std::string_view metric_name) {
+  return (HasPrefix(metric_name, "node_") || HasPrefix(metric_name, "suanli_")) &&
+         Kinds().count(metric_name) > 0;
+}
+
 void CapacityModel::Observe(const std::vector<TimeSeries>& batch) {
   std::lock_guard lock(mu_);
   std::vector<NodeState*> touched;

@@ -151,6 +151,8 @@ class CapacityModel {
 
   // Takes what it needs from accepted samples (call after they are durable).
   void Observe(const std::vector<TimeSeries>& batch);
+  // True for the metric names Observe uses; callers may pass only those series.
+  static bool Uses(std::string_view metric_name);
   // The figures at `now_ms`; forgets nodes silent longer than forget_after first.
   CapacitySnapshot Snapshot(int64_t now_ms);
   // Nodes up at `now_ms` with their utilization over the watcher window, by instance.

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/remote_codec.h"
+#include "core/remote_write_fast_decoder.h"
 
 namespace suanli::aggregator {
 namespace {
@@ -22,6 +23,14 @@ bool AllowForbiddenLog() {
                     .count();
   int64_t prev = last_ms.load();
   return now - prev >= 10000 && last_ms.compare_exchange_strong(prev, now);
+}
+
+// Value of `name` among labels in wire order ("" when absent).
+std::string_view LabelValue(std::span<const remote::LabelRef> labels, std::string_view name) {
+  for (const remote::LabelRef& l : labels) {
+    if (l.name == name) return l.value;
+  }
+  return {};
 }
 }  // namespace
 
@@ -82,12 +91,13 @@ bool WriteHandler::TakeTokens(const std::map<std::string, size_t>& samples_by_dc
 }
 
 std::optional<HttpResponse> WriteHandler::CheckLimits(const HttpRequest& request,
-                                                      const std::vector<TimeSeries>& series) {
+                                                      const remote::WriteRequestView& write) {
   WriteLimits limits;
   {
     std::lock_guard<std::mutex> lock(limits_mu_);
     limits = limits_;
   }
+  const std::vector<remote::SeriesRef>& series = write.series;
   if (limits.max_series_per_request > 0 &&
       static_cast<int64_t>(series.size()) > limits.max_series_per_request) {
     return Reject(400, "series_limit",
@@ -95,9 +105,14 @@ std::optional<HttpResponse> WriteHandler::CheckLimits(const HttpRequest& request
                       ") exceeded: " + std::to_string(series.size()) + " series");
   }
   const Identity& id = request.identity;
+  const bool bound = !id.region.empty() || !id.dc.empty();
+  const bool rate_limited = limits.max_samples_per_second_per_dc > 0;
+  const bool length_limits = limits.max_label_name_length > 0 || limits.max_label_value_length > 0;
+  if (!bound && !rate_limited && !length_limits) return std::nullopt;
   std::map<std::string, size_t> samples_by_dc;
   for (size_t i = 0; i < series.size(); ++i) {
-    for (const Label& l : series[i].labels.items()) {
+    std::span<const remote::LabelRef> labels = write.LabelsOf(series[i]);
+    for (const remote::LabelRef& l : labels) {
       if (limits.max_label_name_length > 0 &&
           static_cast<int64_t>(l.name.size()) > limits.max_label_name_length) {
         return Reject(400, "label_limit",
@@ -107,13 +122,14 @@ std::optional<HttpResponse> WriteHandler::CheckLimits(const HttpRequest& request
       if (limits.max_label_value_length > 0 &&
           static_cast<int64_t>(l.value.size()) > limits.max_label_value_length) {
         return Reject(400, "label_limit",
-                      "timeseries[" + std::to_string(i) + "]: label " + l.name +
+                      "timeseries[" + std::to_string(i) + "]: label " + std::string(l.name) +
                           ": limit max_label_value_length (" +
                           std::to_string(limits.max_label_value_length) + ") exceeded");
       }
     }
-    const std::string region(series[i].labels.Get("region"));
-    const std::string dc(series[i].labels.Get("dc"));
+    if (!bound && !rate_limited) continue;
+    const std::string_view region = LabelValue(labels, "region");
+    const std::string_view dc = LabelValue(labels, "dc");
     if ((!id.region.empty() && region != id.region) || (!id.dc.empty() && dc != id.dc)) {
       if (AllowForbiddenLog()) {
         spdlog::warn(
@@ -123,15 +139,15 @@ std::optional<HttpResponse> WriteHandler::CheckLimits(const HttpRequest& request
             request.remote_address);
       }
       return Reject(403, "forbidden_dc",
-                    "timeseries[" + std::to_string(i) + "]: region=\"" + region + "\" dc=\"" + dc +
-                        "\" is not what credential " + id.user + " may write (region=\"" +
-                        id.region + "\" dc=\"" + id.dc + "\")");
+                    "timeseries[" + std::to_string(i) + "]: region=\"" + std::string(region) +
+                        "\" dc=\"" + std::string(dc) + "\" is not what credential " + id.user +
+                        " may write (region=\"" + id.region + "\" dc=\"" + id.dc + "\")");
     }
-    samples_by_dc[dc] += series[i].samples.size();
+    if (rate_limited) samples_by_dc[std::string(dc)] += series[i].sample_count;
   }
   std::string dc;
   bool never = false;
-  if (!TakeTokens(samples_by_dc, &dc, &never)) {
+  if (rate_limited && !TakeTokens(samples_by_dc, &dc, &never)) {
     if (never) {
       return Reject(400, "rate_limited",
                     "dc=\"" + dc + "\": more samples in one request than samples_burst_per_dc");
@@ -152,6 +168,22 @@ HttpResponse WriteHandler::Reject(int status, const char* reason, const std::str
   return HttpResponse::Text(status, message + "\n");
 }
 
+namespace {
+
+Labels ToLabels(std::span<const remote::LabelRef> refs) {
+  std::vector<Label> items;
+  items.reserve(refs.size());
+  for (const remote::LabelRef& l : refs)
+    items.push_back({std::string(l.name), std::string(l.value)});
+  return Labels(std::move(items));
+}
+
+std::string IndexedMessage(size_t i, const Status& st) {
+  return "timeseries[" + std::to_string(i) + "]: " + st.message();
+}
+
+}  // namespace
+
 HttpResponse WriteHandler::Handle(const HttpRequest& request) {
   const std::string& ctype = request.Header("content-type");
   if (ctype.rfind(remote::kWriteContentType, 0) != 0) {
@@ -163,27 +195,42 @@ HttpResponse WriteHandler::Handle(const HttpRequest& request) {
     return Reject(400, "content_encoding",
                   "Content-Encoding must be snappy, got \"" + encoding + "\"");
   }
-  auto decoded = remote::DecodeWriteRequest(request.body, max_decoded_bytes_.load());
-  if (!decoded.ok()) {
-    if (decoded.status().code() == StatusCode::kResourceExhausted) {
-      return Reject(413, "too_large", decoded.status().message());
-    }
-    return Reject(400, "malformed", decoded.status().message());
+  remote::DecodedWriteRequest decoded;
+  if (Status st = remote::DecodeWriteRequestView(request.body, max_decoded_bytes_.load(), &decoded);
+      !st.ok()) {
+    if (st.code() == StatusCode::kResourceExhausted) return Reject(413, "too_large", st.message());
+    return Reject(400, "malformed", st.message());
   }
-  std::vector<TimeSeries>& series = decoded->series;
-  size_t samples = 0;
-  for (size_t i = 0; i < series.size(); ++i) {
-    Status st = series[i].labels.Validate();
-    if (!st.ok()) {
-      return Reject(400, "invalid_labels",
-                    "timeseries[" + std::to_string(i) + "]: " + st.message());
+  const remote::WriteRequestView& write = decoded.view;
+  // Series without samples are not stored, so the store never vets them: validate them here.
+  for (size_t i = 0; i < write.series.size(); ++i) {
+    if (write.series[i].sample_count > 0) continue;
+    if (Status st = ToLabels(write.LabelsOf(write.series[i])).Validate(); !st.ok()) {
+      return Reject(400, "invalid_labels", IndexedMessage(i, st));
     }
-    samples += series[i].samples.size();
   }
-  if (auto refused = CheckLimits(request, series)) return std::move(*refused);
+  if (auto refused = CheckLimits(request, write)) return std::move(*refused);
+  const size_t samples = write.samples.size();
   if (samples > 0) {
-    auto appended = store_.Append(series);
+    std::vector<storage::LabelView> labels;
+    labels.reserve(write.labels.size());
+    for (const remote::LabelRef& l : write.labels) labels.push_back({l.name, l.value});
+    std::vector<storage::SeriesView> series;
+    series.reserve(write.series.size());
+    for (const remote::SeriesRef& s : write.series) {
+      series.push_back({{labels.data() + s.first_label, s.label_count}, write.SamplesOf(s)});
+    }
+    // Runs for label sets the store does not hold yet (and any sent in non-canonical form).
+    bool invalid_labels = false;
+    const storage::NewSeriesCheck validate = [&](size_t i, const Labels& l) -> Status {
+      Status st = l.Validate();
+      if (st.ok()) return st;
+      invalid_labels = true;
+      return InvalidArgument(IndexedMessage(i, st));
+    };
+    auto appended = store_.AppendViews(series, &validate);
     if (!appended.ok()) {
+      if (invalid_labels) return Reject(400, "invalid_labels", appended.status().message());
       spdlog::error("store append failed: {}", appended.status().message());
       // A limit (kResourceExhausted) is 400, not 429: senders retry 429 forever, and a
       // series limit does not lift by itself.
@@ -192,7 +239,17 @@ HttpResponse WriteHandler::Handle(const HttpRequest& request) {
           sc == StatusCode::kInvalidArgument || sc == StatusCode::kResourceExhausted ? 400 : 500;
       return Reject(code, "storage", "storage: " + appended.status().message());
     }
-    model_.Observe(series);
+    // The capacity model wants few metrics: build Labels only for those series.
+    std::vector<TimeSeries> observed;
+    for (const remote::SeriesRef& s : write.series) {
+      std::span<const remote::LabelRef> l = write.LabelsOf(s);
+      if (s.sample_count == 0 || !capacity::CapacityModel::Uses(LabelValue(l, "__name__"))) {
+        continue;
+      }
+      std::span<const Sample> ss = write.SamplesOf(s);
+      observed.push_back({ToLabels(l), std::vector<Sample>(ss.begin(), ss.end())});
+    }
+    if (!observed.empty()) model_.Observe(observed);
     samples_ingested_.Increment(static_cast<double>(samples));
   }
   requests_accepted_.Increment();

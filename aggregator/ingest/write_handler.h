@@ -1,6 +1,9 @@
 // WriteHandler: POST /api/v1/write, the remote_write 1.0 receiver. A request is checked whole
 // (headers, snappy, protobuf, every label set) before anything is stored; it is answered 204
-// only once the Store reports it durable. Rejections are 4xx with a one-line reason and are
+// only once the Store reports it durable. The body is parsed without copying
+// (remote_write_fast_decoder.h) and handed to the Store as views; label sets the store already
+// holds were validated when they were created, so only new ones are validated again
+// (Store::NewSeriesCheck). Rejections are 4xx with a one-line reason and are
 // counted by reason; nothing of a rejected request is stored. Limits checked here: series per
 // request, label name/value length, a per-dc samples-per-second token bucket (429), and the
 // credential's binding: a request from an identity bound to a region/dc that carries any
@@ -23,6 +26,7 @@
 #include "aggregator/capacity/capacity_model.h"
 #include "aggregator/storage/store.h"
 #include "core/http_server.h"
+#include "core/remote_write_fast_decoder.h"
 
 namespace suanli::aggregator {
 
@@ -40,7 +44,7 @@ class WriteHandler {
   HttpResponse Reject(int status, const char* reason, const std::string& message);
   // Checks the binding and the limits that need no storage; an error response or nullopt.
   std::optional<HttpResponse> CheckLimits(const HttpRequest& request,
-                                          const std::vector<TimeSeries>& series);
+                                          const remote::WriteRequestView& write);
   // Takes the samples of each dc from its bucket, all or nothing; false when some dc lacks
   // tokens (*dc names it, *never when the request exceeds the whole burst).
   bool TakeTokens(const std::map<std::string, size_t>& samples_by_dc, std::string* dc, bool* never);

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -43,9 +44,9 @@ constexpr char kIndexCf[] = "index";
 constexpr char kHeadCf[] = "head";
 
 // First byte of every key in the index column family.
-constexpr char kSeriesTag = 's';   // s id -> labels
-constexpr char kHashTag = 'h';     // h hash id -> ""
-constexpr char kPostingTag = 'p';  // p name\0 value\0 id -> ""
+// Databases written before this build also hold 'h' (hash -> id) and 'p' (postings) keys; the
+// index now keeps both in memory, and Open ignores those keys.
+constexpr char kSeriesTag = 's';  // s id -> labels
 constexpr std::string_view kFormatKey = "mformat_version";
 // 1: one key per sample. 2: head log, Gorilla chunks and rollups in time partitions.
 constexpr uint32_t kFormatVersion = 2;
@@ -108,47 +109,6 @@ std::string RawValue(uint64_t bits) {
   return v;
 }
 
-// 0x00 -> 01 01, 0x01 -> 01 02, then a 0x00 terminator: label text may hold any byte, the
-// terminator stays unambiguous, and byte order is preserved.
-void PutEscaped(std::string* out, std::string_view s) {
-  for (char c : s) {
-    if (c == '\0') {
-      out->append("\x01\x01", 2);
-    } else if (c == '\x01') {
-      out->append("\x01\x02", 2);
-    } else {
-      out->push_back(c);
-    }
-  }
-  out->push_back('\0');
-}
-
-// Consumes one escaped, terminated string from *in.
-bool GetEscaped(std::string_view* in, std::string* out) {
-  out->clear();
-  for (size_t i = 0; i < in->size(); ++i) {
-    char c = (*in)[i];
-    if (c == '\0') {
-      in->remove_prefix(i + 1);
-      return true;
-    }
-    if (c == '\x01') {
-      if (i + 1 >= in->size()) return false;
-      char n = (*in)[++i];
-      if (n == '\x01') {
-        out->push_back('\0');
-      } else if (n == '\x02') {
-        out->push_back('\x01');
-      } else {
-        return false;
-      }
-    } else {
-      out->push_back(c);
-    }
-  }
-  return false;
-}
-
 void PutVarint(std::string* out, uint64_t v) {
   while (v >= 0x80) {
     out->push_back(static_cast<char>(v | 0x80));
@@ -203,25 +163,6 @@ bool DecodeLabels(std::string_view in, Labels* labels) {
 std::string SeriesKey(uint64_t id) {
   std::string k(1, kSeriesTag);
   PutBE64(&k, id);
-  return k;
-}
-
-std::string HashKey(uint64_t hash, uint64_t id) {
-  std::string k(1, kHashTag);
-  PutBE64(&k, hash);
-  PutBE64(&k, id);
-  return k;
-}
-
-std::string PostingNamePrefix(std::string_view name) {
-  std::string k(1, kPostingTag);
-  PutEscaped(&k, name);
-  return k;
-}
-
-std::string PostingValuePrefix(std::string_view name, std::string_view value) {
-  std::string k = PostingNamePrefix(name);
-  PutEscaped(&k, value);
   return k;
 }
 
@@ -284,16 +225,75 @@ int64_t SatSub(int64_t a, int64_t b) {  // a - b, saturating (b >= 0)
   return a < std::numeric_limits<int64_t>::min() + b ? std::numeric_limits<int64_t>::min() : a - b;
 }
 
+// ---- label views (the ingest path's series identity, no Labels built) ----
+
+uint64_t Load64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+// Mixes one string into h, 8 bytes at a time; the length keeps name/value borders apart.
+uint64_t HashString(uint64_t h, std::string_view s) {
+  constexpr uint64_t kMul = 0x9E3779B97F4A7C15ULL;
+  const char* p = s.data();
+  size_t n = s.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    h = (h ^ Load64(p)) * kMul;
+    h ^= h >> 32;
+  }
+  uint64_t tail = 0;
+  if (n > 0) std::memcpy(&tail, p, n);
+  h = (h ^ tail ^ (static_cast<uint64_t>(s.size()) << 56)) * kMul;
+  return h ^ (h >> 29);
+}
+
+// The in-memory lookup hash of a canonical label sequence. It never reaches the disk (the
+// index's `h` keys keep Labels::Hash), so it may change between builds.
+uint64_t HashViews(std::span<const LabelView> labels) {
+  uint64_t h = 0x243F6A8885A308D3ULL;
+  for (const LabelView& l : labels) h = HashString(HashString(h, l.name), l.value);
+  return h;
+}
+
+// Canonical: names strictly increasing (so sorted, no duplicates) and no empty value.
+bool IsCanonical(std::span<const LabelView> labels) {
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i].value.empty()) return false;
+    if (i > 0 && !(labels[i - 1].name < labels[i].name)) return false;
+  }
+  return true;
+}
+
+std::vector<LabelView> ViewsOf(const Labels& labels) {
+  std::vector<LabelView> out;
+  out.reserve(labels.size());
+  for (const Label& l : labels.items()) out.push_back({l.name, l.value});
+  return out;
+}
+
+Labels LabelsOf(std::span<const LabelView> views) {
+  std::vector<Label> items;
+  items.reserve(views.size());
+  for (const LabelView& l : views) items.push_back({std::string(l.name), std::string(l.value)});
+  return Labels(std::move(items));  // sorts by name
+}
+
 // True when the encoded labels blob holds exactly `labels` (no allocation).
-bool BlobEquals(std::string_view blob, const Labels& labels) {
+bool BlobEqualsViews(std::string_view blob, std::span<const LabelView> labels) {
   uint64_t n;
   if (!GetVarint(&blob, &n) || n != labels.size()) return false;
-  for (const Label& l : labels.items()) {
+  for (const LabelView& l : labels) {
     uint64_t len;
-    if (!GetVarint(&blob, &len) || len > blob.size() || blob.substr(0, len) != l.name) return false;
-    blob.remove_prefix(len);
-    if (!GetVarint(&blob, &len) || len > blob.size() || blob.substr(0, len) != l.value)
+    if (!GetVarint(&blob, &len) || len != l.name.size() || len > blob.size() ||
+        std::memcmp(blob.data(), l.name.data(), len) != 0) {
       return false;
+    }
+    blob.remove_prefix(len);
+    if (!GetVarint(&blob, &len) || len != l.value.size() || len > blob.size() ||
+        std::memcmp(blob.data(), l.value.data(), len) != 0) {
+      return false;
+    }
     blob.remove_prefix(len);
   }
   return blob.empty();
@@ -306,7 +306,7 @@ struct SeriesEntry {
       : id(id), hash(hash), labels_blob(std::move(labels_blob)), durable(durable) {}
 
   const uint64_t id;
-  const uint64_t hash;
+  const uint64_t hash;            // lookup hash (HashViews or the label_hash seam)
   const std::string labels_blob;  // EncodeLabels form: one allocation per series
   SeriesEntry* next_same_hash = nullptr;
   std::atomic<bool> durable;
@@ -348,6 +348,87 @@ struct Pending {
   uint64_t bits;
 };
 
+// Head log record, format 2 (README.md "head family"): a 0x00 byte (no format-1 record starts
+// with it: ids start at 1), the version, the first timestamp; then per series the id as a
+// zigzag delta from the previous series' id, the sample count, and per sample the zigzag
+// timestamp delta (from the record's first timestamp, then from the previous sample) and the
+// value bits without their low zero bytes. ~3-6 bytes for an integer-valued sample.
+constexpr uint8_t kLogFormat = 2;
+
+class HeadLogWriter {
+ public:
+  explicit HeadLogWriter(std::string* out) : out_(out) {}
+  void BeginSeries(uint64_t id, uint64_t count, int64_t first_ts) {
+    if (out_->empty()) {
+      out_->push_back('\0');
+      out_->push_back(static_cast<char>(kLogFormat));
+      base_ts_ = first_ts;
+      PutVarint(out_, ZigZagDelta(first_ts, 0));
+    }
+    PutVarint(out_, ZigZagDelta(static_cast<int64_t>(id), static_cast<int64_t>(prev_id_)));
+    PutVarint(out_, count);
+    prev_id_ = id;
+    prev_ts_ = base_ts_;
+  }
+  void Sample(int64_t ts, uint64_t bits) {
+    PutVarint(out_, ZigZagDelta(ts, prev_ts_));
+    prev_ts_ = ts;
+    int keep = bits == 0 ? 0 : 8 - std::countr_zero(bits) / 8;
+    out_->push_back(static_cast<char>(keep));
+    for (int i = 0; i < keep; ++i) out_->push_back(static_cast<char>(bits >> (56 - 8 * i)));
+  }
+
+ private:
+  std::string* out_;
+  int64_t base_ts_ = 0, prev_ts_ = 0;
+  uint64_t prev_id_ = 0;
+};
+
+// Reads a head log record of either format into (id, ts, bits) calls; false if malformed.
+template <typename F>
+bool ReadHeadLog(std::string_view rec, F&& add) {
+  if (!rec.empty() && rec.front() == '\0') {
+    if (rec.size() < 2 || static_cast<uint8_t>(rec[1]) != kLogFormat) return false;
+    rec.remove_prefix(2);
+    uint64_t z, prev_id = 0;
+    if (!GetVarint(&rec, &z)) return false;
+    const int64_t base_ts = AddZigZag(0, z);
+    while (!rec.empty()) {
+      uint64_t n;
+      if (!GetVarint(&rec, &z) || !GetVarint(&rec, &n)) return false;
+      prev_id = static_cast<uint64_t>(AddZigZag(static_cast<int64_t>(prev_id), z));
+      int64_t ts = base_ts;
+      for (uint64_t i = 0; i < n; ++i) {
+        if (!GetVarint(&rec, &z) || rec.empty()) return false;
+        ts = AddZigZag(ts, z);
+        auto keep = static_cast<uint8_t>(rec.front());
+        if (keep > 8 || rec.size() < 1u + keep) return false;
+        uint64_t bits = 0;
+        for (int k = 0; k < keep; ++k) {
+          bits |= static_cast<uint64_t>(static_cast<uint8_t>(rec[1 + k])) << (56 - 8 * k);
+        }
+        rec.remove_prefix(1 + keep);
+        if (!add(prev_id, ts, bits)) return false;
+      }
+    }
+    return true;
+  }
+  // Format 1: id varint, n varint, n x {zigzag(ts - prev) varint (prev from 0), bits BE64}.
+  while (!rec.empty()) {
+    uint64_t id, n;
+    if (!GetVarint(&rec, &id) || !GetVarint(&rec, &n)) return false;
+    int64_t ts = 0;
+    for (uint64_t i = 0; i < n; ++i) {
+      uint64_t z;
+      if (!GetVarint(&rec, &z) || rec.size() < 8) return false;
+      ts = AddZigZag(ts, z);
+      if (!add(id, ts, GetBE64(rec.data()))) return false;
+      rec.remove_prefix(8);
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 struct RocksDbStore::Impl {
@@ -368,6 +449,11 @@ struct RocksDbStore::Impl {
   std::unordered_map<uint64_t, SeriesEntry*> by_hash;   // head of each collision chain
   std::vector<std::unique_ptr<SeriesEntry>> by_id;      // index = id; [0] unused
   std::unordered_map<std::string, uint64_t> dc_series;  // series per `dc` value
+  // Postings: label name -> value -> ids in increasing order (ids are allocated in order under
+  // index_mu). In memory only, rebuilt at Open from the `s` keys: writing them as RocksDB keys
+  // cost four random memtable inserts per new series, most of the CPU of creating one.
+  std::map<std::string, std::map<std::string, std::vector<uint64_t>, std::less<>>, std::less<>>
+      postings;
   StoreLimits limits;
   uint64_t next_id = 1;  // 0 is never a series id
 
@@ -410,13 +496,23 @@ struct RocksDbStore::Impl {
     delete db;
   }
 
-  // Caller holds index_mu (shared or unique).
-  SeriesEntry* Find(const Labels& labels, uint64_t hash) const {
+  // Caller holds index_mu (shared or unique). `labels` canonical.
+  SeriesEntry* Find(std::span<const LabelView> labels, uint64_t hash) const {
     auto it = by_hash.find(hash);
     for (SeriesEntry* e = it == by_hash.end() ? nullptr : it->second; e; e = e->next_same_hash) {
-      if (BlobEquals(e->labels_blob, labels)) return e;
+      if (BlobEqualsViews(e->labels_blob, labels)) return e;
     }
     return nullptr;
+  }
+  SeriesEntry* Find(const Labels& labels, uint64_t hash) const {
+    return Find(ViewsOf(labels), hash);
+  }
+  // The lookup hash of canonical labels; the seam, when set, replaces it (tests of collisions).
+  uint64_t LookupHash(std::span<const LabelView> labels) const {
+    return options.label_hash ? options.label_hash(LabelsOf(labels)) : HashViews(labels);
+  }
+  uint64_t LookupHash(const Labels& labels) const {
+    return options.label_hash ? options.label_hash(labels) : HashViews(ViewsOf(labels));
   }
   SeriesEntry* ById(uint64_t id) const { return id < by_id.size() ? by_id[id].get() : nullptr; }
 
@@ -446,10 +542,10 @@ struct RocksDbStore::Impl {
   Result<rocksdb::ColumnFamilyHandle*> Partition(int res, int64_t p);    // creates if missing
   rocksdb::ColumnFamilyHandle* FindPartition(int res, int64_t p) const;  // caller: cf_mu
   void AddSeriesToBatch(rocksdb::WriteBatch* wb, const SeriesEntry& e);
-  Result<std::vector<uint64_t>> PostingsForValue(const rocksdb::ReadOptions& ro,
-                                                 const std::string& name, const std::string& value);
-  Result<std::vector<uint64_t>> PostingsForName(const rocksdb::ReadOptions& ro,
-                                                const LabelMatcher& matcher);
+  void AddPostings(const Labels& labels, uint64_t id);  // caller holds index_mu unique
+  // Durable series with label name = value / whose value of matcher.name() matches; sorted.
+  std::vector<uint64_t> PostingsForValue(const std::string& name, const std::string& value);
+  std::vector<uint64_t> PostingsForName(const LabelMatcher& matcher);
 
   // Head (caller holds head_mu).
   Status ResolveMaxTimestamp(SeriesEntry* e);
@@ -459,6 +555,10 @@ struct RocksDbStore::Impl {
   Status CloseHead(rocksdb::WriteBatch* wb, SeriesEntry* e);
   Status ApplyLocked(std::vector<Pending>& pending, bool from_log, rocksdb::WriteBatch* wb,
                      std::string* log_record, AppendStats* stats);
+  // The common case of ApplyLocked: every series' samples are newer than all it holds and
+  // fall in one window. Returns false, changing nothing, when the batch is not like that.
+  Result<bool> ApplyInOrderLocked(const std::vector<Pending>& pending, rocksdb::WriteBatch* wb,
+                                  std::string* log_record, AppendStats* stats);
 
   // Commit: queue (caller holds head_mu) and wait (caller holds no lock).
   CommitItem* Enqueue(std::unique_ptr<CommitItem>& item);
@@ -675,12 +775,13 @@ Status RocksDbStore::Impl::Load() {
     if (!DecodeLabels(View(it->value()), &labels)) {
       return Internal("malformed labels of series " + std::to_string(id));
     }
-    uint64_t hash = hash_fn(labels);
+    uint64_t hash = LookupHash(labels);
     if (SeriesEntry* dup = Find(labels, hash)) {
       return Internal("series " + labels.ToString() + " has two ids (" + std::to_string(dup->id) +
                       ", " + std::to_string(id) + ")");
     }
     ++dc_series[std::string(labels.Get("dc"))];
+    AddPostings(labels, id);
     Insert(std::make_unique<SeriesEntry>(id, hash, std::string(View(it->value())),
                                          /*durable=*/true));
     next_id = std::max(next_id, id + 1);
@@ -688,36 +789,6 @@ Status RocksDbStore::Impl::Load() {
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "reading the series index"));
 
-  // label-set hash -> id: must agree with the hash this process computes, else lookups would
-  // miss and create a second id for an existing series.
-  lower.assign(1, kHashTag);
-  upper = PrefixEnd(lower);
-  lower_s = lower;
-  upper_s = upper;
-  it.reset(db->NewIterator(ro, index_cf));
-  size_t hash_keys = 0;
-  for (it->Seek(lower_s); it->Valid(); it->Next()) {
-    std::string_view key = View(it->key());
-    if (key.size() != 17) return Internal("malformed hash key in the index");
-    uint64_t hash = GetBE64(key.data() + 1), id = GetBE64(key.data() + 9);
-    SeriesEntry* found = ById(id);
-    if (found == nullptr) {
-      return Internal("hash index names series " + std::to_string(id) + ", which has no labels");
-    }
-    if (found->hash != hash) {
-      Labels labels;
-      DecodeLabels(found->labels_blob, &labels);
-      return InvalidArgument(
-          "the label hash function differs from the one that wrote this database (series " +
-          labels.ToString() + ")");
-    }
-    ++hash_keys;
-  }
-  RETURN_IF_ERROR(FromRocks(it->status(), "reading the hash index"));
-  if (hash_keys != loaded) {
-    return Internal("index holds " + std::to_string(loaded) + " series but " +
-                    std::to_string(hash_keys) + " hash entries");
-  }
   series_count = loaded;
   return Status::Ok();
 }
@@ -741,15 +812,15 @@ Result<rocksdb::ColumnFamilyHandle*> RocksDbStore::Impl::Partition(int res, int6
   return h;
 }
 
+// Only `s id -> labels`: the lookup hash and the postings live in memory, rebuilt at Open.
 void RocksDbStore::Impl::AddSeriesToBatch(rocksdb::WriteBatch* wb, const SeriesEntry& e) {
   wb->Put(index_cf, SeriesKey(e.id), e.labels_blob);
-  wb->Put(index_cf, HashKey(e.hash, e.id), rocksdb::Slice());
-  Labels labels;
-  DecodeLabels(e.labels_blob, &labels);
+}
+
+void RocksDbStore::Impl::AddPostings(const Labels& labels, uint64_t id) {
   for (const Label& l : labels.items()) {
-    std::string key = PostingValuePrefix(l.name, l.value);
-    PutBE64(&key, e.id);
-    wb->Put(index_cf, key, rocksdb::Slice());
+    auto by_name = postings.try_emplace(l.name).first;
+    by_name->second.try_emplace(l.value).first->second.push_back(id);
   }
 }
 
@@ -1012,19 +1083,16 @@ Status RocksDbStore::Impl::ApplyLocked(std::vector<Pending>& pending, bool from_
 
   // Phase 2: apply.
   SeriesEntry* log_series = nullptr;
-  std::string log_samples;
-  size_t log_count = 0;
-  int64_t log_prev_ts = 0;
+  std::vector<std::pair<int64_t, uint64_t>> log_samples;  // (ts, bits) of log_series
+  std::string unused_record;
+  HeadLogWriter log(log_record != nullptr ? log_record : &unused_record);
   auto flush_log = [&] {
-    if (log_series != nullptr && log_count > 0 && log_record != nullptr) {
-      PutVarint(log_record, log_series->id);
-      PutVarint(log_record, log_count);
-      log_record->append(log_samples);
+    if (log_series != nullptr && !log_samples.empty() && log_record != nullptr) {
+      log.BeginSeries(log_series->id, log_samples.size(), log_samples.front().first);
+      for (const auto& [ts, bits] : log_samples) log.Sample(ts, bits);
     }
     log_series = nullptr;
     log_samples.clear();
-    log_count = 0;
-    log_prev_ts = 0;
   };
   for (Plan& plan : plans) {
     SeriesEntry* e = pending[plan.begin].entry;
@@ -1069,18 +1137,65 @@ Status RocksDbStore::Impl::ApplyLocked(std::vector<Pending>& pending, bool from_
     }
     if (!to_head) continue;
     e->head_dirty = true;
-    for (const Sample& s : fresh) {
-      PutVarint(&log_samples, ZigZagDelta(s.timestamp_ms, log_prev_ts));
-      PutBE64(&log_samples, BitsOf(s.value));
-      log_prev_ts = s.timestamp_ms;
-      ++log_count;
-    }
+    for (const Sample& s : fresh) log_samples.emplace_back(s.timestamp_ms, BitsOf(s.value));
   }
   flush_log();
   return Status::Ok();
 }
 
-Result<AppendStats> RocksDbStore::Append(const std::vector<TimeSeries>& batch) {
+Result<bool> RocksDbStore::Impl::ApplyInOrderLocked(const std::vector<Pending>& pending,
+                                                    rocksdb::WriteBatch* wb,
+                                                    std::string* log_record, AppendStats* stats) {
+  // Check: per series (consecutive runs), strictly increasing times after everything the
+  // series holds (so no duplicate, conflict or out-of-order case), all in one window that is
+  // either the open head's or a later one with nothing stored in it yet.
+  for (size_t begin = 0; begin < pending.size();) {
+    SeriesEntry* e = pending[begin].entry;
+    if (!e->max_known) return false;
+    const int64_t window = WindowOf(pending[begin].ts);
+    if (e->max_ts != kNoSamples && pending[begin].ts <= e->max_ts) return false;
+    const bool head_window = e->has_head && window == e->head.window_start();
+    if (!head_window) {
+      if (e->has_head && window < e->head.window_start()) return false;
+      if (e->max_ts != kNoSamples && e->max_ts >= window) return false;
+    }
+    size_t end = begin + 1;
+    for (; end < pending.size() && pending[end].entry == e; ++end) {
+      if (pending[end].ts <= pending[end - 1].ts || WindowOf(pending[end].ts) != window) {
+        return false;
+      }
+    }
+    begin = end;
+  }
+  // Apply.
+  HeadLogWriter log(log_record);
+  for (size_t begin = 0; begin < pending.size();) {
+    SeriesEntry* e = pending[begin].entry;
+    size_t end = begin + 1;
+    while (end < pending.size() && pending[end].entry == e) ++end;
+    const int64_t window = WindowOf(pending[begin].ts);
+    if (!e->has_head || window != e->head.window_start()) {
+      if (e->has_head) RETURN_IF_ERROR(CloseHead(wb, e));
+      e->head = ChunkEncoder(window);
+      e->has_head = true;
+      head_series.fetch_add(1, std::memory_order_relaxed);
+    }
+    log.BeginSeries(e->id, end - begin, pending[begin].ts);
+    for (size_t i = begin; i < end; ++i) {
+      e->head.Append(pending[i].ts, pending[i].bits);
+      log.Sample(pending[i].ts, pending[i].bits);
+    }
+    e->head_dirty = true;
+    e->max_ts = pending[end - 1].ts;
+    global_max_ts = std::max(global_max_ts, e->max_ts);
+    stats->samples_stored += end - begin;
+    begin = end;
+  }
+  return true;
+}
+
+Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
+                                              const NewSeriesCheck* check_new_series) {
   Impl& d = *impl_;
   if (d.write_failed.load(std::memory_order_acquire)) {
     return IoError("storage at " + d.options.path +
@@ -1088,29 +1203,37 @@ Result<AppendStats> RocksDbStore::Append(const std::vector<TimeSeries>& batch) {
   }
   AppendStats stats;
 
-  // 1. Canonical label sets and their hashes.
+  // 1. Each series' canonical labels and lookup hash. Labels that come canonical (the usual
+  // case: senders sort them) are hashed and looked up in place; others are sorted, checked
+  // and stripped of empty values first.
   struct Ref {
-    const Labels* labels = nullptr;  // null: the series has no samples
+    std::span<const LabelView> labels;  // canonical
+    bool used = false;                  // false: the series has no samples (ignored)
     uint64_t hash = 0;
     SeriesEntry* entry = nullptr;
+    bool checked = false;  // check_new_series already ran
   };
   std::vector<Ref> refs(batch.size());
-  std::vector<Labels> canonical;
-  canonical.reserve(batch.size());  // no reallocation: refs point into it
+  std::deque<std::vector<LabelView>> rebuilt;  // canonical views of non-canonical series
+  std::deque<Labels> rebuilt_labels;           // what those views point into
   size_t total_samples = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
-    const TimeSeries& ts = batch[i];
-    if (ts.samples.empty()) continue;
-    total_samples += ts.samples.size();
-    const Labels* labels = &ts.labels;
-    bool has_empty = std::any_of(ts.labels.items().begin(), ts.labels.items().end(),
-                                 [](const Label& l) { return l.value.empty(); });
-    if (has_empty) {
-      canonical.push_back(CanonicalLabels(ts.labels));
-      labels = &canonical.back();
+    const SeriesView& series = batch[i];
+    if (series.samples.empty()) continue;
+    total_samples += series.samples.size();
+    Ref& r = refs[i];
+    r.used = true;
+    if (IsCanonical(series.labels) && !series.labels.empty()) {
+      r.labels = series.labels;
+    } else {
+      Labels sent = LabelsOf(series.labels);
+      if (check_new_series != nullptr) RETURN_IF_ERROR((*check_new_series)(i, sent));
+      r.checked = true;
+      rebuilt_labels.push_back(CanonicalLabels(sent));
+      rebuilt.push_back(ViewsOf(rebuilt_labels.back()));
+      r.labels = rebuilt.back();
     }
-    refs[i].labels = labels;
-    refs[i].hash = d.hash_fn(*labels);
+    r.hash = d.LookupHash(r.labels);
   }
 
   // 2. Series ids. New ids are allocated under the unique lock and published at once, so a
@@ -1120,26 +1243,37 @@ Result<AppendStats> RocksDbStore::Append(const std::vector<TimeSeries>& batch) {
   {
     std::shared_lock lock(d.index_mu);
     for (Ref& r : refs) {
-      if (r.labels == nullptr) continue;
-      r.entry = d.Find(*r.labels, r.hash);
+      if (!r.used) continue;
+      r.entry = d.Find(r.labels, r.hash);
       missing = missing || r.entry == nullptr;
     }
   }
   if (missing) {
+    std::vector<Labels> new_labels(batch.size());
+    for (size_t i = 0; i < refs.size(); ++i) {
+      Ref& r = refs[i];
+      if (!r.used || r.entry != nullptr) continue;
+      new_labels[i] = LabelsOf(r.labels);
+      if (check_new_series != nullptr && !r.checked) {
+        RETURN_IF_ERROR((*check_new_series)(i, new_labels[i]));
+      }
+    }
     std::unique_lock lock(d.index_mu);
     std::unordered_map<std::string_view, uint64_t> new_per_dc;
-    for (Ref& r : refs) {
-      if (r.labels == nullptr || r.entry != nullptr) continue;
-      r.entry = d.Find(*r.labels, r.hash);
+    for (size_t i = 0; i < refs.size(); ++i) {
+      Ref& r = refs[i];
+      if (!r.used || r.entry != nullptr) continue;
+      r.entry = d.Find(r.labels, r.hash);
       if (r.entry != nullptr) continue;
-      if (d.limits.max_labels_per_series > 0 && r.labels->size() > d.limits.max_labels_per_series) {
+      const Labels& labels = new_labels[i];
+      if (d.limits.max_labels_per_series > 0 && labels.size() > d.limits.max_labels_per_series) {
         d.rejected_labels_limit.fetch_add(1, std::memory_order_relaxed);
         return ResourceExhausted("limit max_labels_per_series (" +
                                  std::to_string(d.limits.max_labels_per_series) +
-                                 ") exceeded by series " + r.labels->ToString() + " with " +
-                                 std::to_string(r.labels->size()) + " labels");
+                                 ") exceeded by series " + labels.ToString() + " with " +
+                                 std::to_string(labels.size()) + " labels");
       }
-      std::string_view dc = r.labels->Get("dc");
+      std::string_view dc = labels.Get("dc");
       uint64_t n = ++new_per_dc[dc];
       auto have = d.dc_series.find(std::string(dc));
       uint64_t existing = have == d.dc_series.end() ? 0 : have->second;
@@ -1148,50 +1282,78 @@ Result<AppendStats> RocksDbStore::Append(const std::vector<TimeSeries>& batch) {
         return ResourceExhausted("limit max_series_per_dc (" +
                                  std::to_string(d.limits.max_series_per_dc) +
                                  ") reached for dc=\"" + std::string(dc) + "\"; series " +
-                                 r.labels->ToString() + " refused");
+                                 labels.ToString() + " refused");
       }
     }
-    for (Ref& r : refs) {
-      if (r.labels == nullptr || r.entry != nullptr) continue;
-      r.entry = d.Find(*r.labels, r.hash);
+    for (size_t i = 0; i < refs.size(); ++i) {
+      Ref& r = refs[i];
+      if (!r.used || r.entry != nullptr) continue;
+      r.entry = d.Find(r.labels, r.hash);
       if (r.entry == nullptr) {
         r.entry = d.Insert(
-            std::make_unique<SeriesEntry>(d.next_id++, r.hash, EncodeLabels(*r.labels), false));
+            std::make_unique<SeriesEntry>(d.next_id++, r.hash, EncodeLabels(new_labels[i]), false));
         r.entry->max_known = true;  // a new series has no samples yet
-        ++d.dc_series[std::string(r.labels->Get("dc"))];
+        ++d.dc_series[std::string(new_labels[i].Get("dc"))];
+        d.AddPostings(new_labels[i], r.entry->id);
       }
     }
   }
 
-  // 3. Samples in (series, time) order; duplicates within the batch collapse, conflicts
-  // refuse it.
+  // 3. Samples grouped by series in time order; duplicates within the batch collapse,
+  // conflicts refuse it. Usually each series comes once with sorted samples: then the batch
+  // order already is such a grouping and no sort is needed.
   std::vector<Pending> pending;
   pending.reserve(total_samples);
-  for (size_t i = 0; i < batch.size(); ++i) {
-    if (refs[i].labels == nullptr) continue;
-    for (const Sample& s : batch[i].samples) {
-      pending.push_back({refs[i].entry, s.timestamp_ms, BitsOf(s.value)});
-    }
-  }
-  std::stable_sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) {
-    if (a.entry->id != b.entry->id) return a.entry->id < b.entry->id;
-    return a.ts < b.ts;
-  });
-  size_t kept = 0;
-  for (size_t i = 0; i < pending.size(); ++i) {
-    if (kept > 0 && pending[kept - 1].entry == pending[i].entry &&
-        pending[kept - 1].ts == pending[i].ts) {
-      if (pending[kept - 1].bits != pending[i].bits) {
-        Labels labels;
-        DecodeLabels(pending[i].entry->labels_blob, &labels);
-        return Conflict(labels, pending[i].ts, pending[kept - 1].bits, pending[i].bits);
+  bool grouped = true;
+  {
+    // Open-addressing set of the batch's entries: a series that comes twice needs the sort.
+    size_t slots = 16;
+    while (slots < batch.size() * 2) slots <<= 1;
+    std::vector<SeriesEntry*> seen(slots, nullptr);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!refs[i].used) continue;
+      SeriesEntry* e = refs[i].entry;
+      if (grouped) {
+        size_t h = (reinterpret_cast<uintptr_t>(e) >> 4) * 0x9E3779B97F4A7C15ULL >> 20;
+        for (size_t k = h & (slots - 1);; k = (k + 1) & (slots - 1)) {
+          if (seen[k] == e) {
+            grouped = false;
+            break;
+          }
+          if (seen[k] == nullptr) {
+            seen[k] = e;
+            break;
+          }
+        }
       }
-      ++stats.duplicates;
-      continue;
+      const std::span<const Sample> samples = batch[i].samples;
+      for (size_t j = 0; j < samples.size(); ++j) {
+        if (j > 0 && samples[j].timestamp_ms <= samples[j - 1].timestamp_ms) grouped = false;
+        pending.push_back({e, samples[j].timestamp_ms, BitsOf(samples[j].value)});
+      }
     }
-    pending[kept++] = pending[i];
   }
-  pending.resize(kept);
+  if (!grouped) {
+    std::stable_sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) {
+      if (a.entry->id != b.entry->id) return a.entry->id < b.entry->id;
+      return a.ts < b.ts;
+    });
+    size_t kept = 0;
+    for (size_t i = 0; i < pending.size(); ++i) {
+      if (kept > 0 && pending[kept - 1].entry == pending[i].entry &&
+          pending[kept - 1].ts == pending[i].ts) {
+        if (pending[kept - 1].bits != pending[i].bits) {
+          Labels labels;
+          DecodeLabels(pending[i].entry->labels_blob, &labels);
+          return Conflict(labels, pending[i].ts, pending[kept - 1].bits, pending[i].bits);
+        }
+        ++stats.duplicates;
+        continue;
+      }
+      pending[kept++] = pending[i];
+    }
+    pending.resize(kept);
+  }
 
   // 4. Check and apply to the heads, and queue the batch, under head_mu; commit outside it.
   auto item = std::make_unique<CommitItem>();
@@ -1200,7 +1362,11 @@ Result<AppendStats> RocksDbStore::Append(const std::vector<TimeSeries>& batch) {
   {
     std::lock_guard lock(d.head_mu);
     std::string record;
-    RETURN_IF_ERROR(d.ApplyLocked(pending, /*from_log=*/false, &item->wb, &record, &stats));
+    record.reserve(pending.size() * 8 + 16);
+    ASSIGN_OR_RETURN(bool applied, d.ApplyInOrderLocked(pending, &item->wb, &record, &stats));
+    if (!applied) {
+      RETURN_IF_ERROR(d.ApplyLocked(pending, /*from_log=*/false, &item->wb, &record, &stats));
+    }
     for (size_t i = 0; i < pending.size(); ++i) {
       SeriesEntry* e = pending[i].entry;
       if ((i == 0 || pending[i - 1].entry != e) && !e->durable.load(std::memory_order_acquire)) {
@@ -1237,50 +1403,32 @@ Result<AppendStats> RocksDbStore::Append(const std::vector<TimeSeries>& batch) {
   return stats;
 }
 
-Result<std::vector<uint64_t>> RocksDbStore::Impl::PostingsForValue(const rocksdb::ReadOptions& base,
-                                                                   const std::string& name,
-                                                                   const std::string& value) {
-  std::string lower = PostingValuePrefix(name, value), upper = PrefixEnd(lower);
-  rocksdb::Slice lower_s(lower), upper_s(upper);
-  rocksdb::ReadOptions ro = base;
-  ro.iterate_lower_bound = &lower_s;
-  ro.iterate_upper_bound = &upper_s;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, index_cf));
+std::vector<uint64_t> RocksDbStore::Impl::PostingsForValue(const std::string& name,
+                                                           const std::string& value) {
   std::vector<uint64_t> ids;
-  for (it->Seek(lower_s); it->Valid(); it->Next()) {
-    if (it->key().size() != lower.size() + 8) return Internal("malformed posting key");
-    ids.push_back(GetBE64(it->key().data() + lower.size()));
+  std::shared_lock lock(index_mu);
+  auto by_name = postings.find(name);
+  if (by_name == postings.end()) return ids;
+  auto by_value = by_name->second.find(value);
+  if (by_value == by_name->second.end()) return ids;
+  ids.reserve(by_value->second.size());
+  for (uint64_t id : by_value->second) {
+    if (ById(id)->durable.load(std::memory_order_acquire)) ids.push_back(id);
   }
-  RETURN_IF_ERROR(FromRocks(it->status(), "reading postings"));
-  return ids;  // sorted: the id is the last key component
+  return ids;
 }
 
-Result<std::vector<uint64_t>> RocksDbStore::Impl::PostingsForName(const rocksdb::ReadOptions& base,
-                                                                  const LabelMatcher& matcher) {
-  std::string lower = PostingNamePrefix(matcher.name()), upper = PrefixEnd(lower);
-  rocksdb::Slice lower_s(lower), upper_s(upper);
-  rocksdb::ReadOptions ro = base;
-  ro.iterate_lower_bound = &lower_s;
-  ro.iterate_upper_bound = &upper_s;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, index_cf));
+std::vector<uint64_t> RocksDbStore::Impl::PostingsForName(const LabelMatcher& matcher) {
   std::vector<uint64_t> ids;
-  std::string last_escaped, value;
-  bool have_last = false, last_matched = false;
-  for (it->Seek(lower_s); it->Valid(); it->Next()) {
-    std::string_view rest = View(it->key()).substr(lower.size());
-    if (rest.size() < 9) return Internal("malformed posting key");
-    std::string_view escaped = rest.substr(0, rest.size() - 8);
-    // Keys are grouped by value: evaluate the matcher once per distinct value.
-    if (!have_last || escaped != last_escaped) {
-      std::string_view parse = escaped;
-      if (!GetEscaped(&parse, &value) || !parse.empty()) return Internal("malformed posting key");
-      last_escaped.assign(escaped);
-      have_last = true;
-      last_matched = matcher.Matches(value);
+  std::shared_lock lock(index_mu);
+  auto by_name = postings.find(matcher.name());
+  if (by_name == postings.end()) return ids;
+  for (const auto& [value, list] : by_name->second) {
+    if (!matcher.Matches(value)) continue;
+    for (uint64_t id : list) {
+      if (ById(id)->durable.load(std::memory_order_acquire)) ids.push_back(id);
     }
-    if (last_matched) ids.push_back(GetBE64(rest.data() + rest.size() - 8));
   }
-  RETURN_IF_ERROR(FromRocks(it->status(), "reading postings"));
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   return ids;
@@ -1304,13 +1452,9 @@ Result<std::vector<SeriesSamples>> RocksDbStore::SelectRollup(
   // Candidates from the postings (one snapshot of the index).
   std::optional<std::vector<uint64_t>> ids;
   {
-    SnapshotGuard snapshot(d.db);
-    rocksdb::ReadOptions ro;
-    ro.snapshot = snapshot.get();
     for (const LabelMatcher& m : compiled) {
       if (m.spec().type != MatcherSpec::kEqual || m.spec().value.empty()) continue;
-      ASSIGN_OR_RETURN(std::vector<uint64_t> posting,
-                       d.PostingsForValue(ro, m.name(), m.spec().value));
+      std::vector<uint64_t> posting = d.PostingsForValue(m.name(), m.spec().value);
       if (ids) {
         std::vector<uint64_t> both;
         std::set_intersection(ids->begin(), ids->end(), posting.begin(), posting.end(),
@@ -1324,7 +1468,7 @@ Result<std::vector<SeriesSamples>> RocksDbStore::SelectRollup(
     if (!ids) {
       for (const LabelMatcher& m : compiled) {
         if (m.Matches("")) continue;
-        ASSIGN_OR_RETURN(ids, d.PostingsForName(ro, m));
+        ids = d.PostingsForName(m);
         break;
       }
     }
@@ -1578,22 +1722,21 @@ Status RocksDbStore::Impl::Replay() {
   CommitItem* last = nullptr;
   std::vector<std::unique_ptr<CommitItem>> items;
   for (it->Seek(lower_s); it->Valid(); it->Next()) {
-    std::string_view rec = View(it->value());
     std::vector<Pending> pending;
-    while (!rec.empty()) {
-      uint64_t id, n;
-      if (!GetVarint(&rec, &id) || !GetVarint(&rec, &n)) return Internal("malformed head log");
+    uint64_t unknown_id = 0;
+    bool well_formed = ReadHeadLog(View(it->value()), [&](uint64_t id, int64_t ts, uint64_t bits) {
       SeriesEntry* e = ById(id);
-      if (e == nullptr) return Internal("head log names unknown series " + std::to_string(id));
-      int64_t ts = 0;
-      for (uint64_t i = 0; i < n; ++i) {
-        uint64_t z;
-        if (!GetVarint(&rec, &z) || rec.size() < 8) return Internal("malformed head log");
-        ts = AddZigZag(ts, z);
-        pending.push_back({e, ts, GetBE64(rec.data())});
-        rec.remove_prefix(8);
+      if (e == nullptr) {
+        unknown_id = id;
+        return false;
       }
+      pending.push_back({e, ts, bits});
+      return true;
+    });
+    if (unknown_id != 0) {
+      return Internal("head log names unknown series " + std::to_string(unknown_id));
     }
+    if (!well_formed) return Internal("malformed head log");
     samples += pending.size();
     AppendStats ignored;
     auto item = std::make_unique<CommitItem>();
@@ -1723,7 +1866,7 @@ Status RocksDbStore::CompactAll() {
 Result<uint64_t> RocksDbStore::SeriesId(const Labels& labels) const {
   const Impl& d = *impl_;
   Labels canonical = CanonicalLabels(labels);
-  uint64_t hash = d.hash_fn(canonical);
+  uint64_t hash = d.LookupHash(canonical);
   std::shared_lock lock(d.index_mu);
   SeriesEntry* e = d.Find(canonical, hash);
   if (e == nullptr || !e->durable.load(std::memory_order_acquire)) {

@@ -37,7 +37,9 @@ class RocksDbStore final : public Store {
   RocksDbStore(const RocksDbStore&) = delete;
   RocksDbStore& operator=(const RocksDbStore&) = delete;
 
-  Result<AppendStats> Append(const std::vector<TimeSeries>& batch) override;
+  using Store::Append;
+  Result<AppendStats> AppendViews(std::span<const SeriesView> batch,
+                                  const NewSeriesCheck* check_new_series) override;
   Result<std::vector<SeriesSamples>> Select(const std::vector<MatcherSpec>& matchers,
                                             int64_t min_ms, int64_t max_ms) override;
   Result<std::vector<SeriesSamples>> SelectRollup(const std::vector<MatcherSpec>& matchers,

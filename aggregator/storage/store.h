@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,24 @@ struct StoreLimits {
   uint64_t max_series_per_dc = 0;      // series with the same `dc` label value (absent = "")
   uint64_t max_labels_per_series = 0;  // labels of a series, __name__ included
 };
+
+// A series of a batch to append, as views into memory the caller owns for the call (the
+// decoded remote_write body): no Labels object is built for a series the store already holds.
+struct LabelView {
+  std::string_view name;
+  std::string_view value;
+};
+struct SeriesView {
+  std::span<const LabelView> labels;  // any order; empty values allowed (dropped as usual)
+  std::span<const Sample> samples;    // any order
+};
+
+// Called by Append for each series of a batch that the store does not hold yet (or that does
+// not come in canonical form: labels not strictly sorted by name, or an empty value), before
+// anything is stored, with its index in the batch and its labels as sent, sorted by name. An
+// error refuses the whole batch and is returned as is. A label set the store holds in
+// canonical form was checked when it was created, and the same bytes give the same answer.
+using NewSeriesCheck = std::function<Status(size_t index, const Labels& labels)>;
 
 struct SeriesSamples {
   Labels labels;                // canonical: no empty-valued labels
@@ -108,7 +127,25 @@ class Store {
   // message naming the limit. kIoError after a failed write: the store then refuses all further
   // Appends until it is reopened; reads still work and may show the refused batch (it reached
   // the in-memory head before the write failed; a restart drops it).
-  virtual Result<AppendStats> Append(const std::vector<TimeSeries>& batch) = 0;
+  // `check_new_series` (may be null) vets each series the store does not hold yet.
+  virtual Result<AppendStats> AppendViews(std::span<const SeriesView> batch,
+                                          const NewSeriesCheck* check_new_series) = 0;
+
+  // Append of Labels/TimeSeries values (tests, tools): the same, without a check.
+  Result<AppendStats> Append(const std::vector<TimeSeries>& batch) {
+    std::vector<LabelView> labels;
+    for (const TimeSeries& ts : batch) {
+      for (const Label& l : ts.labels.items()) labels.push_back({l.name, l.value});
+    }
+    std::vector<SeriesView> views;
+    views.reserve(batch.size());
+    const LabelView* next = labels.data();
+    for (const TimeSeries& ts : batch) {
+      views.push_back({{next, ts.labels.size()}, ts.samples});
+      next += ts.labels.size();
+    }
+    return AppendViews(views, nullptr);
+  }
 
   // Series whose labels match all matchers (see CompileMatchers for the rule; a label absent
   // from a series matches as ""), with their samples in [min_ms, max_ms] sorted by time. Series
