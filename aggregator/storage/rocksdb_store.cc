@@ -14,7 +14,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <bit>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -34,6 +33,7 @@
 
 #include "aggregator/storage/column_codec.h"
 #include "aggregator/storage/gorilla.h"
+#include "aggregator/storage/head_log.h"
 
 namespace suanli::storage {
 namespace {
@@ -200,16 +200,6 @@ std::string HeadKey(uint64_t id) {
   return k;
 }
 
-// Zigzag of the wrapping difference a - b (timestamps may span the whole int64 range).
-uint64_t ZigZagDelta(int64_t a, int64_t b) {
-  auto v = static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b));
-  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
-}
-int64_t AddZigZag(int64_t base, uint64_t z) {
-  auto v = static_cast<int64_t>(z >> 1) ^ -static_cast<int64_t>(z & 1);
-  return static_cast<int64_t>(static_cast<uint64_t>(base) + static_cast<uint64_t>(v));
-}
-
 int64_t WindowOf(int64_t ts) { return rollup::IntervalStart(ts, kWindowMs); }
 int64_t PartitionOf(int res, int64_t ts) { return rollup::FloorDiv(ts, kPartitionMs[res]); }
 
@@ -347,87 +337,6 @@ struct Pending {
   int64_t ts;
   uint64_t bits;
 };
-
-// Head log record, format 2 (README.md "head family"): a 0x00 byte (no format-1 record starts
-// with it: ids start at 1), the version, the first timestamp; then per series the id as a
-// zigzag delta from the previous series' id, the sample count, and per sample the zigzag
-// timestamp delta (from the record's first timestamp, then from the previous sample) and the
-// value bits without their low zero bytes. ~3-6 bytes for an integer-valued sample.
-constexpr uint8_t kLogFormat = 2;
-
-class HeadLogWriter {
- public:
-  explicit HeadLogWriter(std::string* out) : out_(out) {}
-  void BeginSeries(uint64_t id, uint64_t count, int64_t first_ts) {
-    if (out_->empty()) {
-      out_->push_back('\0');
-      out_->push_back(static_cast<char>(kLogFormat));
-      base_ts_ = first_ts;
-      PutVarint(out_, ZigZagDelta(first_ts, 0));
-    }
-    PutVarint(out_, ZigZagDelta(static_cast<int64_t>(id), static_cast<int64_t>(prev_id_)));
-    PutVarint(out_, count);
-    prev_id_ = id;
-    prev_ts_ = base_ts_;
-  }
-  void Sample(int64_t ts, uint64_t bits) {
-    PutVarint(out_, ZigZagDelta(ts, prev_ts_));
-    prev_ts_ = ts;
-    int keep = bits == 0 ? 0 : 8 - std::countr_zero(bits) / 8;
-    out_->push_back(static_cast<char>(keep));
-    for (int i = 0; i < keep; ++i) out_->push_back(static_cast<char>(bits >> (56 - 8 * i)));
-  }
-
- private:
-  std::string* out_;
-  int64_t base_ts_ = 0, prev_ts_ = 0;
-  uint64_t prev_id_ = 0;
-};
-
-// Reads a head log record of either format into (id, ts, bits) calls; false if malformed.
-template <typename F>
-bool ReadHeadLog(std::string_view rec, F&& add) {
-  if (!rec.empty() && rec.front() == '\0') {
-    if (rec.size() < 2 || static_cast<uint8_t>(rec[1]) != kLogFormat) return false;
-    rec.remove_prefix(2);
-    uint64_t z, prev_id = 0;
-    if (!GetVarint(&rec, &z)) return false;
-    const int64_t base_ts = AddZigZag(0, z);
-    while (!rec.empty()) {
-      uint64_t n;
-      if (!GetVarint(&rec, &z) || !GetVarint(&rec, &n)) return false;
-      prev_id = static_cast<uint64_t>(AddZigZag(static_cast<int64_t>(prev_id), z));
-      int64_t ts = base_ts;
-      for (uint64_t i = 0; i < n; ++i) {
-        if (!GetVarint(&rec, &z) || rec.empty()) return false;
-        ts = AddZigZag(ts, z);
-        auto keep = static_cast<uint8_t>(rec.front());
-        if (keep > 8 || rec.size() < 1u + keep) return false;
-        uint64_t bits = 0;
-        for (int k = 0; k < keep; ++k) {
-          bits |= static_cast<uint64_t>(static_cast<uint8_t>(rec[1 + k])) << (56 - 8 * k);
-        }
-        rec.remove_prefix(1 + keep);
-        if (!add(prev_id, ts, bits)) return false;
-      }
-    }
-    return true;
-  }
-  // Format 1: id varint, n varint, n x {zigzag(ts - prev) varint (prev from 0), bits BE64}.
-  while (!rec.empty()) {
-    uint64_t id, n;
-    if (!GetVarint(&rec, &id) || !GetVarint(&rec, &n)) return false;
-    int64_t ts = 0;
-    for (uint64_t i = 0; i < n; ++i) {
-      uint64_t z;
-      if (!GetVarint(&rec, &z) || rec.size() < 8) return false;
-      ts = AddZigZag(ts, z);
-      if (!add(id, ts, GetBE64(rec.data()))) return false;
-      rec.remove_prefix(8);
-    }
-  }
-  return true;
-}
 
 }  // namespace
 
