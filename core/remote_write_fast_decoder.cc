@@ -138,6 +138,17 @@ inline bool NextTag(Cursor& c, uint32_t* tag, bool* ok) {
 }
 
 bool ParseLabel(std::string_view bytes, LabelRef* out, int depth) {
+  // What every sender writes: name (field 1) then value (field 2), one-byte lengths.
+  const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
+  if (bytes.size() >= 4 && b[0] == (1 << 3 | kWireLen) && b[1] < 0x80) {
+    const size_t name_len = b[1];
+    if (name_len + 4 <= bytes.size() && b[2 + name_len] == (2 << 3 | kWireLen) &&
+        b[3 + name_len] < 0x80 && name_len + 4 + b[3 + name_len] == bytes.size()) {
+      out->name = bytes.substr(2, name_len);
+      out->value = bytes.substr(4 + name_len);
+      return true;
+    }
+  }
   Cursor c{bytes.data(), bytes.data() + bytes.size()};
   uint32_t tag;
   bool ok = true;
@@ -155,6 +166,17 @@ bool ParseLabel(std::string_view bytes, LabelRef* out, int depth) {
 }
 
 bool ParseSample(std::string_view bytes, Sample* out, int depth) {
+  // What every sender writes: value (fixed64, field 1) then timestamp (varint, field 2).
+  if (bytes.size() >= 11 && bytes[0] == (1 << 3 | kWireFixed64) &&
+      bytes[9] == (2 << 3 | kWireVarint)) {
+    Cursor c{bytes.data() + 10, bytes.data() + bytes.size()};
+    uint64_t ts;
+    if (ReadVarint(c, &ts) && c.done()) {
+      std::memcpy(&out->value, bytes.data() + 1, 8);
+      out->timestamp_ms = static_cast<int64_t>(ts);
+      return true;
+    }
+  }
   Cursor c{bytes.data(), bytes.data() + bytes.size()};
   uint32_t tag;
   bool ok = true;

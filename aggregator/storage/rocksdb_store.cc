@@ -223,18 +223,31 @@ uint64_t Load64(const char* p) {
   return v;
 }
 
-// Mixes one string into h, 8 bytes at a time; the length keeps name/value borders apart.
+// Mixes one string into h, 8 bytes at a time (the last word overlapping, short tails read in
+// at most two loads, so no call to memcpy); the length keeps name/value borders apart.
 uint64_t HashString(uint64_t h, std::string_view s) {
   constexpr uint64_t kMul = 0x9E3779B97F4A7C15ULL;
   const char* p = s.data();
-  size_t n = s.size();
-  for (; n >= 8; p += 8, n -= 8) {
-    h = (h ^ Load64(p)) * kMul;
-    h ^= h >> 32;
+  const size_t n = s.size();
+  uint64_t last;
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) {
+      h = (h ^ Load64(p + i)) * kMul;
+      h ^= h >> 32;
+    }
+    last = Load64(p + n - 8);
+  } else if (n >= 4) {
+    uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + n - 4, 4);
+    last = (uint64_t{a} << 32) | b;
+  } else {
+    last = n == 0 ? 0
+                  : (uint64_t{static_cast<uint8_t>(p[0])} << 16) |
+                        (uint64_t{static_cast<uint8_t>(p[n / 2])} << 8) |
+                        static_cast<uint8_t>(p[n - 1]);
   }
-  uint64_t tail = 0;
-  if (n > 0) std::memcpy(&tail, p, n);
-  h = (h ^ tail ^ (static_cast<uint64_t>(s.size()) << 56)) * kMul;
+  h = (h ^ last ^ (static_cast<uint64_t>(n) << 56)) * kMul;
   return h ^ (h >> 29);
 }
 
@@ -298,7 +311,6 @@ struct SeriesEntry {
   const uint64_t id;
   const uint64_t hash;            // lookup hash (HashViews or the label_hash seam)
   const std::string labels_blob;  // EncodeLabels form: one allocation per series
-  SeriesEntry* next_same_hash = nullptr;
   std::atomic<bool> durable;
   // Head state (head_mu).
   bool max_known = false;
@@ -306,6 +318,50 @@ struct SeriesEntry {
   bool head_dirty = false;  // changed since the last checkpoint
   int64_t max_ts = kNoSamples;
   ChunkEncoder head;  // the open chunk of window head.window_start (when has_head)
+};
+
+// Lookup hash -> series, open addressing with linear probing; series with equal hashes
+// (collisions) take further slots, so a lookup checks the labels of each equal-hash entry.
+// Power-of-two size, at most 3/4 full: ~21-43 bytes per series, no allocation per series.
+class SeriesTable {
+ public:
+  template <typename Matches>
+  SeriesEntry* Find(uint64_t hash, Matches&& matches) const {
+    if (slots_.empty()) return nullptr;
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = Home(hash) & mask;; i = (i + 1) & mask) {
+      const Slot& slot = slots_[i];
+      if (slot.entry == nullptr) return nullptr;
+      if (slot.hash == hash && matches(*slot.entry)) return slot.entry;
+    }
+  }
+  void Insert(uint64_t hash, SeriesEntry* entry) {
+    if ((used_ + 1) * 4 > slots_.size() * 3) Grow();
+    Place(hash, entry);
+    ++used_;
+  }
+
+ private:
+  struct Slot {
+    uint64_t hash = 0;
+    SeriesEntry* entry = nullptr;
+  };
+  static size_t Home(uint64_t hash) { return static_cast<size_t>(hash ^ (hash >> 32)); }
+  void Place(uint64_t hash, SeriesEntry* entry) {
+    const size_t mask = slots_.size() - 1;
+    size_t i = Home(hash) & mask;
+    while (slots_[i].entry != nullptr) i = (i + 1) & mask;
+    slots_[i] = Slot{hash, entry};
+  }
+  void Grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(old.empty() ? 1024 : old.size() * 2, Slot{});
+    for (const Slot& slot : old) {
+      if (slot.entry != nullptr) Place(slot.hash, slot.entry);
+    }
+  }
+  std::vector<Slot> slots_;
+  size_t used_ = 0;
 };
 
 class SnapshotGuard {
@@ -355,7 +411,7 @@ struct RocksDbStore::Impl {
   std::map<int64_t, rocksdb::ColumnFamilyHandle*> parts[4];
 
   mutable std::shared_mutex index_mu;
-  std::unordered_map<uint64_t, SeriesEntry*> by_hash;   // head of each collision chain
+  SeriesTable by_hash;
   std::vector<std::unique_ptr<SeriesEntry>> by_id;      // index = id; [0] unused
   std::unordered_map<std::string, uint64_t> dc_series;  // series per `dc` value
   // Postings: label name -> value -> ids in increasing order (ids are allocated in order under
@@ -407,11 +463,8 @@ struct RocksDbStore::Impl {
 
   // Caller holds index_mu (shared or unique). `labels` canonical.
   SeriesEntry* Find(std::span<const LabelView> labels, uint64_t hash) const {
-    auto it = by_hash.find(hash);
-    for (SeriesEntry* e = it == by_hash.end() ? nullptr : it->second; e; e = e->next_same_hash) {
-      if (BlobEqualsViews(e->labels_blob, labels)) return e;
-    }
-    return nullptr;
+    return by_hash.Find(
+        hash, [&](const SeriesEntry& e) { return BlobEqualsViews(e.labels_blob, labels); });
   }
   SeriesEntry* Find(const Labels& labels, uint64_t hash) const {
     return Find(ViewsOf(labels), hash);
@@ -428,9 +481,7 @@ struct RocksDbStore::Impl {
   // Caller holds index_mu unique.
   SeriesEntry* Insert(std::unique_ptr<SeriesEntry> entry) {
     SeriesEntry* e = entry.get();
-    SeriesEntry*& head = by_hash[e->hash];
-    e->next_same_hash = head;
-    head = e;
+    by_hash.Insert(e->hash, e);
     if (by_id.size() <= e->id) by_id.resize(std::max<size_t>(e->id + 1, by_id.size() * 3 / 2));
     by_id[e->id] = std::move(entry);
     return e;
@@ -1068,9 +1119,13 @@ Result<bool> RocksDbStore::Impl::ApplyInOrderLocked(const std::vector<Pending>& 
       if (e->has_head && window < e->head.window_start()) return false;
       if (e->max_ts != kNoSamples && e->max_ts >= window) return false;
     }
+    // Inside [window, window + kWindowMs) without a division per sample.
+    const uint64_t window_offset_limit = kWindowMs - 1;
     size_t end = begin + 1;
     for (; end < pending.size() && pending[end].entry == e; ++end) {
-      if (pending[end].ts <= pending[end - 1].ts || WindowOf(pending[end].ts) != window) {
+      if (pending[end].ts <= pending[end - 1].ts ||
+          static_cast<uint64_t>(pending[end].ts) - static_cast<uint64_t>(window) >
+              window_offset_limit) {
         return false;
       }
     }
@@ -1112,19 +1167,16 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
   }
   AppendStats stats;
 
-  // 1. Each series' canonical labels and lookup hash. Labels that come canonical (the usual
-  // case: senders sort them) are hashed and looked up in place; others are sorted, checked
-  // and stripped of empty values first.
+  // 1. Look each series up by the hash of its labels as sent. A match compares equal to the
+  // stored canonical blob, so the labels were sent canonical (sorted, no empty value), and
+  // no Labels object is built. Only a series not found is canonicalized and checked.
   struct Ref {
-    std::span<const LabelView> labels;  // canonical
+    std::span<const LabelView> labels;  // as sent; canonical once step 2 ran
     bool used = false;                  // false: the series has no samples (ignored)
     uint64_t hash = 0;
     SeriesEntry* entry = nullptr;
-    bool checked = false;  // check_new_series already ran
   };
   std::vector<Ref> refs(batch.size());
-  std::deque<std::vector<LabelView>> rebuilt;  // canonical views of non-canonical series
-  std::deque<Labels> rebuilt_labels;           // what those views point into
   size_t total_samples = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     const SeriesView& series = batch[i];
@@ -1132,22 +1184,9 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
     total_samples += series.samples.size();
     Ref& r = refs[i];
     r.used = true;
-    if (IsCanonical(series.labels) && !series.labels.empty()) {
-      r.labels = series.labels;
-    } else {
-      Labels sent = LabelsOf(series.labels);
-      if (check_new_series != nullptr) RETURN_IF_ERROR((*check_new_series)(i, sent));
-      r.checked = true;
-      rebuilt_labels.push_back(CanonicalLabels(sent));
-      rebuilt.push_back(ViewsOf(rebuilt_labels.back()));
-      r.labels = rebuilt.back();
-    }
+    r.labels = series.labels;
     r.hash = d.LookupHash(r.labels);
   }
-
-  // 2. Series ids. New ids are allocated under the unique lock and published at once, so a
-  // concurrent batch with the same new series finds this entry and uses the same id. Limits
-  // are checked for all new series of the batch before any is created.
   bool missing = false;
   {
     std::shared_lock lock(d.index_mu);
@@ -1157,14 +1196,26 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
       missing = missing || r.entry == nullptr;
     }
   }
+
+  // 2. Series ids for the others. New ids are allocated under the unique lock and published
+  // at once, so a concurrent batch with the same new series finds this entry and uses the
+  // same id. Limits are checked for all new series of the batch before any is created.
+  std::deque<std::vector<LabelView>> rebuilt;  // canonical views of non-canonical series
   if (missing) {
     std::vector<Labels> new_labels(batch.size());
     for (size_t i = 0; i < refs.size(); ++i) {
       Ref& r = refs[i];
       if (!r.used || r.entry != nullptr) continue;
-      new_labels[i] = LabelsOf(r.labels);
-      if (check_new_series != nullptr && !r.checked) {
-        RETURN_IF_ERROR((*check_new_series)(i, new_labels[i]));
+      const bool canonical = IsCanonical(r.labels) && !r.labels.empty();
+      Labels sent = LabelsOf(r.labels);
+      if (check_new_series != nullptr) RETURN_IF_ERROR((*check_new_series)(i, sent));
+      if (canonical) {
+        new_labels[i] = std::move(sent);
+      } else {
+        new_labels[i] = CanonicalLabels(sent);
+        rebuilt.push_back(ViewsOf(new_labels[i]));
+        r.labels = rebuilt.back();
+        r.hash = d.LookupHash(r.labels);
       }
     }
     std::unique_lock lock(d.index_mu);
