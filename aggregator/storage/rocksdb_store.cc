@@ -282,6 +282,20 @@ Labels LabelsOf(std::span<const LabelView> views) {
   return Labels(std::move(items));  // sorts by name
 }
 
+// a[0, n) == b[0, n), inline for the short strings of labels (a call to memcmp costs more).
+bool BytesEqual(const char* a, const char* b, size_t n) {
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) {
+      if (Load64(a + i) != Load64(b + i)) return false;
+    }
+    return Load64(a + n - 8) == Load64(b + n - 8);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
 // True when the encoded labels blob holds exactly `labels` (no allocation).
 bool BlobEqualsViews(std::string_view blob, std::span<const LabelView> labels) {
   uint64_t n;
@@ -289,12 +303,12 @@ bool BlobEqualsViews(std::string_view blob, std::span<const LabelView> labels) {
   for (const LabelView& l : labels) {
     uint64_t len;
     if (!GetVarint(&blob, &len) || len != l.name.size() || len > blob.size() ||
-        std::memcmp(blob.data(), l.name.data(), len) != 0) {
+        !BytesEqual(blob.data(), l.name.data(), len)) {
       return false;
     }
     blob.remove_prefix(len);
     if (!GetVarint(&blob, &len) || len != l.value.size() || len > blob.size() ||
-        std::memcmp(blob.data(), l.value.data(), len) != 0) {
+        !BytesEqual(blob.data(), l.value.data(), len)) {
       return false;
     }
     blob.remove_prefix(len);
