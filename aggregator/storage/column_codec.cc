@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstring>
 
@@ -10,6 +11,17 @@
 
 namespace suanli::storage {
 namespace {
+
+bool Fits(int64_t v, int nbits) {
+  int64_t lim = int64_t{1} << (nbits - 1);
+  return v >= -lim && v < lim;
+}
+
+int64_t SignExtend(uint64_t v, int nbits) {
+  if (nbits == 64) return static_cast<int64_t>(v);
+  uint64_t sign = uint64_t{1} << (nbits - 1);
+  return static_cast<int64_t>(((v & ((sign << 1) - 1)) ^ sign) - sign);
+}
 
 uint64_t Bits(double v) {
   uint64_t b;
@@ -32,46 +44,165 @@ uint64_t Linear(uint64_t prev, uint64_t prev2) {
 }
 
 // ---- integer columns ----
-// x0 = v0, x1 = v1 - v0, xi = (vi - v[i-1]) - (v[i-1] - v[i-2]) (wrapping): a flag bit '1' when
-// every xi for i >= 2 is 0 (then only x0 and x1 follow), else '0' and every xi, each WriteDod.
+// A mode bit: '0' delta-of-delta: WriteDod(v0), WriteDod(v1 - v0), residuals
+// ri = (vi - v[i-1]) - (v[i-1] - v[i-2]) for i >= 2 (a steady interval, a counter);
+// '1' delta: WriteDod(v0), WriteDod(D), residuals ri = (vi - v[i-1]) - D for i >= 1, D the
+// median delta (a gauge, a jittered interval). Then, if there are residuals: '1' when all are
+// 0, else '0', 7 bits width w (0..64) and per residual '0' + w bits (two's complement) or
+// '1' + 64 bits. All arithmetic wraps (uint64), so any int64 column round-trips.
+
+int DodBits(int64_t x) {
+  if (x == 0) return 1;
+  if (Fits(x, 14)) return 16;
+  if (Fits(x, 17)) return 20;
+  if (Fits(x, 20)) return 24;
+  return 68;
+}
+
+// Two's complement bits that hold r (0 for r == 0).
+int NeededBits(int64_t r) {
+  return r == 0 ? 0 : 65 - std::countl_zero(static_cast<uint64_t>(r ^ (r >> 63)));
+}
+
+struct IntPlan {
+  bool delta_mode = false;
+  int64_t head[2] = {0, 0};  // v0, then v1 - v0 (dod) or D (delta)
+  std::vector<int64_t> residuals;
+  bool all_zero = true;
+  int width = 0;
+  long cost = 0;
+};
+
+IntPlan PlanIntMode(const std::vector<int64_t>& v, bool delta_mode) {
+  IntPlan p;
+  p.delta_mode = delta_mode;
+  const size_t n = v.size();
+  auto d = [&](size_t i) { return static_cast<uint64_t>(v[i]) - static_cast<uint64_t>(v[i - 1]); };
+  p.head[0] = v[0];
+  if (n >= 2) {
+    if (delta_mode) {
+      std::vector<int64_t> deltas;
+      for (size_t i = 1; i < n; ++i) deltas.push_back(static_cast<int64_t>(d(i)));
+      std::nth_element(deltas.begin(), deltas.begin() + deltas.size() / 2, deltas.end());
+      p.head[1] = deltas[deltas.size() / 2];
+      for (size_t i = 1; i < n; ++i) {
+        p.residuals.push_back(static_cast<int64_t>(d(i) - static_cast<uint64_t>(p.head[1])));
+      }
+    } else {
+      p.head[1] = static_cast<int64_t>(d(1));
+      for (size_t i = 2; i < n; ++i) p.residuals.push_back(static_cast<int64_t>(d(i) - d(i - 1)));
+    }
+  }
+  p.cost = 1 + DodBits(p.head[0]) + (n >= 2 ? DodBits(p.head[1]) : 0);
+  if (p.residuals.empty()) return p;
+  std::array<long, 65> hist{};
+  for (int64_t r : p.residuals) {
+    ++hist[NeededBits(r)];
+    p.all_zero = p.all_zero && r == 0;
+  }
+  if (p.all_zero) {
+    p.cost += 1;
+    return p;
+  }
+  long best = -1, wider = static_cast<long>(p.residuals.size()), fitting = 0;
+  for (int w = 0; w <= 64; ++w) {
+    fitting += hist[w];
+    wider -= hist[w];
+    long cost = fitting * (1 + w) + wider * 65;
+    if (best < 0 || cost < best) {
+      best = cost;
+      p.width = w;
+    }
+  }
+  p.cost += 1 + 7 + best;
+  return p;
+}
+
+IntPlan PlanInt(const std::vector<int64_t>& v) {
+  IntPlan dod = PlanIntMode(v, false), delta = PlanIntMode(v, true);
+  return delta.cost < dod.cost ? delta : dod;
+}
+
+bool FitsWidth(int64_t r, int w) { return w >= 64 || (w == 0 ? r == 0 : Fits(r, w)); }
+
+void WriteInt(BitWriter* w, const IntPlan& p, size_t n) {
+  w->WriteBit(p.delta_mode);
+  WriteDod(w, p.head[0]);
+  if (n >= 2) WriteDod(w, p.head[1]);
+  if (p.residuals.empty()) return;
+  w->WriteBit(p.all_zero);
+  if (p.all_zero) return;
+  w->WriteBits(static_cast<uint64_t>(p.width), 7);
+  for (int64_t r : p.residuals) {
+    if (FitsWidth(r, p.width)) {
+      w->WriteBit(false);
+      if (p.width > 0) w->WriteBits(static_cast<uint64_t>(r), p.width);
+    } else {
+      w->WriteBit(true);
+      w->WriteBits(static_cast<uint64_t>(r), 64);
+    }
+  }
+}
 
 void WriteIntColumn(BitWriter* w, const std::vector<int64_t>& v) {
-  const size_t n = v.size();
-  auto x = [&](size_t i) -> int64_t {
-    uint64_t d = static_cast<uint64_t>(v[i]) - (i >= 1 ? static_cast<uint64_t>(v[i - 1]) : 0);
-    uint64_t prev_d =
-        i >= 2 ? static_cast<uint64_t>(v[i - 1]) - static_cast<uint64_t>(v[i - 2]) : 0;
-    return static_cast<int64_t>(i == 0 ? d : i == 1 ? d : d - prev_d);
-  };
-  bool regular = true;
-  for (size_t i = 2; i < n && regular; ++i) regular = x(i) == 0;
-  w->WriteBit(regular);
-  for (size_t i = 0; i < n && (i < 2 || !regular); ++i) WriteDod(w, x(i));
+  WriteInt(w, PlanInt(v), v.size());
 }
 
 bool ReadIntColumn(BitReader* r, size_t n, std::vector<int64_t>* v) {
-  bool regular;
   if (n == 0) return true;
-  if (!r->ReadBit(&regular)) return false;
+  bool delta_mode, all_zero = true;
+  int64_t head[2] = {0, 0};
+  if (!r->ReadBit(&delta_mode) || !ReadDod(r, &head[0])) return false;
+  if (n >= 2 && !ReadDod(r, &head[1])) return false;
+  const size_t first_residual = delta_mode ? 1 : 2;
+  uint64_t width = 0;
+  if (n > first_residual) {
+    if (!r->ReadBit(&all_zero)) return false;
+    if (!all_zero && (!r->ReadBits(7, &width) || width > 64)) return false;
+  }
   v->resize(n);
-  uint64_t value = 0, delta = 0;
-  for (size_t i = 0; i < n; ++i) {
-    int64_t x = 0;
-    if ((i < 2 || !regular) && !ReadDod(r, &x)) return false;
-    delta = i <= 1 ? static_cast<uint64_t>(x) : delta + static_cast<uint64_t>(x);
-    value = i == 0 ? delta : value + delta;
+  uint64_t value = static_cast<uint64_t>(head[0]), delta = static_cast<uint64_t>(head[1]);
+  (*v)[0] = head[0];
+  for (size_t i = 1; i < n; ++i) {
+    uint64_t res = 0;
+    if (i >= first_residual && !all_zero) {
+      bool escaped;
+      if (!r->ReadBit(&escaped)) return false;
+      int nbits = escaped ? 64 : static_cast<int>(width);
+      if (nbits > 0) {
+        if (!r->ReadBits(nbits, &res)) return false;
+        res = static_cast<uint64_t>(SignExtend(res, nbits));
+      }
+    }
+    if (delta_mode) {
+      value += static_cast<uint64_t>(head[1]) + res;
+    } else {
+      if (i >= 2) delta += res;
+      value += delta;
+    }
     (*v)[i] = static_cast<int64_t>(value);
   }
   return true;
 }
 
 // ---- float64 columns ----
-// 2 bits predictor (0 previous value, 1 linear extrapolation, 2 reference column), a flag bit
-// '1' when every value from row 2 on equals its prediction (then only rows 0 and 1 follow),
-// else '0'; then one XorWriter code per row. Row 0 is
-// predicted as 0 by "previous" and "linear"; row 1 by "linear" as row 0.
+// 2 bits predictor, then
+// - 0 previous value, 1 linear extrapolation, 2 reference column: a flag bit '1' when every
+//   value from row 2 on equals its prediction (then only rows 0 and 1 follow), else '0'; then
+//   one XorWriter code per row. Row 0 is predicted as 0 by "previous" and "linear", row 1 by
+//   "linear" as row 0.
+// - 3 decimal: values that are short decimals (a counter in hundredths of a second, a gauge
+//   with two decimals, any integer) become integers m = v * 10^e: 4 bits e, the integer
+//   column of m, then the exceptions (values for which m / 10^e, one IEEE division, does not
+//   give the exact bits back: NaN, -0, noise), WriteDod(count) and per exception
+//   WriteDod(row - previous exception row - 1) + its 64 bits; an exception row's m repeats the
+//   row before (0 in row 0).
 
-enum Predictor : uint64_t { kPrevious = 0, kLinear = 1, kReference = 2 };
+enum Predictor : uint64_t { kPrevious = 0, kLinear = 1, kReference = 2, kDecimal = 3 };
+
+constexpr double kPow10[16] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                               1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+constexpr int kMaxEncodedDecimals = 9;  // more digits than this are noise: XOR does as well
 
 uint64_t Predict(Predictor p, const std::vector<uint64_t>& bits, const std::vector<uint64_t>* ref,
                  size_t i) {
@@ -82,8 +213,66 @@ uint64_t Predict(Predictor p, const std::vector<uint64_t>& bits, const std::vect
       return i == 0 ? 0 : i == 1 ? bits[0] : Linear(bits[i - 1], bits[i - 2]);
     case kReference:
       return (*ref)[i];
+    case kDecimal:
+      break;
   }
   return 0;
+}
+
+// m with Bits(m / 10^e) == bits, if there is one (|m| < 2^53, so m is exact as a double).
+bool ToDecimal(uint64_t bits, int e, int64_t* m) {
+  double v = Double(bits);
+  if (!std::isfinite(v)) return false;
+  double scaled = std::nearbyint(v * kPow10[e]);
+  if (!(std::fabs(scaled) < 9007199254740992.0)) return false;
+  *m = static_cast<int64_t>(scaled);
+  return Bits(static_cast<double>(*m) / kPow10[e]) == bits;
+}
+
+struct DecimalPlan {
+  int e = 0;
+  std::vector<int64_t> m;
+  std::vector<size_t> exceptions;
+  IntPlan ints;
+  long cost = 0;
+};
+
+// False when the column is not decimal enough to try (the caller then uses XOR only).
+bool PlanDecimal(const std::vector<uint64_t>& bits, DecimalPlan* plan) {
+  // A value that is a decimal with e digits is one with any more digits too (the same real
+  // number, correctly rounded by the same division), so e = the most any value needs.
+  const size_t n = bits.size();
+  int e = -1;
+  size_t misses = 0;
+  std::vector<char> miss(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t m;
+    int k = std::max(e, 0);
+    while (k <= kMaxEncodedDecimals && !ToDecimal(bits[i], k, &m)) ++k;
+    if (k > kMaxEncodedDecimals) {
+      miss[i] = 1;
+      if (++misses * 4 > n) return false;  // mostly noise
+      continue;
+    }
+    e = k;
+  }
+  if (e < 0) return false;
+  plan->e = e;
+  plan->m.assign(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    if (miss[i] || !ToDecimal(bits[i], e, &plan->m[i])) {
+      plan->exceptions.push_back(i);
+      plan->m[i] = i == 0 ? 0 : plan->m[i - 1];
+    }
+  }
+  plan->ints = PlanInt(plan->m);
+  plan->cost = 2 + 4 + plan->ints.cost + DodBits(static_cast<int64_t>(plan->exceptions.size()));
+  size_t prev = 0;
+  for (size_t row : plan->exceptions) {
+    plan->cost += DodBits(static_cast<int64_t>(row - prev)) + 64;
+    prev = row + 1;
+  }
+  return true;
 }
 
 void WriteDoubleColumn(BitWriter* w, const std::vector<uint64_t>& bits,
@@ -94,7 +283,7 @@ void WriteDoubleColumn(BitWriter* w, const std::vector<uint64_t>& bits,
   for (Predictor p : {kPrevious, kLinear, kReference}) {
     if (p == kReference && ref == nullptr) continue;
     XorWriter pricer;
-    long cost = 0, head_cost = 0;  // all rows; rows 0 and 1
+    long cost = 3, head_cost = 3;  // all rows; rows 0 and 1 (with the 3 header bits)
     bool exact = true;             // rows 2.. equal their predictions
     for (size_t i = 0; i < bits.size(); ++i) {
       uint64_t predicted = Predict(p, bits, ref, i);
@@ -109,6 +298,20 @@ void WriteDoubleColumn(BitWriter* w, const std::vector<uint64_t>& bits,
       best_exact = exact;
     }
   }
+  DecimalPlan decimal;
+  if (best_cost > 3 && PlanDecimal(bits, &decimal) && decimal.cost < best_cost) {
+    w->WriteBits(kDecimal, 2);
+    w->WriteBits(static_cast<uint64_t>(decimal.e), 4);
+    WriteInt(w, decimal.ints, bits.size());
+    WriteDod(w, static_cast<int64_t>(decimal.exceptions.size()));
+    size_t prev = 0;
+    for (size_t row : decimal.exceptions) {
+      WriteDod(w, static_cast<int64_t>(row - prev));
+      w->WriteBits(bits[row], 64);
+      prev = row + 1;
+    }
+    return;
+  }
   w->WriteBits(best, 2);
   w->WriteBit(best_exact);
   XorWriter xw;
@@ -117,16 +320,36 @@ void WriteDoubleColumn(BitWriter* w, const std::vector<uint64_t>& bits,
   }
 }
 
+bool ReadDecimalColumn(BitReader* r, size_t n, std::vector<uint64_t>* bits) {
+  uint64_t e;
+  std::vector<int64_t> m;
+  int64_t exceptions;
+  if (!r->ReadBits(4, &e) || !ReadIntColumn(r, n, &m) || !ReadDod(r, &exceptions)) return false;
+  if (exceptions < 0 || static_cast<uint64_t>(exceptions) > n) return false;
+  for (size_t i = 0; i < n; ++i) (*bits)[i] = Bits(static_cast<double>(m[i]) / kPow10[e]);
+  uint64_t row = 0;
+  for (int64_t k = 0; k < exceptions; ++k) {
+    int64_t gap;
+    if (!ReadDod(r, &gap) || gap < 0 || static_cast<uint64_t>(gap) >= n - row) return false;
+    row += static_cast<uint64_t>(gap);
+    if (!r->ReadBits(64, &(*bits)[row])) return false;
+    ++row;
+  }
+  return true;
+}
+
 // `ref` is filled by the caller before the call only when the column may use it; it must then
 // hold the values the encoder saw (the decoder computes them from columns decoded earlier).
 bool ReadDoubleColumn(BitReader* r, size_t n, const std::vector<uint64_t>* ref,
                       std::vector<uint64_t>* bits) {
   if (n == 0) return true;
   uint64_t p;
-  bool exact;
-  if (!r->ReadBits(2, &p) || !r->ReadBit(&exact)) return false;
-  if (p > kReference || (p == kReference && ref == nullptr)) return false;
+  if (!r->ReadBits(2, &p)) return false;
+  if (p == kReference && ref == nullptr) return false;
   bits->resize(n);
+  if (p == kDecimal) return ReadDecimalColumn(r, n, bits);
+  bool exact;
+  if (!r->ReadBit(&exact)) return false;
   XorReader xr;
   for (size_t i = 0; i < n; ++i) {
     uint64_t predicted = Predict(static_cast<Predictor>(p), *bits, ref, i);
