@@ -244,7 +244,6 @@ Status DecodeChunk(std::string_view value, int64_t window_start, std::vector<Sam
   XorReader xr;
   int64_t ts = window_start, delta = 0;
   uint64_t bits = 0;
-  out->reserve(out->size() + count);
   for (uint64_t i = 0; i < count; ++i) {
     int64_t dod;
     if (!ReadDod(&r, &dod)) return Internal("truncated chunk");

@@ -415,7 +415,7 @@ struct RocksDbStore::Impl {
   std::function<uint64_t(const Labels&)> hash_fn;
   std::function<int64_t()> now_fn;
   rocksdb::DB* db = nullptr;
-  rocksdb::ColumnFamilyOptions part_cf_options;
+  rocksdb::ColumnFamilyOptions part_cf_options[4];  // per resolution
   std::vector<rocksdb::ColumnFamilyHandle*> fixed_handles;  // default, index, head
   rocksdb::ColumnFamilyHandle* index_cf = nullptr;
   rocksdb::ColumnFamilyHandle* head_cf = nullptr;
@@ -552,7 +552,8 @@ namespace {
 rocksdb::ColumnFamilyOptions MakeCfOptions(const std::shared_ptr<rocksdb::Cache>& cache,
                                            size_t write_buffer_bytes, bool bloom,
                                            rocksdb::CompressionType upper,
-                                           rocksdb::CompressionType bottom) {
+                                           rocksdb::CompressionType bottom,
+                                           size_t block_bytes = 4096) {
   rocksdb::ColumnFamilyOptions cf;
   // Default level-style compaction (never FIFO: it expires by write time and deletes past its
   // size cap). max_successive_merges stays 0: in 7.8.3 it can block writes.
@@ -565,7 +566,7 @@ rocksdb::ColumnFamilyOptions MakeCfOptions(const std::shared_ptr<rocksdb::Cache>
   table.cache_index_and_filter_blocks = true;
   table.pin_l0_filter_and_index_blocks_in_cache = true;
   table.format_version = 5;
-  // Opening a head for a window probes for an existing chunk that mostly does not exist.
+  table.block_size = block_bytes;
   if (bloom) table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   return cf;
@@ -663,9 +664,15 @@ Result<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const RocksDbStoreOptio
   rocksdb::Status s;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    // Partitions: chunks and rollups compress poorly with LZ4 (already Gorilla-coded) but
-    // ZSTD still takes the key overhead and shared prefixes.
-    impl->part_cf_options = MakeCfOptions(cache, options.write_buffer_bytes, true, upper, bottom);
+    // Partitions hold closed, column-coded data, written once and read by range: 16 KiB blocks
+    // (fewer index entries, more context for ZSTD at the bottom level, which still takes the
+    // keys' shared prefixes). Raw chunks keep a bloom filter (opening a head for a window
+    // probes for a closed chunk that mostly does not exist); rollups are only ever scanned, so
+    // a filter would be 1.25 bytes per key for nothing.
+    for (int res = 0; res < 4; ++res) {
+      impl->part_cf_options[res] = MakeCfOptions(cache, options.write_buffer_bytes,
+                                                 /*bloom=*/res == 0, upper, bottom, 32 << 10);
+    }
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
         {rocksdb::kDefaultColumnFamilyName, MakeCfOptions(cache, 4 << 20, false, upper, bottom)},
         {kIndexCf, MakeCfOptions(cache, std::max<size_t>(options.write_buffer_bytes / 4, 1 << 20),
@@ -675,7 +682,7 @@ Result<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const RocksDbStoreOptio
     for (const std::string& name : existing) {
       int res;
       int64_t p;
-      if (ParsePartitionName(name, &res, &p)) cfs.push_back({name, impl->part_cf_options});
+      if (ParsePartitionName(name, &res, &p)) cfs.push_back({name, impl->part_cf_options[res]});
     }
     handles.clear();
     s = rocksdb::DB::Open(db_options, options.path, cfs, &handles, &impl->db);
@@ -780,7 +787,7 @@ Result<rocksdb::ColumnFamilyHandle*> RocksDbStore::Impl::Partition(int res, int6
   std::unique_lock lock(cf_mu);
   if (auto* h = FindPartition(res, p)) return h;
   rocksdb::ColumnFamilyHandle* h = nullptr;
-  RETURN_IF_ERROR(FromRocks(db->CreateColumnFamily(part_cf_options, PartitionName(res, p), &h),
+  RETURN_IF_ERROR(FromRocks(db->CreateColumnFamily(part_cf_options[res], PartitionName(res, p), &h),
                             "creating partition " + PartitionName(res, p)));
   parts[res][p] = h;
   return h;
