@@ -21,14 +21,16 @@
 #include "agent/sampler.h"
 #include "agent/sender.h"
 #include "agent/spool.h"
+#include "agent/write_request_encoder.h"
 #include "core/clock.h"
 #include "core/http_server.h"
 #include "core/remote_codec.h"
 
 namespace suanli::agent {
 
-// Turns one sweep into a remote_write request: every point gets __name__ and the static labels
-// (which win over a collector's label of the same name), all at `timestamp_ms`.
+// Turns one sweep into a remote_write request (the reference for WriteRequestEncoder, which the
+// sampling loop uses: same bytes, without building these objects): every point gets __name__ and
+// the static labels (which win over a collector's label of the same name), all at `timestamp_ms`.
 remote::WriteRequest SweepToWriteRequest(const Sweep& sweep,
                                          const std::map<std::string, std::string>& static_labels,
                                          int64_t timestamp_ms);
@@ -60,7 +62,8 @@ class Agent {
   std::unique_ptr<Sampler> sampler_;
   std::unique_ptr<Links> links_;
   std::unique_ptr<NodePower> node_power_;
-  std::unique_ptr<Spool> spool_;  // outlives the senders that read it
+  std::unique_ptr<WriteRequestEncoder> encoder_;  // sampling thread only
+  std::unique_ptr<Spool> spool_;                  // outlives the senders that read it
   std::vector<std::unique_ptr<RemoteWriteSender>> senders_;
 
   std::mutex loop_mu_;

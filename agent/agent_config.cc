@@ -93,11 +93,15 @@ Status ReadSpool(ConfigMap& m, SpoolOptions* s) {
   RETURN_IF_ERROR(m.Get("fsync", &fsync));
   if (fsync == "always") {
     s->fsync = FsyncPolicy::kAlways;
+  } else if (fsync == "interval") {
+    s->fsync = FsyncPolicy::kInterval;
   } else if (fsync == "never") {
     s->fsync = FsyncPolicy::kNever;
   } else if (!fsync.empty()) {
-    return m.Error("fsync", "must be always or never, got \"" + fsync + "\"");
+    return m.Error("fsync", "must be always, interval or never, got \"" + fsync + "\"");
   }
+  RETURN_IF_ERROR(m.Get("fsync_interval", &s->fsync_interval));
+  if (s->fsync_interval.count() <= 0) return m.Error("fsync_interval", "must be positive");
   RETURN_IF_ERROR(m.Get("disk_retry_interval", &s->disk_retry_interval));
   if (s->segment_bytes < 64 << 10) return m.Error("segment_bytes", "must be >= 65536");
   if (s->max_bytes < 2 * s->segment_bytes) {

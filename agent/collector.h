@@ -35,17 +35,28 @@ struct Family {
 class Sweep {
  public:
   // Adds a point to family `name`, creating the family (with help and type) on first use.
-  void Add(std::string_view name, std::string_view help, MetricType type, std::vector<Label> labels,
-           double value);
+  // Collectors keep their label sets and pass them by reference: copied here, never rebuilt.
+  void Add(std::string_view name, std::string_view help, MetricType type,
+           const std::vector<Label>& labels, double value);
+  void Add(std::string_view name, std::string_view help, MetricType type,
+           std::vector<Label>&& labels, double value);
+  // Moves every point of `other` here, as if added in its order (families merged by name).
+  void Merge(Sweep&& other);
   const std::vector<Family>& families() const { return families_; }
   // The family called `name`, or nullptr.
   const Family* Find(std::string_view name) const;
-  std::vector<Family>& mutable_families() { return families_; }
-  void Clear() { families_.clear(); }
+  void Clear() {
+    families_.clear();
+    name_hashes_.clear();
+  }
   size_t PointCount() const;
 
  private:
+  Family& FamilyFor(std::string_view name, std::string_view help, MetricType type);
   std::vector<Family> families_;
+  // Hash of each family's name, in the same order: a name not yet in the sweep (the common case
+  // while a sweep is built) is found absent by comparing integers, not every name.
+  std::vector<uint64_t> name_hashes_;
 };
 
 // What one Collect() call came to.
@@ -64,6 +75,12 @@ class Collector {
   virtual ~Collector() = default;
   // Reads the source and adds families to `out`. A failure may still have added what it read.
   virtual CollectResult Collect(Sweep& out) = 0;
+  // For collectors that may block (registry: may_block): false when the next Collect() cannot
+  // block, because it only returns a cached outcome (no library, no device) or copies what a
+  // poller thread of its own fetched. The sampler then calls it on the sampling thread instead
+  // of handing it to the collector's thread: a handoff every sweep costs more than such a call.
+  // Called from the sampling thread between runs.
+  virtual bool MayBlockNow() const { return true; }
 };
 
 // Where a collector finds the host: roots of the trees it reads (as node_exporter's flags).

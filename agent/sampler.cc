@@ -1,5 +1,6 @@
 #include "agent/sampler.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -26,8 +27,9 @@ Result<std::vector<BuiltCollector>> BuildCollectors(const AgentConfig& config) {
   return out;
 }
 
-BlockingCollectorRunner::BlockingCollectorRunner(std::unique_ptr<Collector> collector)
-    : collector_(std::move(collector)), thread_([this] { Loop(); }) {}
+BlockingCollectorRunner::BlockingCollectorRunner(std::unique_ptr<Collector> collector,
+                                                 std::string name)
+    : collector_(std::move(collector)), name_(std::move(name)), thread_([this] { Loop(); }) {}
 
 BlockingCollectorRunner::~BlockingCollectorRunner() {
   {
@@ -39,6 +41,7 @@ BlockingCollectorRunner::~BlockingCollectorRunner() {
 }
 
 void BlockingCollectorRunner::Loop() {
+  pthread_setname_np(pthread_self(), ("c-" + name_).substr(0, 15).c_str());
   std::unique_lock lock(mu_);
   for (;;) {
     cv_.wait(lock, [this] { return stop_ || state_ == State::kRequested; });
@@ -66,6 +69,10 @@ CollectResult BlockingCollectorRunner::Run(Sweep& out,
                                  "s ago");
   }
   // kDone here is a late result of a timed-out run: discarded.
+  if (!collector_->MayBlockNow()) {
+    state_ = State::kIdle;
+    return collector_->Collect(out);  // the worker waits for kRequested: it cannot run now
+  }
   state_ = State::kRequested;
   started_ = std::chrono::steady_clock::now();
   cv_.notify_all();
@@ -103,7 +110,7 @@ Sampler::Sampler(std::vector<BuiltCollector> collectors, std::chrono::millisecon
     Entry e;
     e.name = name;
     if (built.spec->may_block) {
-      e.runner = std::make_unique<BlockingCollectorRunner>(std::move(built.collector));
+      e.runner = std::make_unique<BlockingCollectorRunner>(std::move(built.collector), name);
     } else {
       e.collector = std::move(built.collector);
     }
@@ -125,8 +132,9 @@ void Sampler::RunOnce(Sweep& out) {
   for (auto& e : entries_) {
     scratch_.Clear();
     auto start = std::chrono::steady_clock::now();
+    // Inline collectors add straight to the sweep; a runner's output is merged after.
     CollectResult r =
-        e.runner ? e.runner->Run(scratch_, start + timeout_) : e.collector->Collect(scratch_);
+        e.runner ? e.runner->Run(scratch_, start + timeout_) : e.collector->Collect(out);
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     e.duration->Set(secs);
     e.success->Set(r.kind == CollectResult::Kind::kFailed ? 0 : 1);
@@ -148,9 +156,7 @@ void Sampler::RunOnce(Sweep& out) {
       e.last_kind = r.kind;
       e.last_message = r.message;
     }
-    for (auto& f : scratch_.mutable_families()) {
-      for (auto& p : f.points) out.Add(f.name, f.help, f.type, std::move(p.labels), p.value);
-    }
+    out.Merge(std::move(scratch_));
   }
 }
 

@@ -37,7 +37,8 @@ Result<std::vector<BuiltCollector>> BuildCollectors(const AgentConfig& config);
 // Thread-safety: Run() from one thread; the worker thread is internal.
 class BlockingCollectorRunner {
  public:
-  explicit BlockingCollectorRunner(std::unique_ptr<Collector> collector);
+  // `name`: the collector's, for the thread's name.
+  BlockingCollectorRunner(std::unique_ptr<Collector> collector, std::string name = "");
   ~BlockingCollectorRunner();  // waits for a run in progress to return
 
   // Starts a run and waits until `deadline`. On time: fills `out`, returns the result. Late,
@@ -49,6 +50,7 @@ class BlockingCollectorRunner {
   void Loop();
   enum class State { kIdle, kRequested, kRunning, kDone };
   std::unique_ptr<Collector> collector_;
+  const std::string name_;
   std::mutex mu_;
   std::condition_variable cv_;
   State state_ = State::kIdle;

@@ -1,5 +1,6 @@
 #include "agent/sender.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "agent/plain_http_client.h"
 #include "core/http_client.h"
 #include "core/remote_codec.h"
 
@@ -133,6 +135,7 @@ bool RemoteWriteSender::Sleep(std::chrono::milliseconds d) {
 }
 
 void RemoteWriteSender::Run() {
+  pthread_setname_np(pthread_self(), ("sender-" + std::to_string(index_)).substr(0, 15).c_str());
   HttpClient::Options opts;
   opts.timeout = endpoint_.timeout;
   opts.ca_file = endpoint_.ca_file;
@@ -140,7 +143,16 @@ void RemoteWriteSender::Run() {
   opts.cert_file = endpoint_.cert_file;
   opts.key_file = endpoint_.key_file;
   opts.bearer_token = endpoint_.bearer_token;
-  HttpClient client(opts);
+  // http:// goes through our own small client: libcurl (and the TLS libraries it initializes)
+  // only when the endpoint needs TLS.
+  std::unique_ptr<HttpClient> curl;
+  std::unique_ptr<PlainHttpClient> plain;
+  if (endpoint_.url.rfind("http://", 0) == 0) {
+    plain = std::make_unique<PlainHttpClient>(PlainHttpClient::Options{
+        endpoint_.timeout, std::chrono::milliseconds(5000), endpoint_.bearer_token});
+  } else {
+    curl = std::make_unique<HttpClient>(opts);
+  }
   const std::map<std::string, std::string> headers = {
       {"Content-Encoding", remote::kContentEncoding},
       {"Content-Type", remote::kWriteContentType},
@@ -191,7 +203,8 @@ void RemoteWriteSender::Run() {
     }
 
     const auto attempt = std::chrono::steady_clock::now();
-    auto result = client.Post(endpoint_.url, *body, headers);
+    auto result = plain ? plain->Post(endpoint_.url, *body, headers)
+                        : curl->Post(endpoint_.url, *body, headers);
     remote::WriteOutcome outcome;
     std::string reason;
     std::chrono::milliseconds retry_after(0);

@@ -56,6 +56,9 @@ constexpr size_t kSegmentHeaderBytes = 32;  // magic, version, crc, first_seq, c
 constexpr size_t kRecordHeaderBytes = 40;   // len, crc, seq, samples, reserved, min_ts, max_ts
 constexpr uint64_t kMaxBodyBytes = uint64_t{256} << 20;
 constexpr uint64_t kNoSegment = UINT64_MAX;
+// Recent records' bodies kept in memory beside their disk copy (Entry::cached): the steady
+// state (a sweep or two waiting) never reads the disk; a backlog beyond this is read back.
+constexpr uint64_t kMaxCachedBytes = 1 << 20;
 constexpr const char* kCursorMagic = "suanli-spool-cursor 1";
 
 // Sequence numbers of a spool that could not open its directory at start: far above anything a
@@ -295,6 +298,7 @@ Spool::Spool(SpoolOptions options, std::vector<std::string> endpoints, const Clo
 Spool::~Spool() {
   std::lock_guard lock(mu_);
   for (auto& ep : endpoints_) PersistCursor(ep).IgnoreError();  // failures are logged
+  CloseActiveSegment();  // syncs what kInterval had not synced yet
   uint64_t records = 0, samples = 0;
   for (const auto& e : entries_) {
     if (e.memory) {
@@ -611,7 +615,7 @@ Status Spool::StartSegment(uint64_t first_seq) {
   PutU32(h + 12, Crc32c(std::string_view(h, sizeof h)));
   struct iovec iov = {h, sizeof h};
   Status st = WriteFully(fd, &iov, 1, 0, path);
-  if (st.ok() && options_.fsync == FsyncPolicy::kAlways) {
+  if (st.ok() && options_.fsync != FsyncPolicy::kNever) {  // once per segment
     if (::fdatasync(fd) != 0) st = ErrnoStatus(errno, "fdatasync " + path);
     if (st.ok()) st = SyncDirectory(options_.directory);  // the new name survives a power cut
   }
@@ -631,10 +635,26 @@ Status Spool::StartSegment(uint64_t first_seq) {
   return Status::Ok();
 }
 
+bool Spool::SyncDue() {
+  if (options_.fsync == FsyncPolicy::kNever) return false;
+  if (options_.fsync == FsyncPolicy::kInterval) {
+    auto now = clock_.SteadyNow();
+    if (now - last_sync_ < options_.fsync_interval) return false;
+    last_sync_ = now;
+  }
+  return true;
+}
+
 void Spool::CloseActiveSegment() {
   if (active_segment_ == kNoSegment) return;
   auto it = segments_.find(active_segment_);
-  if (it != segments_.end()) CloseFd(&it->second.write_fd);
+  if (it != segments_.end()) {
+    // The records not yet synced go to disk before their segment is left behind.
+    if (it->second.unsynced && it->second.write_fd >= 0 && options_.fsync != FsyncPolicy::kNever) {
+      ::fdatasync(it->second.write_fd);  // best effort: a failure here is the next write's
+    }
+    CloseFd(&it->second.write_fd);
+  }
   active_segment_ = kNoSegment;
 }
 
@@ -655,8 +675,12 @@ Status Spool::WriteToDisk(Entry& e, const std::string& body) {
   EncodeRecordHeader(h, e.seq, e.samples, e.min_ts_ms, e.max_ts_ms, body);
   struct iovec iov[2] = {{h, sizeof h}, {const_cast<char*>(body.data()), body.size()}};
   Status st = WriteFully(seg.write_fd, iov, 2, seg.size, seg.path);
-  if (st.ok() && options_.fsync == FsyncPolicy::kAlways && ::fdatasync(seg.write_fd) != 0) {
-    st = ErrnoStatus(errno, "fdatasync " + seg.path);
+  if (st.ok()) {
+    seg.unsynced = true;
+    if (SyncDue()) {
+      if (::fdatasync(seg.write_fd) != 0) st = ErrnoStatus(errno, "fdatasync " + seg.path);
+      seg.unsynced = false;
+    }
   }
   if (!st.ok()) {
     // Cut the partial record so that the file ends on a record boundary (if this fails too,
@@ -816,6 +840,9 @@ void Spool::Append(std::string body, uint32_t samples, int64_t min_ts_ms, int64_
     if (!on_disk) {
       e.memory = std::make_shared<const std::string>(std::move(body));
       memory_bytes_ += e.body_bytes;
+    } else if (cached_bytes_ + e.body_bytes <= kMaxCachedBytes) {
+      e.cached = std::make_shared<const std::string>(std::move(body));
+      cached_bytes_ += e.body_bytes;
     }
     samples_ += samples;
     for (auto& ep : endpoints_) {
@@ -848,6 +875,7 @@ bool Spool::IsPending(const Endpoint& ep, const Entry& e) const {
 void Spool::ReleaseEntry(const Entry& e) {
   samples_ -= e.samples;
   if (e.memory) memory_bytes_ -= e.body_bytes;
+  if (e.cached) cached_bytes_ -= e.body_bytes;
   if (e.segment != kNoSegment) {
     auto it = segments_.find(e.segment);
     if (it != segments_.end() && it->second.live > 0) --it->second.live;
@@ -965,8 +993,13 @@ void Spool::CollectGarbage() {
   }
 }
 
-Status Spool::PersistCursor(Endpoint& ep) {
+Status Spool::PersistCursor(Endpoint& ep, bool force) {
   if (lock_fd_ < 0 || ep.cursor_path.empty() || ep.persisted == ep.next_seq) return Status::Ok();
+  const auto now = clock_.SteadyNow();
+  if (!force && options_.fsync != FsyncPolicy::kAlways &&
+      now - ep.persisted_at < options_.fsync_interval) {
+    return Status::Ok();  // a crash now resends at most fsync_interval of records
+  }
   std::string text =
       std::string(kCursorMagic) + "\n" + std::to_string(ep.next_seq) + "\n" + ep.url + "\n";
   std::string tmp = ep.cursor_path + ".tmp";
@@ -977,7 +1010,7 @@ Status Spool::PersistCursor(Endpoint& ep) {
   } else {
     struct iovec iov = {text.data(), text.size()};
     st = WriteFully(fd, &iov, 1, 0, tmp);
-    if (st.ok() && options_.fsync == FsyncPolicy::kAlways && ::fdatasync(fd) != 0) {
+    if (st.ok() && options_.fsync != FsyncPolicy::kNever && ::fdatasync(fd) != 0) {
       st = ErrnoStatus(errno, "fdatasync " + tmp);
     }
     ::close(fd);
@@ -996,6 +1029,7 @@ Status Spool::PersistCursor(Endpoint& ep) {
   }
   cursor_warned_ = false;
   ep.persisted = ep.next_seq;
+  ep.persisted_at = now;
   return Status::Ok();
 }
 
@@ -1039,6 +1073,7 @@ void Spool::Interrupt() {
 
 Result<std::shared_ptr<const std::string>> Spool::ReadBody(const Entry& e) {
   if (e.memory) return e.memory;
+  if (e.cached) return e.cached;  // written by this process: read back only after a restart
   auto it = segments_.find(e.segment);
   if (it == segments_.end()) return Internal("spool: record of a deleted segment");
   Segment& seg = it->second;
@@ -1135,7 +1170,7 @@ void Spool::Ack(size_t endpoint, const std::vector<uint64_t>& seqs) {
   }
   AdvanceCursor(ep);
   CollectGarbage();
-  PersistCursor(ep).IgnoreError();  // logged and counted; costs only resends after a crash
+  PersistCursor(ep, /*force=*/false).IgnoreError();  // logged and counted; costs only resends
   UpdateGauges();
 }
 

@@ -64,10 +64,21 @@ namespace suanli::agent {
 // previous result as `crc` to continue over more bytes.
 uint32_t Crc32c(std::string_view data, uint32_t crc = 0);
 
+// Whatever the policy, a record is in the kernel's page cache once Append returns, so a crash or
+// SIGKILL of the agent loses nothing, and an outage of the endpoints loses nothing either (the
+// spool holds the records until they are accepted). The policy decides what a power cut (or a
+// kernel crash) may lose.
 enum class FsyncPolicy {
-  kAlways,  // fdatasync after every append and cursor update: survives a power cut
-  kNever,   // leave it to the kernel: survives a crash or SIGKILL, not a power cut
+  kAlways,    // fdatasync after every append and cursor update: a power cut loses nothing
+  kInterval,  // group sync: an append fdatasyncs the segment (with every record before it) only
+              // when fsync_interval has passed since the last sync (a segment is synced when
+              // it is closed); a power cut loses at most the records of the last
+              // fsync_interval plus one sample interval
+  kNever,     // leave it to the kernel: a power cut loses what the kernel had not written back
 };
+// Cursors (kInterval and kNever) are written at most once per fsync_interval while records are
+// acknowledged, and when the spool closes: after a crash or power cut an endpoint is sent again
+// at most fsync_interval of records it had already accepted (receivers drop exact duplicates).
 
 // The order in which an endpoint's backlog is sent after an outage.
 enum class ReplayOrder {
@@ -85,7 +96,10 @@ struct SpoolOptions {
   int64_t max_bytes = int64_t{256} << 20;        // all segment files together
   int64_t segment_bytes = int64_t{4} << 20;      // a segment is closed once it would exceed this
   int64_t max_memory_bytes = int64_t{32} << 20;  // records held in memory when the disk fails
-  FsyncPolicy fsync = FsyncPolicy::kAlways;
+  FsyncPolicy fsync = FsyncPolicy::kInterval;
+  // kInterval: the longest time between two syncs while records are appended, and between two
+  // cursor writes while records are acknowledged.
+  std::chrono::milliseconds fsync_interval{1000};
   std::chrono::milliseconds disk_retry_interval{30000};  // memory mode: next try of the disk
 };
 
@@ -167,10 +181,11 @@ class Spool {
   struct Segment {
     uint64_t first_seq = 0;
     std::string path;
-    uint64_t size = 0;  // bytes, header included
-    uint64_t live = 0;  // records of this segment still in entries_
-    int write_fd = -1;  // the active (last) segment only
-    int read_fd = -1;   // opened on first read
+    uint64_t size = 0;      // bytes, header included
+    uint64_t live = 0;      // records of this segment still in entries_
+    int write_fd = -1;      // the active (last) segment only
+    bool unsynced = false;  // records written since its last fdatasync (kInterval)
+    int read_fd = -1;       // opened on first read
   };
   struct Entry {
     uint64_t seq = 0;
@@ -181,6 +196,9 @@ class Spool {
     uint64_t segment = UINT64_MAX;              // first_seq of its segment; UINT64_MAX: in memory
     uint64_t offset = 0;                        // of the record header in the segment
     std::shared_ptr<const std::string> memory;  // body, while not on disk
+    // Body of a record on disk, kept from Append until it leaves the spool so that the senders
+    // do not read back what was just written (bounded by kMaxCachedBytes in all).
+    std::shared_ptr<const std::string> cached;
   };
   struct Endpoint {
     std::string url;
@@ -188,6 +206,7 @@ class Spool {
     uint64_t next_seq = 0;            // every record before it is done
     std::set<uint64_t> acked_ahead;   // done records at or after next_seq (newest_first)
     uint64_t persisted = UINT64_MAX;  // next_seq as last written to the cursor file
+    std::chrono::steady_clock::time_point persisted_at{};  // when (kInterval: at most once per)
     uint64_t pending_samples = 0;
     uint64_t pending_bytes = 0;
     prometheus::Counter* dropped_cap = nullptr;
@@ -203,7 +222,10 @@ class Spool {
   void LoadSegments();
   void LoadSegment(const std::string& path, uint64_t first_seq);
   void LoadCursors();
-  Status PersistCursor(Endpoint& ep);
+  // `force`: write even within fsync_interval of the last write (closing, new endpoints).
+  Status PersistCursor(Endpoint& ep, bool force = true);
+  // Whether a write now should be followed by fdatasync, per the policy; records the sync.
+  bool SyncDue();
   Status WriteToDisk(Entry& e, const std::string& body);
   Status StartSegment(uint64_t first_seq);
   void CloseActiveSegment();
@@ -235,12 +257,14 @@ class Spool {
   uint64_t next_seq_ = 0;
   uint64_t disk_bytes_ = 0;
   uint64_t memory_bytes_ = 0;
+  uint64_t cached_bytes_ = 0;  // Entry::cached bodies
   uint64_t samples_ = 0;
   int lock_fd_ = -1;                      // held while the directory is ours
   uint64_t active_segment_ = UINT64_MAX;  // the segment appends go to
   bool disk_ok_ = false;                  // appends go to disk
   bool degraded_ = false;                 // the directory is configured but unusable
   bool cursor_warned_ = false;
+  std::chrono::steady_clock::time_point last_sync_{};  // kInterval: the last segment fdatasync
   uint64_t recovered_records_ = 0;  // moved from memory to disk by the last retry
   std::chrono::steady_clock::time_point next_disk_retry_{};
   uint64_t corrupt_records_ = 0, corrupt_bytes_ = 0;

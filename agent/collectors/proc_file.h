@@ -1,7 +1,12 @@
 // ProcFile: reads a whole /proc or /sys file into a buffer it keeps between reads, so a collector
 // that samples every second allocates only when a file outgrows the largest size seen so far
-// (/proc/stat's intr line alone can be 132 KB). Also the small, allocation-free parsing helpers
-// the collectors share (std::string_view + std::from_chars; no regex, no iostreams).
+// (/proc/stat's intr line alone can be 132 KB). A file on procfs or sysfs is opened once and
+// read again from offset 0 with pread (the kernel regenerates it each time): open and close
+// were most of the cost of reading a small file. Files elsewhere (test fixtures under a
+// --path.procfs) are opened for every read, so that a replaced file is seen; a kept descriptor
+// whose read fails (the device went away) is closed and the path opened once more. Also the small,
+// allocation-free parsing helpers the collectors share (std::string_view + std::from_chars; no
+// regex, no iostreams).
 //
 // Errors: ENOENT/ENOTDIR -> kNotFound, EACCES/EPERM -> kPermissionDenied, anything else ->
 // kIoError; the message is "path: strerror". error_number() keeps the errno for callers whose
@@ -32,6 +37,10 @@ class ProcFile {
  public:
   // `size_hint`: the first buffer size in bytes; it doubles until the file fits.
   explicit ProcFile(std::string path, size_t size_hint = 4096);
+  ~ProcFile();
+  ProcFile(ProcFile&& other) noexcept;
+  ProcFile& operator=(ProcFile&&) = delete;
+  ProcFile(const ProcFile&) = delete;
 
   // Reads the whole file; contents() is valid until the next Read().
   Status Read();
@@ -43,6 +52,7 @@ class ProcFile {
 
  private:
   std::string path_;
+  int fd_ = -1;      // kept open on procfs and sysfs
   std::string buf_;  // sized to its capacity; only the first size_ bytes are the file
   size_t size_ = 0;
   int errno_ = 0;

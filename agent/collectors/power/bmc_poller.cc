@@ -1,5 +1,6 @@
 #include "agent/collectors/power/bmc_poller.h"
 
+#include <algorithm>
 #include <utility>
 
 namespace suanli::agent {
@@ -42,6 +43,11 @@ bool BmcPoller::stopping() const {
   return stop_;
 }
 
+void BmcPoller::RestAtLeast(std::chrono::milliseconds rest) {
+  std::lock_guard lock(mu_);
+  rest_ = std::max(rest_, rest);
+}
+
 void BmcPoller::Loop() {
   using Clock = std::chrono::steady_clock;
   std::unique_lock lock(mu_);
@@ -55,6 +61,8 @@ void BmcPoller::Loop() {
     Clock::time_point end = Clock::now();
     Clock::time_point next = start + interval_;
     if (next <= end) next = end + interval_;  // overran: rest, never poll a slow BMC back to back
+    next = std::max(next, end + rest_);
+    rest_ = std::chrono::milliseconds(0);
     cv_.wait_until(lock, next, [this] { return stop_; });
   }
 }

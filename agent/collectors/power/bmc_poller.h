@@ -36,6 +36,10 @@ class BmcPoller {
   // Asks the thread to stop and joins it (after the poll in progress, if any, returns).
   void Stop();
 
+  // From the poll function: wait at least `rest` before the next poll (once). For a source that
+  // is not there at all (no IPMI device): looking for it every interval is wasted work.
+  void RestAtLeast(std::chrono::milliseconds rest);
+
   // Polls finished so far.
   uint64_t polls_done() const;
   // True once Stop() was called: a poll of several requests checks it between them, so that
@@ -52,6 +56,7 @@ class BmcPoller {
   bool started_ = false;
   bool stop_ = false;
   uint64_t polls_done_ = 0;
+  std::chrono::milliseconds rest_{0};  // set by RestAtLeast for the next wait
   std::thread thread_;
 };
 

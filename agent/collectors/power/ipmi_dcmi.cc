@@ -290,6 +290,8 @@ void IpmiDcmiCollector::Poll() {
     const Status& st = response.status();
     outcome = st.code() == StatusCode::kNotFound ? CollectResult::NoData(st.message())
                                                  : CollectResult::Failed(st.message());
+    // No device node: the modules are rarely loaded later; look again once a minute.
+    if (st.code() == StatusCode::kNotFound) poller_.RestAtLeast(std::chrono::minutes(1));
   } else if (auto parsed = ParseDcmiPowerReading(*response); !parsed.ok()) {
     std::string why = "DCMI Get Power Reading: " + parsed.status().message();
     outcome = parsed.status().code() == StatusCode::kNotFound ? CollectResult::NoData(why)

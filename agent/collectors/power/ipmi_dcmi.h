@@ -134,6 +134,9 @@ class IpmiDcmiCollector : public Collector {
 
   CollectResult Collect(Sweep& out) override;
 
+  // After the first wait for the poller, Collect() only copies what the poller fetched.
+  bool MayBlockNow() const override { return !waited_first_; }
+
  private:
   void Poll();  // on the poller thread
 

@@ -60,6 +60,11 @@ class NvmlGpuCollector : public Collector {
 
   CollectResult Collect(Sweep& out) override;
 
+  // Without a loaded library, Collect() only returns the cached outcome until the next retry.
+  bool MayBlockNow() const override {
+    return nvml_ != nullptr || std::chrono::steady_clock::now() >= next_load_attempt_;
+  }
+
  private:
   struct Nvml;  // the loaded library, its entry points and the enumerated devices
 

@@ -94,6 +94,9 @@ class RedfishCollector : public Collector {
 
   CollectResult Collect(Sweep& out) override;
 
+  // After the first wait for the poller, Collect() only copies what the poller fetched.
+  bool MayBlockNow() const override { return !waited_first_; }
+
  private:
   // Where a chassis keeps its power figures (paths under /redfish/v1/; empty when absent).
   struct ChassisLinks {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "agent/write_request_encoder.h"
+
 namespace suanli::agent {
 namespace {
 
@@ -29,6 +31,87 @@ TEST(SweepToWriteRequestTest, AddsNameAndStaticLabelsAndMetadata) {
   EXPECT_EQ(req.metadata[1].metric_family_name, "node_cpu_seconds_total");
   EXPECT_EQ(req.metadata[1].type, MetricType::kCounter);
   for (const auto& ts : req.series) EXPECT_TRUE(ts.labels.Validate().ok());
+}
+
+}  // namespace
+}  // namespace suanli::agent
+
+namespace suanli::agent {
+namespace {
+
+// The direct encoder must write the very bytes libprotobuf writes for the same request.
+TEST(WriteRequestEncoderTest, SameBytesAsLibprotobuf) {
+  Sweep sweep;
+  sweep.Add("node_load1", "1m load average.", MetricType::kGauge, {}, 0.5);
+  sweep.Add("node_cpu_seconds_total", "CPU seconds.", MetricType::kCounter,
+            {{"mode", "idle"}, {"cpu", "0"}}, 100);  // unsorted: the encoder sorts
+  sweep.Add("node_cpu_seconds_total", "CPU seconds.", MetricType::kCounter,
+            {{"cpu", "0"}, {"mode", "user"}, {"instance", "from-collector"}}, 0);  // 0: left out
+  sweep.Add("suanli_x", "", MetricType::kInfo, {{"A", "upper"}, {"empty", ""}}, -0.0);
+  sweep.Add("suanli_nan", "NaN and the stale marker.", MetricType::kGauge, {}, StaleNaN());
+  std::map<std::string, std::string> static_labels = {
+      {"region", "gansu"}, {"dc", "lanzhou-1"}, {"instance", "n1"}};
+  for (int64_t ts : {int64_t{1234}, int64_t{0}, int64_t{-5}, int64_t{1700000000123}}) {
+    WriteRequestEncoder encoder(static_labels);
+    uint32_t series = 0;
+    std::string body = encoder.Encode(sweep, ts, &series);
+    EXPECT_EQ(series, 5u);
+    EXPECT_EQ(body, remote::EncodeWriteRequest(SweepToWriteRequest(sweep, static_labels, ts)))
+        << "timestamp " << ts;
+    auto decoded = remote::DecodeWriteRequest(body, 1 << 20);
+    ASSERT_TRUE(decoded.ok()) << decoded.status().message();
+    ASSERT_EQ(decoded->series.size(), 5u);
+    EXPECT_EQ(
+        decoded->series[1].labels.ToString(),
+        R"(node_cpu_seconds_total{cpu="0",dc="lanzhou-1",instance="n1",mode="idle",region="gansu"})");
+    EXPECT_EQ(decoded->series[1].samples[0].timestamp_ms, ts);
+    EXPECT_EQ(decoded->series[1].samples[0].value, 100);
+    EXPECT_EQ(decoded->series[3].labels.Get("A"), "upper");
+    EXPECT_TRUE(IsStaleNaN(decoded->series[4].samples[0].value));
+    ASSERT_EQ(decoded->metadata.size(), 4u);
+    EXPECT_EQ(decoded->metadata[3].help, "NaN and the stale marker.");
+  }
+}
+
+// One encoder across sweeps whose series change places, labels and families: the remembered
+// label bytes must never leak into another series.
+TEST(WriteRequestEncoderTest, ReusedAcrossSweepsOfDifferentShapes) {
+  std::map<std::string, std::string> static_labels = {{"dc", "d1"}, {"instance", "n1"}};
+  WriteRequestEncoder encoder(static_labels);
+  auto check = [&](const Sweep& sweep, int64_t ts) {
+    uint32_t series = 0;
+    std::string body = encoder.Encode(sweep, ts, &series);
+    EXPECT_EQ(series, sweep.PointCount());
+    EXPECT_EQ(body, remote::EncodeWriteRequest(SweepToWriteRequest(sweep, static_labels, ts)));
+  };
+  Sweep a;
+  a.Add("node_network_receive_bytes_total", "Bytes.", MetricType::kCounter, {{"device", "eth0"}},
+        10);
+  a.Add("node_network_receive_bytes_total", "Bytes.", MetricType::kCounter, {{"device", "eth1"}},
+        20);
+  a.Add("node_load1", "Load.", MetricType::kGauge, {}, 0.25);
+  check(a, 1000);
+  check(a, 2000);  // same shape: from the memo
+  Sweep b;         // eth0 gone: every later series moves up one place
+  b.Add("node_network_receive_bytes_total", "Bytes.", MetricType::kCounter, {{"device", "eth1"}},
+        21);
+  b.Add("node_load1", "Load.", MetricType::kGauge, {}, 0.5);
+  b.Add("node_load5", "Load.", MetricType::kGauge, {}, 0.5);
+  check(b, 3000);
+  Sweep c;  // same labels, another family
+  c.Add("node_network_transmit_bytes_total", "Bytes.", MetricType::kCounter, {{"device", "eth1"}},
+        5);
+  check(c, 4000);
+  check(a, 5000);
+}
+
+TEST(WriteRequestEncoderTest, EmptySweepIsAnEmptyRequest) {
+  WriteRequestEncoder encoder({});
+  uint32_t series = 7;
+  std::string body = encoder.Encode(Sweep(), 1, &series);
+  EXPECT_EQ(series, 0u);
+  EXPECT_TRUE(encoder.last_uncompressed().empty());
+  EXPECT_EQ(body, remote::EncodeWriteRequest({}));
 }
 
 }  // namespace

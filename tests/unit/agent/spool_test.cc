@@ -412,6 +412,41 @@ TEST_F(SpoolTest, OldestSampleAgeFollowsTheClock) {
   EXPECT_EQ(Metric(registry_, "suanli_agent_spool_oldest_sample_age_seconds"), 0);
 }
 
+// kInterval writes a cursor at most once per fsync_interval while records are acknowledged
+// (a crash resends at most that much), and always when the spool closes.
+TEST_F(SpoolTest, IntervalPolicyWritesCursorsAtMostOncePerInterval) {
+  SpoolOptions o = Options();
+  o.fsync = FsyncPolicy::kInterval;
+  o.fsync_interval = std::chrono::seconds(1);
+  auto cursor_text = [&] {
+    for (const auto& e : fs::directory_iterator(dir_)) {
+      if (e.path().filename().string().rfind("cursor-", 0) == 0) {
+        std::ifstream in(e.path());
+        std::string magic, next;
+        std::getline(in, magic);
+        std::getline(in, next);
+        return next;
+      }
+    }
+    return std::string("none");
+  };
+  {
+    auto s = Open(o);
+    Fill(*s, 0, 4);
+    EXPECT_EQ(cursor_text(), "0");  // written at open
+    s->Ack(0, {0});
+    EXPECT_EQ(cursor_text(), "0");  // within the interval: not yet
+    clock_.AdvanceMs(1000);
+    s->Ack(0, {1});
+    EXPECT_EQ(cursor_text(), "2");
+    s->Ack(0, {2});
+    EXPECT_EQ(cursor_text(), "2");
+  }
+  EXPECT_EQ(cursor_text(), "3");  // closing writes it
+  auto s = Open(o);
+  EXPECT_THAT(Seqs(Drain(*s)), ElementsAre(3));
+}
+
 TEST_F(SpoolTest, UnreadableCursorResendsEverything) {
   { Fill(*Open(Options()), 0, 3); }
   {
@@ -432,7 +467,8 @@ TEST(SpoolConfigTest, DefaultsAndEveryKey) {
   auto d = ParseAgentConfig("a.yml", "remote_write:\n  - url: http://x/w\n");
   ASSERT_TRUE(d.ok()) << d.status().message();
   EXPECT_EQ(d->spool.directory, "data/agent-spool");
-  EXPECT_EQ(d->spool.fsync, FsyncPolicy::kAlways);
+  EXPECT_EQ(d->spool.fsync, FsyncPolicy::kInterval);
+  EXPECT_EQ(d->spool.fsync_interval, std::chrono::seconds(1));
   EXPECT_EQ(d->remote_write[0].replay_order, ReplayOrder::kOldestFirst);
   EXPECT_EQ(d->remote_write[0].max_samples_per_send, 20000);
 
@@ -450,6 +486,7 @@ TEST(SpoolConfigTest, DefaultsAndEveryKey) {
                             "  segment_bytes: 65536\n"
                             "  max_memory_bytes: 2097152\n"
                             "  fsync: never\n"
+                            "  fsync_interval: 250ms\n"
                             "  disk_retry_interval: 5s\n");
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(c->spool.directory, "/var/lib/suanli-agent/spool");
@@ -457,6 +494,7 @@ TEST(SpoolConfigTest, DefaultsAndEveryKey) {
   EXPECT_EQ(c->spool.segment_bytes, 65536);
   EXPECT_EQ(c->spool.max_memory_bytes, 2097152);
   EXPECT_EQ(c->spool.fsync, FsyncPolicy::kNever);
+  EXPECT_EQ(c->spool.fsync_interval, std::chrono::milliseconds(250));
   EXPECT_EQ(c->spool.disk_retry_interval, std::chrono::seconds(5));
   EXPECT_EQ(c->remote_write[0].max_samples_per_send, 500);
   EXPECT_EQ(c->remote_write[0].replay_order, ReplayOrder::kNewestFirst);
@@ -467,7 +505,9 @@ TEST(SpoolConfigTest, DefaultsAndEveryKey) {
 
 TEST(SpoolConfigTest, ErrorsNameLineAndKey) {
   EXPECT_EQ(ParseAgentConfig("a.yml", "spool:\n  fsync: sometimes\n").status().message(),
-            "a.yml:2: spool.fsync: must be always or never, got \"sometimes\"");
+            "a.yml:2: spool.fsync: must be always, interval or never, got \"sometimes\"");
+  EXPECT_EQ(ParseAgentConfig("a.yml", "spool:\n  fsync_interval: 0s\n").status().message(),
+            "a.yml:2: spool.fsync_interval: must be positive");
   EXPECT_EQ(ParseAgentConfig("a.yml", "spool:\n  max_bytes: 100000\n").status().message(),
             "a.yml:2: spool.max_bytes: must be at least twice segment_bytes");
   EXPECT_EQ(

@@ -1,0 +1,74 @@
+// PlainHttpClient: HTTP/1.1 POST over plain TCP with one keep-alive connection, for the
+// remote_write endpoints with an http:// URL (the common case: an aggregator in the same data
+// center). The agent posts a sweep every sample interval; through libcurl that cost more CPU
+// than sampling, and initializing libcurl (and the TLS libraries it pulls in) costs megabytes
+// of resident memory that an https-less agent never needs. https:// URLs go through libcurl
+// (core/http_client.h) as before.
+//
+// Contract as HttpClient::Post: a network failure (refused, reset, timeout, a malformed
+// response) is a non-OK Status (kUnavailable, or kDeadlineExceeded for a timeout) naming the
+// URL; any HTTP answer, 5xx included, is an OK result with its status, headers (names
+// lower-cased) and body (at most the first 64 KiB kept; the rest is read and discarded).
+// A request on a kept-alive connection that the server closed meanwhile is retried once on a
+// new connection. Redirects are not followed. Responses: Content-Length, chunked, or
+// read-to-close bodies.
+// Thread-safety: not thread-safe; one client per sender thread.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+
+#include "core/http_client.h"
+#include "core/status.h"
+
+namespace suanli::agent {
+
+class PlainHttpClient {
+ public:
+  struct Options {
+    std::chrono::milliseconds timeout{10000};  // whole request
+    std::chrono::milliseconds connect_timeout{5000};
+    std::string bearer_token;  // sent as Authorization: Bearer when set
+  };
+
+  explicit PlainHttpClient(Options options);
+  ~PlainHttpClient();
+  PlainHttpClient(const PlainHttpClient&) = delete;
+  PlainHttpClient& operator=(const PlainHttpClient&) = delete;
+
+  // `url` must be http://HOST[:PORT][/PATH] (HOST a name, an IPv4 address or [IPv6]);
+  // anything else is kInvalidArgument.
+  Result<HttpClientResponse> Post(const std::string& url, const std::string& body,
+                                  const std::map<std::string, std::string>& headers);
+
+ private:
+  struct Target {
+    std::string host;  // without brackets
+    std::string port;
+    std::string path;
+    std::string host_header;
+  };
+  static Result<Target> ParseUrl(const std::string& url);
+  Status Connect(const Target& t, std::chrono::steady_clock::time_point deadline);
+  Status SendAll(const std::string& data, std::chrono::steady_clock::time_point deadline);
+  // Reads the next response from the connection. `*nothing_read` tells a connection the server
+  // had already closed (safe to retry) from one that failed mid-response.
+  Result<HttpClientResponse> ReadResponse(std::chrono::steady_clock::time_point deadline,
+                                          bool* nothing_read, bool* keep_alive);
+  // Waits for the socket to be readable (or writable); false on timeout.
+  Status Wait(bool for_write, std::chrono::steady_clock::time_point deadline);
+  // Fills buf_ with more bytes; kUnavailable at end of stream.
+  Status Fill(std::chrono::steady_clock::time_point deadline);
+  void Close();
+
+  Options options_;
+  int fd_ = -1;
+  std::string connected_to_;  // host:port of fd_
+  std::string url_;           // for messages
+  std::string request_;       // scratch: the request head
+  std::string buf_;           // received, not yet consumed
+  size_t pos_ = 0;            // consumed part of buf_
+};
+
+}  // namespace suanli::agent

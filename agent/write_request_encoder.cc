@@ -1,0 +1,168 @@
+#include "agent/write_request_encoder.h"
+
+#include <snappy.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace suanli::agent {
+namespace {
+
+// Protobuf wire types.
+constexpr uint32_t kVarint = 0;
+constexpr uint32_t kFixed64 = 1;
+constexpr uint32_t kLen = 2;
+
+constexpr char Tag(uint32_t field, uint32_t wire_type) {
+  return static_cast<char>((field << 3) | wire_type);  // every field number here is < 16
+}
+
+size_t VarintSize(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+void PutVarint(std::string& out, uint64_t v) {
+  char buf[10];
+  size_t n = 0;
+  while (v >= 0x80) {
+    buf[n++] = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  buf[n++] = static_cast<char>(v);
+  out.append(buf, n);
+}
+
+// A length-delimited field's size: tag, length, bytes.
+size_t LenFieldSize(size_t len) { return 1 + VarintSize(len) + len; }
+
+void PutLenField(std::string& out, uint32_t field, const std::string& bytes) {
+  out += Tag(field, kLen);
+  PutVarint(out, bytes.size());
+  out += bytes;
+}
+
+// A Label message's body size (proto3: an empty name or value is left out).
+size_t LabelBodySize(const std::string& name, const std::string& value) {
+  return (name.empty() ? 0 : LenFieldSize(name.size())) +
+         (value.empty() ? 0 : LenFieldSize(value.size()));
+}
+
+uint64_t DoubleBits(double v) {
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  return bits;
+}
+
+}  // namespace
+
+WriteRequestEncoder::WriteRequestEncoder(const std::map<std::string, std::string>& static_labels) {
+  for (const auto& [name, value] : static_labels) static_labels_.push_back({name, value});
+  // std::map is already sorted by name; kept explicit for the reader.
+  std::stable_sort(static_labels_.begin(), static_labels_.end(),
+                   [](const Label& a, const Label& b) { return a.name < b.name; });
+}
+
+void WriteRequestEncoder::EncodeLabels(const std::string& metric_name, const Point& point,
+                                       std::string& out) {
+  labels_.clear();
+  labels_.push_back({&name_label_, &metric_name});
+  for (const Label& l : point.labels) {
+    if (l.value.empty()) continue;
+    bool overridden = std::any_of(static_labels_.begin(), static_labels_.end(),
+                                  [&](const Label& s) { return s.name == l.name; });
+    if (!overridden) labels_.push_back({&l.name, &l.value});
+  }
+  for (const Label& s : static_labels_) labels_.push_back({&s.name, &s.value});
+  // Stable, as Labels' constructor: a handful of labels, so insertion sort.
+  for (size_t i = 1; i < labels_.size(); ++i) {
+    LabelRef cur = labels_[i];
+    size_t j = i;
+    while (j > 0 && *cur.name < *labels_[j - 1].name) {
+      labels_[j] = labels_[j - 1];
+      --j;
+    }
+    labels_[j] = cur;
+  }
+  out.clear();
+  for (const LabelRef& l : labels_) {
+    out += Tag(1, kLen);  // TimeSeries.labels
+    PutVarint(out, LabelBodySize(*l.name, *l.value));
+    if (!l.name->empty()) PutLenField(out, 1, *l.name);
+    if (!l.value->empty()) PutLenField(out, 2, *l.value);
+  }
+}
+
+const std::string& WriteRequestEncoder::LabelBytes(size_t index, const std::string& metric_name,
+                                                   const Point& point) {
+  if (index >= resolved_.size()) resolved_.resize(index + 1);
+  Resolved& r = resolved_[index];
+  if (r.label_bytes.empty() || r.metric_name != metric_name || r.labels != point.labels) {
+    r.metric_name = metric_name;
+    r.labels = point.labels;
+    EncodeLabels(metric_name, point, r.label_bytes);
+  }
+  return r.label_bytes;
+}
+
+void WriteRequestEncoder::EncodeSeries(const std::string& label_bytes, double value,
+                                       int64_t timestamp_ms) {
+  const uint64_t value_bits = DoubleBits(value);
+  const size_t sample_size =
+      (value_bits != 0 ? 1 + 8 : 0) +
+      (timestamp_ms != 0 ? 1 + VarintSize(static_cast<uint64_t>(timestamp_ms)) : 0);
+  raw_ += Tag(1, kLen);  // WriteRequest.timeseries
+  PutVarint(raw_, label_bytes.size() + LenFieldSize(sample_size));
+  raw_ += label_bytes;
+  raw_ += Tag(2, kLen);  // TimeSeries.samples
+  PutVarint(raw_, sample_size);
+  if (value_bits != 0) {
+    raw_ += Tag(1, kFixed64);
+    char le[8];
+    std::memcpy(le, &value_bits, 8);  // x86-64 and arm64 Linux: little-endian, as the wire
+    raw_.append(le, 8);
+  }
+  if (timestamp_ms != 0) {
+    raw_ += Tag(2, kVarint);
+    PutVarint(raw_, static_cast<uint64_t>(timestamp_ms));
+  }
+}
+
+std::string WriteRequestEncoder::Encode(const Sweep& sweep, int64_t timestamp_ms,
+                                        uint32_t* series) {
+  raw_.clear();
+  uint32_t count = 0;
+  for (const Family& f : sweep.families()) {
+    for (const Point& p : f.points) {
+      EncodeSeries(LabelBytes(count++, f.name, p), p.value, timestamp_ms);
+    }
+  }
+  for (const Family& f : sweep.families()) {
+    // Counters stay counters; everything else is sent as a gauge (as SweepToWriteRequest).
+    const uint64_t type = f.type == MetricType::kCounter
+                              ? static_cast<uint64_t>(MetricType::kCounter)
+                              : static_cast<uint64_t>(MetricType::kGauge);
+    size_t size = 1 + VarintSize(type);
+    if (!f.name.empty()) size += LenFieldSize(f.name.size());
+    if (!f.help.empty()) size += LenFieldSize(f.help.size());
+    raw_ += Tag(3, kLen);  // WriteRequest.metadata
+    PutVarint(raw_, size);
+    raw_ += Tag(1, kVarint);
+    PutVarint(raw_, type);
+    if (!f.name.empty()) PutLenField(raw_, 2, f.name);
+    if (!f.help.empty()) PutLenField(raw_, 4, f.help);
+  }
+  if (series != nullptr) *series = count;
+
+  std::string body(snappy::MaxCompressedLength(raw_.size()), '\0');
+  size_t n = 0;
+  snappy::RawCompress(raw_.data(), raw_.size(), body.data(), &n);
+  body.resize(n);
+  return body;
+}
+
+}  // namespace suanli::agent

@@ -1,0 +1,70 @@
+// WriteRequestEncoder: turns a sweep straight into a remote_write body (protobuf bytes of
+// prompb.WriteRequest, snappy block format), without building libprotobuf objects or Labels:
+// the sampling thread encodes every sweep, and building a message tree per sample cost more
+// than reading the files.
+//
+// The bytes are exactly what libprotobuf writes for the same request (SweepToWriteRequest in
+// agent.h, then remote::EncodeWriteRequest): field-number order, proto3 defaults left out
+// (a 0 value, type UNKNOWN, empty strings), packed nothing (every field here is a scalar or a
+// message). Per point the labels are __name__, the collector's labels without those whose name a
+// static label takes or whose value is empty, then the static labels, sorted by name (stable);
+// one sample at the sweep's timestamp. Then one MetricMetadata per family (type, name, help).
+//
+// Wire format written (field number, wire type):
+//   WriteRequest:   1 TimeSeries (len)*, 3 MetricMetadata (len)*
+//   TimeSeries:     1 Label (len)*, 2 Sample (len)
+//   Label:          1 name (len), 2 value (len)
+//   Sample:         1 value (fixed64 double), 2 timestamp (varint int64)
+//   MetricMetadata: 1 type (varint), 2 metric_family_name (len), 4 help (len)
+// Series are pre-resolved: the encoder remembers, per position in the sweep, the family name
+// and labels it saw there last time and the bytes they encoded to; a sweep shaped like the
+// previous one (the steady state) costs a comparison and a copy per series, and only the sample
+// is encoded anew.
+// Thread-safety: not thread-safe; one encoder per sampling thread (it reuses its buffers).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "agent/collector.h"
+
+namespace suanli::agent {
+
+class WriteRequestEncoder {
+ public:
+  explicit WriteRequestEncoder(const std::map<std::string, std::string>& static_labels);
+
+  // The snappy-compressed body for `sweep` at `timestamp_ms`; `series` receives the number of
+  // time series (one sample each).
+  std::string Encode(const Sweep& sweep, int64_t timestamp_ms, uint32_t* series);
+
+  // The protobuf bytes of the last Encode(), before compression (for tests).
+  const std::string& last_uncompressed() const { return raw_; }
+
+ private:
+  // One label of the series being written: views into the sweep or the static labels.
+  struct LabelRef {
+    const std::string* name;
+    const std::string* value;
+  };
+  // What series `index` of the previous sweep was, and its labels' bytes.
+  struct Resolved {
+    std::string metric_name;
+    std::vector<Label> labels;  // the collector's, as given
+    std::string label_bytes;    // the TimeSeries.labels fields, merged with the static labels
+  };
+  // The labels' bytes for `point` of family `metric_name`, from the memo when unchanged.
+  const std::string& LabelBytes(size_t index, const std::string& metric_name, const Point& point);
+  void EncodeLabels(const std::string& metric_name, const Point& point, std::string& out);
+  void EncodeSeries(const std::string& label_bytes, double value, int64_t timestamp_ms);
+
+  const std::string name_label_ = "__name__";
+  std::vector<Label> static_labels_;  // sorted by name
+  std::vector<LabelRef> labels_;      // scratch: the labels of one series
+  std::vector<Resolved> resolved_;    // by series position in the sweep
+  std::string raw_;                   // scratch: the uncompressed request
+};
+
+}  // namespace suanli::agent
