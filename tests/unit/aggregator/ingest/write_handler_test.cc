@@ -108,5 +108,87 @@ TEST_F(WriteHandlerTest, RejectsBadHeadersAndBodiesWithoutStoringAnything) {
   EXPECT_EQ(rejected, 6);
 }
 
+// ---- label sets as sent on the wire (any order, duplicates): not through Labels ----
+
+std::string Varint(uint64_t v) {
+  std::string out;
+  while (v >= 0x80) {
+    out += static_cast<char>((v & 0x7f) | 0x80);
+    v >>= 7;
+  }
+  return out + static_cast<char>(v);
+}
+std::string Len(int field, const std::string& payload) {
+  return Varint((uint64_t(field) << 3) | 2) + Varint(payload.size()) + payload;
+}
+// One TimeSeries with labels in the given order and one sample (value 1.0) at `ts`.
+std::string WireSeries(const std::vector<std::pair<std::string, std::string>>& labels, int64_t ts) {
+  std::string series;
+  for (const auto& [name, value] : labels) series += Len(1, Len(1, name) + Len(2, value));
+  std::string sample = std::string("\x09\x00\x00\x00\x00\x00\x00\xf0\x3f", 9) + "\x10" +
+                       Varint(static_cast<uint64_t>(ts));
+  return Len(1, series + Len(2, sample));
+}
+std::string Compress(const std::string& raw) {
+  std::string out;
+  snappy::Compress(raw.data(), raw.size(), &out);
+  return out;
+}
+
+TEST_F(WriteHandlerTest, LabelsInAnyOrderAreOneSeries) {
+  EXPECT_EQ(handler_
+                ->Handle(Request(
+                    Compress(WireSeries({{"job", "node"}, {"__name__", "m"}, {"dc", "d1"}}, 1000))))
+                .status,
+            204);
+  EXPECT_EQ(handler_
+                ->Handle(Request(
+                    Compress(WireSeries({{"__name__", "m"}, {"dc", "d1"}, {"job", "node"}}, 2000))))
+                .status,
+            204);
+  auto r = store_->Select({{storage::MatcherSpec::kEqual, "__name__", "m"}}, INT64_MIN, INT64_MAX);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].labels, (Labels{{"__name__", "m"}, {"dc", "d1"}, {"job", "node"}}));
+  EXPECT_EQ((*r)[0].samples, (std::vector<Sample>{{1000, 1.0}, {2000, 1.0}}));
+}
+
+// A known series is not validated again, but only when it comes byte for byte as stored: the
+// same labels plus a duplicate or an empty-valued label with a bad name are still refused.
+TEST_F(WriteHandlerTest, KnownSeriesWithAFaultAddedIsStillRefused) {
+  ASSERT_EQ(
+      handler_->Handle(Request(Compress(WireSeries({{"__name__", "m"}, {"a", "x"}}, 1)))).status,
+      204);
+  HttpResponse twice = handler_->Handle(
+      Request(Compress(WireSeries({{"__name__", "m"}, {"a", "x"}, {"a", "x"}}, 2))));
+  EXPECT_EQ(twice.status, 400);
+  EXPECT_NE(twice.body.find("timeseries[0]"), std::string::npos) << twice.body;
+  EXPECT_NE(twice.body.find("twice"), std::string::npos) << twice.body;
+  HttpResponse bad_name = handler_->Handle(
+      Request(Compress(WireSeries({{"__name__", "m"}, {"a", "x"}, {"bad-name", ""}}, 3))));
+  EXPECT_EQ(bad_name.status, 400);
+  EXPECT_NE(bad_name.body.find("invalid label name"), std::string::npos) << bad_name.body;
+  EXPECT_EQ(StoredSamples(), 1u);
+}
+
+TEST_F(WriteHandlerTest, InvalidNewSeriesRefusesTheWholeRequestNamingIt) {
+  const std::string raw =
+      WireSeries({{"__name__", "good"}}, 1) + WireSeries({{"__name__", "m"}, {"v", "\xff\xfe"}}, 1);
+  HttpResponse r = handler_->Handle(Request(Compress(raw)));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("timeseries[1]"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("UTF-8"), std::string::npos) << r.body;
+  EXPECT_EQ(StoredSamples(), 0u);
+}
+
+TEST_F(WriteHandlerTest, SeriesWithoutSamplesAreValidatedToo) {
+  const std::string no_samples = Len(1, Len(1, Len(1, "__name__") + Len(2, "0bad")));
+  HttpResponse r =
+      handler_->Handle(Request(Compress(WireSeries({{"__name__", "ok"}}, 1) + no_samples)));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(r.body.find("timeseries[1]: invalid metric name"), std::string::npos) << r.body;
+  EXPECT_EQ(StoredSamples(), 0u);
+}
+
 }  // namespace
 }  // namespace suanli::aggregator
