@@ -13,8 +13,9 @@
 // and refuses every later Append until reopened, because after a WAL error RocksDB cannot
 // promise what reached the disk. After a crash, Open rebuilds the heads from the last
 // checkpoint plus the head log.
-// Memory: per series its encoded labels, id, hash and the open chunk (~400 bytes at a 15 s
-// interval near the end of a window).
+// Memory: per series its entry (id, lookup hash, head state, open chunk), encoded labels, a
+// lookup-table slot and its postings: ~700 B of RSS per series measured with 1M series at
+// 8 samples each, RocksDB's memtables included; the open chunk grows over its hour.
 // Thread-safety: all methods may be called concurrently; the destructor must not race them.
 #pragma once
 
