@@ -67,36 +67,44 @@ int NeededBits(int64_t r) {
 struct IntPlan {
   bool delta_mode = false;
   int64_t head[2] = {0, 0};  // v0, then v1 - v0 (dod) or D (delta)
-  std::vector<int64_t> residuals;
   bool all_zero = true;
   int width = 0;
   long cost = 0;
 };
 
+size_t FirstResidual(const IntPlan& p) { return p.delta_mode ? 1 : 2; }
+
+int64_t Residual(const std::vector<int64_t>& v, const IntPlan& p, size_t i) {
+  uint64_t d = static_cast<uint64_t>(v[i]) - static_cast<uint64_t>(v[i - 1]);
+  if (p.delta_mode) return static_cast<int64_t>(d - static_cast<uint64_t>(p.head[1]));
+  return static_cast<int64_t>(d -
+                              (static_cast<uint64_t>(v[i - 1]) - static_cast<uint64_t>(v[i - 2])));
+}
+
 IntPlan PlanIntMode(const std::vector<int64_t>& v, bool delta_mode) {
   IntPlan p;
   p.delta_mode = delta_mode;
   const size_t n = v.size();
-  auto d = [&](size_t i) { return static_cast<uint64_t>(v[i]) - static_cast<uint64_t>(v[i - 1]); };
   p.head[0] = v[0];
   if (n >= 2) {
     if (delta_mode) {
-      std::vector<int64_t> deltas;
-      for (size_t i = 1; i < n; ++i) deltas.push_back(static_cast<int64_t>(d(i)));
+      thread_local std::vector<int64_t> deltas;  // reused: no allocation per column
+      deltas.clear();
+      for (size_t i = 1; i < n; ++i) {
+        deltas.push_back(
+            static_cast<int64_t>(static_cast<uint64_t>(v[i]) - static_cast<uint64_t>(v[i - 1])));
+      }
       std::nth_element(deltas.begin(), deltas.begin() + deltas.size() / 2, deltas.end());
       p.head[1] = deltas[deltas.size() / 2];
-      for (size_t i = 1; i < n; ++i) {
-        p.residuals.push_back(static_cast<int64_t>(d(i) - static_cast<uint64_t>(p.head[1])));
-      }
     } else {
-      p.head[1] = static_cast<int64_t>(d(1));
-      for (size_t i = 2; i < n; ++i) p.residuals.push_back(static_cast<int64_t>(d(i) - d(i - 1)));
+      p.head[1] = static_cast<int64_t>(static_cast<uint64_t>(v[1]) - static_cast<uint64_t>(v[0]));
     }
   }
   p.cost = 1 + DodBits(p.head[0]) + (n >= 2 ? DodBits(p.head[1]) : 0);
-  if (p.residuals.empty()) return p;
+  if (n <= FirstResidual(p)) return p;
   std::array<long, 65> hist{};
-  for (int64_t r : p.residuals) {
+  for (size_t i = FirstResidual(p); i < n; ++i) {
+    int64_t r = Residual(v, p, i);
     ++hist[NeededBits(r)];
     p.all_zero = p.all_zero && r == 0;
   }
@@ -104,7 +112,7 @@ IntPlan PlanIntMode(const std::vector<int64_t>& v, bool delta_mode) {
     p.cost += 1;
     return p;
   }
-  long best = -1, wider = static_cast<long>(p.residuals.size()), fitting = 0;
+  long best = -1, wider = static_cast<long>(n - FirstResidual(p)), fitting = 0;
   for (int w = 0; w <= 64; ++w) {
     fitting += hist[w];
     wider -= hist[w];
@@ -119,24 +127,32 @@ IntPlan PlanIntMode(const std::vector<int64_t>& v, bool delta_mode) {
 }
 
 IntPlan PlanInt(const std::vector<int64_t>& v) {
-  IntPlan dod = PlanIntMode(v, false), delta = PlanIntMode(v, true);
+  IntPlan dod = PlanIntMode(v, false);
+  if (dod.all_zero) return dod;  // a regular column: nothing is cheaper
+  IntPlan delta = PlanIntMode(v, true);
   return delta.cost < dod.cost ? delta : dod;
 }
 
 bool FitsWidth(int64_t r, int w) { return w >= 64 || (w == 0 ? r == 0 : Fits(r, w)); }
 
-void WriteInt(BitWriter* w, const IntPlan& p, size_t n) {
+void WriteInt(BitWriter* w, const IntPlan& p, const std::vector<int64_t>& v) {
+  const size_t n = v.size();
   w->WriteBit(p.delta_mode);
   WriteDod(w, p.head[0]);
   if (n >= 2) WriteDod(w, p.head[1]);
-  if (p.residuals.empty()) return;
+  if (n <= FirstResidual(p)) return;
   w->WriteBit(p.all_zero);
   if (p.all_zero) return;
   w->WriteBits(static_cast<uint64_t>(p.width), 7);
-  for (int64_t r : p.residuals) {
+  for (size_t i = FirstResidual(p); i < n; ++i) {
+    int64_t r = Residual(v, p, i);
     if (FitsWidth(r, p.width)) {
-      w->WriteBit(false);
-      if (p.width > 0) w->WriteBits(static_cast<uint64_t>(r), p.width);
+      if (p.width < 64) {  // '0' + the low w bits, in one call
+        w->WriteBits(static_cast<uint64_t>(r) & ((uint64_t{1} << p.width) - 1), 1 + p.width);
+      } else {
+        w->WriteBit(false);
+        w->WriteBits(static_cast<uint64_t>(r), 64);
+      }
     } else {
       w->WriteBit(true);
       w->WriteBits(static_cast<uint64_t>(r), 64);
@@ -144,9 +160,7 @@ void WriteInt(BitWriter* w, const IntPlan& p, size_t n) {
   }
 }
 
-void WriteIntColumn(BitWriter* w, const std::vector<int64_t>& v) {
-  WriteInt(w, PlanInt(v), v.size());
-}
+void WriteIntColumn(BitWriter* w, const std::vector<int64_t>& v) { WriteInt(w, PlanInt(v), v); }
 
 bool ReadIntColumn(BitReader* r, size_t n, std::vector<int64_t>* v) {
   if (n == 0) return true;
@@ -250,8 +264,11 @@ bool PlanDecimal(const std::vector<uint64_t>& bits, DecimalPlan* plan) {
     int k = std::max(e, 0);
     while (k <= kMaxEncodedDecimals && !ToDecimal(bits[i], k, &m)) ++k;
     if (k > kMaxEncodedDecimals) {
+      // Exceptions are for NaN, infinities and -0; a finite value with more digits means
+      // noise, which XOR codes as well, so stop here (a noisy column costs 10 tries, not n).
+      if (std::isfinite(Double(bits[i])) && bits[i] != Bits(-0.0)) return false;
       miss[i] = 1;
-      if (++misses * 4 > n) return false;  // mostly noise
+      if (++misses * 4 > n) return false;
       continue;
     }
     e = k;
@@ -280,7 +297,9 @@ void WriteDoubleColumn(BitWriter* w, const std::vector<uint64_t>& bits,
   Predictor best = kPrevious;
   long best_cost = -1;
   bool best_exact = false;
-  for (Predictor p : {kPrevious, kLinear, kReference}) {
+  // The reference first: for rollup columns it is most often exact, and an exact predictor
+  // ends the search; a candidate stops being priced once it is dearer than the best so far.
+  for (Predictor p : {kReference, kLinear, kPrevious}) {
     if (p == kReference && ref == nullptr) continue;
     XorWriter pricer;
     long cost = 3, head_cost = 3;  // all rows; rows 0 and 1 (with the 3 header bits)
@@ -290,6 +309,7 @@ void WriteDoubleColumn(BitWriter* w, const std::vector<uint64_t>& bits,
       if (i >= 2) exact = exact && predicted == bits[i];
       cost += pricer.Cost(predicted, bits[i]);
       if (i <= 1) head_cost = cost;
+      if (!exact && best_cost >= 0 && cost >= best_cost) break;
     }
     if (exact) cost = head_cost;
     if (best_cost < 0 || cost < best_cost) {
@@ -297,12 +317,13 @@ void WriteDoubleColumn(BitWriter* w, const std::vector<uint64_t>& bits,
       best_cost = cost;
       best_exact = exact;
     }
+    if (best_exact) break;
   }
   DecimalPlan decimal;
   if (best_cost > 3 && PlanDecimal(bits, &decimal) && decimal.cost < best_cost) {
     w->WriteBits(kDecimal, 2);
     w->WriteBits(static_cast<uint64_t>(decimal.e), 4);
-    WriteInt(w, decimal.ints, bits.size());
+    WriteInt(w, decimal.ints, decimal.m);
     WriteDod(w, static_cast<int64_t>(decimal.exceptions.size()));
     size_t prev = 0;
     for (size_t row : decimal.exceptions) {

@@ -63,17 +63,30 @@ void BitWriter::WriteBit(bool bit) {
   if (bit) bytes_.back() = static_cast<char>(bytes_.back() | (1 << free_));
 }
 
+// Fills the last byte, then whole bytes, then a partial one (closing a window writes tens of
+// bits per value: a bit-by-bit loop was the encoder's largest cost).
 void BitWriter::WriteBits(uint64_t value, int nbits) {
-  while (nbits > 0) {
-    if (free_ == 0) {
-      bytes_.push_back(0);
-      free_ = 8;
-    }
+  if (nbits <= 0) return;
+  if (nbits < 64) value &= (uint64_t{1} << nbits) - 1;
+  if (free_ > 0) {
     int take = std::min(nbits, free_);
-    uint64_t chunk = (value >> (nbits - take)) & ((uint64_t{1} << take) - 1);
-    free_ -= take;
-    bytes_.back() = static_cast<char>(static_cast<unsigned char>(bytes_.back()) | (chunk << free_));
     nbits -= take;
+    free_ -= take;
+    bytes_.back() =
+        static_cast<char>(static_cast<unsigned char>(bytes_.back()) | ((value >> nbits) << free_));
+    if (nbits == 0) return;
+    value &= (uint64_t{1} << nbits) - 1;  // nbits < 64: take >= 1
+  }
+  const int whole = nbits / 8, rest = nbits % 8;
+  const size_t at = bytes_.size();
+  bytes_.resize(at + static_cast<size_t>(whole) + (rest > 0 ? 1 : 0));
+  char* out = bytes_.data() + at;
+  for (int i = 0; i < whole; ++i) out[i] = static_cast<char>(value >> (nbits - 8 * (i + 1)));
+  if (rest > 0) {
+    out[whole] = static_cast<char>((value & ((uint64_t{1} << rest) - 1)) << (8 - rest));
+    free_ = 8 - rest;
+  } else {
+    free_ = 0;
   }
 }
 
