@@ -80,7 +80,7 @@ YML
     --collector.pressure --collector.rapl --collector.hwmon 2>"$dir/ne.log" &
   local ne=$!
   pids+=($ne)
-  for _ in $(seq 100); do grep -q 'Listening on' "$dir/ne.log" && break; sleep 0.1; done
+  for _ in $(seq 100); do grep -qs 'Listening on' "$dir/ne.log" && break; sleep 0.1; done
   local neaddr
   neaddr=$(grep -o 'address=[0-9.:]*' "$dir/ne.log" | tail -1 | sed 's/address=//')
 

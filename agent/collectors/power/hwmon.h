@@ -72,6 +72,10 @@ class HwmonCollector : public Collector {
   explicit HwmonCollector(const HostPaths& paths);
   CollectResult Collect(Sweep& out) override;
 
+  // With no chip found last time, Collect() only lists the class directory (and reads the new
+  // chips' attribute names if some appeared): nothing a slow sensor could stall.
+  bool MayBlockNow() const override { return !entries_.empty(); }
+
  private:
   // A numeric sysfs attribute read every sweep.
   struct Reading {

@@ -27,7 +27,8 @@
 // Outcomes: no IPMI device is NoData (naming the modules to load); a BMC that answers completion
 // code 0xC1 (invalid command: no DCMI) is NoData; EACCES, a timeout, another completion code and
 // a malformed answer are Failed with the reason; "measurement not active" is Ok with a message.
-// The device stays open across polls and is reopened after any error.
+// The device stays open across polls and is reopened after any error. A host without a device
+// node is looked at again once a minute, not every interval.
 //
 // Options (collector_config.ipmi_dcmi): device: the node under the device root (default: the
 // first of ipmi0, ipmi/0, ipmidev/0 that exists, as ipmitool looks); timeout: per request
