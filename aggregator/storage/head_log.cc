@@ -2,6 +2,7 @@
 #include "aggregator/storage/head_log.h"
 
 #include <bit>
+#include <cstring>
 
 #include "aggregator/storage/gorilla.h"
 
@@ -40,12 +41,23 @@ void HeadLogWriter::BeginSeries(uint64_t id, uint64_t count, int64_t first_ts) {
 }
 
 void HeadLogWriter::Sample(int64_t ts, uint64_t bits) {
-  AppendVarint(out_, ZigZagDelta(ts, prev_ts_));
+  // Built in a local buffer and appended once: this runs for every ingested sample.
+  char buf[10 + 1 + 8];
+  char* p = buf;
+  for (uint64_t z = ZigZagDelta(ts, prev_ts_);; z >>= 7) {
+    if (z < 0x80) {
+      *p++ = static_cast<char>(z);
+      break;
+    }
+    *p++ = static_cast<char>(z | 0x80);
+  }
   prev_ts_ = ts;
   // Integer-valued and short decimal values end in zero bytes: keep only the high ones.
   const int keep = bits == 0 ? 0 : 8 - std::countr_zero(bits) / 8;
-  out_->push_back(static_cast<char>(keep));
-  for (int i = 0; i < keep; ++i) out_->push_back(static_cast<char>(bits >> (56 - 8 * i)));
+  *p++ = static_cast<char>(keep);
+  const uint64_t big_endian = __builtin_bswap64(bits);
+  std::memcpy(p, &big_endian, 8);
+  out_->append(buf, static_cast<size_t>(p - buf) + keep);
 }
 
 bool ReadHeadLog(std::string_view rec,

@@ -80,10 +80,13 @@ def main():
     ap.add_argument("--metrics-per-host", type=int, default=500)
     ap.add_argument("--extra-labels", type=int, default=0)
     ap.add_argument("--prefix", default="paced%d" % int(time.time()))
+    ap.add_argument("--start-ms", type=int, default=0,
+                    help="timestamp of the first interval's samples (default: now); e.g. just "
+                         "before an hour boundary, to include the intervals that close chunks")
     args = ap.parse_args()
     args.steps = args.intervals
     args.step_ms = int(args.interval_s * 1000)
-    args.start_ms = int(time.time() * 1000)
+    args.start_ms = args.start_ms or int(time.time() * 1000)
     start_barrier = mp.Barrier(args.conns + 1)
     step_barriers = [mp.Barrier(args.conns + 1) for _ in range(args.steps)]
     q = mp.Queue()
