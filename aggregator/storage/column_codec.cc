@@ -5,7 +5,6 @@
 #include <array>
 #include <bit>
 #include <cmath>
-#include <cstring>
 
 #include "aggregator/storage/gorilla.h"
 
@@ -23,16 +22,8 @@ int64_t SignExtend(uint64_t v, int nbits) {
   return static_cast<int64_t>(((v & ((sign << 1) - 1)) ^ sign) - sign);
 }
 
-uint64_t Bits(double v) {
-  uint64_t b;
-  std::memcpy(&b, &v, sizeof b);
-  return b;
-}
-double Double(uint64_t b) {
-  double v;
-  std::memcpy(&v, &b, sizeof v);
-  return v;
-}
+uint64_t Bits(double v) { return std::bit_cast<uint64_t>(v); }
+double Double(uint64_t b) { return std::bit_cast<double>(b); }
 
 // A prediction must come out bit-identical wherever it is decoded: only additions and
 // subtractions of finite numbers (IEEE-exact everywhere, and nothing a compiler may fuse into

@@ -6,8 +6,12 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
+#include <vector>
+
+#include "core/sample.h"
 
 namespace suanli::storage {
 
@@ -55,6 +59,21 @@ inline std::string ReadFixture(const std::string& name) {
   std::stringstream text;
   text << f.rdbuf();
   return FromHex(text.str());
+}
+
+// The samples every format fixture encodes: a 15 s scrape with jitter, a counter with a
+// reset, NaN and a stale marker.
+inline std::vector<Sample> FixtureSamples() {
+  std::vector<Sample> s;
+  double v = 100;
+  for (int i = 0; i < 12; ++i) {
+    int64_t ts = 1'700'000'000'000 + 7'000 + i * 15'000 + (i == 5 ? 3 : 0);
+    v = i == 8 ? 2 : v + 3.5 * (i % 3);
+    s.push_back({ts, v});
+  }
+  s[10].value = std::numeric_limits<double>::quiet_NaN();
+  s[11].value = StaleNaN();
+  return s;
 }
 
 }  // namespace suanli::storage

@@ -34,20 +34,6 @@ bool SameBits(const std::vector<Sample>& a, const std::vector<Sample>& b) {
   return true;
 }
 
-// A 15 s scrape with jitter, a counter with a reset, NaN and a stale marker.
-std::vector<Sample> FixtureSamples() {
-  std::vector<Sample> s;
-  double v = 100;
-  for (int i = 0; i < 12; ++i) {
-    int64_t ts = 1'700'000'000'000 + 7'000 + i * 15'000 + (i == 5 ? 3 : 0);
-    v = i == 8 ? 2 : v + 3.5 * (i % 3);
-    s.push_back({ts, v});
-  }
-  s[10].value = std::numeric_limits<double>::quiet_NaN();
-  s[11].value = StaleNaN();
-  return s;
-}
-
 TEST(GorillaTest, BitWriterReaderRoundTrip) {
   BitWriter w;
   w.WriteBit(true);
