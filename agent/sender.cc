@@ -6,12 +6,11 @@
 #include <algorithm>
 #include <chrono>
 #include <random>
-#include <unordered_map>
-#include <unordered_set>
 
 #include "agent/plain_http_client.h"
+#include "agent/write_request_encoder.h"
 #include "core/http_client.h"
-#include "core/remote_codec.h"
+#include "core/remote_codec.h"  // header constants only: the agent does not link libprotobuf
 
 namespace suanli::agent {
 namespace {
@@ -47,38 +46,21 @@ Result<std::string> MergeRecords(const std::vector<SpoolRecord>& records, size_t
     if (series != nullptr) *series = 0;  // unknown without decoding; not needed then
     return *records[0].body;
   }
-  remote::WriteRequest out;
-  // Series by label hash; a collision falls back to comparing the label sets.
-  std::unordered_map<uint64_t, std::vector<size_t>> index;
-  std::unordered_set<std::string> families;
-  for (const auto& r : records) {
-    auto req = remote::DecodeWriteRequest(*r.body, kMaxDecodedRecordBytes);
-    if (!req.ok()) {
-      return req.status().WithContext("spooled record " + std::to_string(r.seq));
-    }
-    for (auto& ts : req->series) {
-      auto& slots = index[ts.labels.Hash()];
-      size_t found = SIZE_MAX;
-      for (size_t s : slots) {
-        if (out.series[s].labels == ts.labels) {
-          found = s;
-          break;
-        }
-      }
-      if (found == SIZE_MAX) {
-        slots.push_back(out.series.size());
-        out.series.push_back(std::move(ts));
-      } else {
-        auto& dst = out.series[found].samples;
-        dst.insert(dst.end(), ts.samples.begin(), ts.samples.end());
-      }
-    }
-    for (auto& md : req->metadata) {
-      if (families.insert(md.metric_family_name).second) out.metadata.push_back(std::move(md));
-    }
+  std::vector<std::string_view> bodies;
+  bodies.reserve(records.size());
+  for (const auto& r : records) bodies.emplace_back(*r.body);
+  auto merged = MergeWriteRequests(bodies, kMaxDecodedRecordBytes, series);
+  if (!merged.ok()) {
+    return merged.status().WithContext("spooled records " + std::to_string(records.front().seq) +
+                                       ".." + std::to_string(records.back().seq));
   }
-  if (series != nullptr) *series = out.series.size();
-  return remote::EncodeWriteRequest(out);
+  return merged;
+}
+
+WriteOutcome ClassifyStatus(int http_status) {
+  if (http_status >= 200 && http_status < 300) return WriteOutcome::kAccepted;
+  if (http_status == 429 || (http_status >= 500 && http_status < 600)) return WriteOutcome::kRetry;
+  return WriteOutcome::kDrop;
 }
 
 RemoteWriteSender::RemoteWriteSender(RemoteWriteEndpoint endpoint, size_t index, Spool& spool,
@@ -205,16 +187,16 @@ void RemoteWriteSender::Run() {
     const auto attempt = std::chrono::steady_clock::now();
     auto result = plain ? plain->Post(endpoint_.url, *body, headers)
                         : curl->Post(endpoint_.url, *body, headers);
-    remote::WriteOutcome outcome;
+    WriteOutcome outcome;
     std::string reason;
     std::chrono::milliseconds retry_after(0);
     bool network_error = false;
     if (!result.ok()) {
-      outcome = remote::WriteOutcome::kRetry;
+      outcome = WriteOutcome::kRetry;
       network_error = true;
       reason = result.status().message();
     } else {
-      outcome = remote::ClassifyWriteStatus(result->status);
+      outcome = ClassifyStatus(result->status);
       reason = "HTTP " + std::to_string(result->status) + ": " +
                result->body.substr(0, std::min<size_t>(result->body.size(), 256));
       while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
@@ -222,7 +204,7 @@ void RemoteWriteSender::Run() {
       if (it != result->headers.end()) retry_after = ParseRetryAfter(it->second);
     }
 
-    if (outcome == remote::WriteOutcome::kRetry) {
+    if (outcome == WriteOutcome::kRetry) {
       requests_retried_.Increment();
       samples_retried_.Increment(static_cast<double>(samples));
       // A refused or timed-out connection costs the receiver nothing: probe once per sample
@@ -245,7 +227,7 @@ void RemoteWriteSender::Run() {
 
     std::vector<SpoolRecord> done = std::move(batch);
     batch.clear();
-    if (outcome == remote::WriteOutcome::kDrop && done.size() > 1) {
+    if (outcome == WriteOutcome::kDrop && done.size() > 1) {
       // Find the sweep the receiver refuses instead of dropping the whole batch.
       requests_rejected_.Increment();
       single_until = done.back().seq + 1;
@@ -259,7 +241,7 @@ void RemoteWriteSender::Run() {
     std::vector<uint64_t> seqs;
     seqs.reserve(done.size());
     for (const auto& r : done) seqs.push_back(r.seq);
-    if (outcome == remote::WriteOutcome::kAccepted) {
+    if (outcome == WriteOutcome::kAccepted) {
       if (failing) {
         uint64_t pending = spool_.PendingSamples(index_);
         spdlog::info("remote_write recovered endpoint={} pending_samples={}", endpoint_.url,

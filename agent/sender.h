@@ -35,6 +35,7 @@
 
 #include "agent/agent_config.h"
 #include "agent/spool.h"
+#include "core/remote_codec.h"
 #include "core/status.h"
 
 namespace suanli::agent {
@@ -43,6 +44,12 @@ namespace suanli::agent {
 // the body of a lone record as is, else the merged re-encoding described above.
 // `series` (optional) receives the number of series in the request.
 Result<std::string> MergeRecords(const std::vector<SpoolRecord>& records, size_t* series = nullptr);
+
+// What a sender does with an HTTP status, as remote::ClassifyWriteStatus (a copy: that one lives
+// beside libprotobuf code the agent does not link): 2xx accepted; 5xx and 429 retried with
+// backoff; every other status dropped.
+using WriteOutcome = remote::WriteOutcome;
+WriteOutcome ClassifyStatus(int http_status);
 
 // Why a request was not accepted, and how long to wait before the next one.
 std::chrono::milliseconds ParseRetryAfter(const std::string& value);

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace suanli::agent {
 namespace {
@@ -163,6 +165,134 @@ std::string WriteRequestEncoder::Encode(const Sweep& sweep, int64_t timestamp_ms
   snappy::RawCompress(raw_.data(), raw_.size(), body.data(), &n);
   body.resize(n);
   return body;
+}
+
+// ---- merging ----
+
+namespace {
+
+// A protobuf field read from a message: its number, wire type, the whole field's bytes (tag
+// included) and, for length-delimited fields, the payload.
+struct Field {
+  uint32_t number = 0;
+  uint32_t wire_type = 0;
+  std::string_view whole;
+  std::string_view payload;
+};
+
+bool ReadVarint(std::string_view& in, uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (in.empty()) return false;
+    auto b = static_cast<uint8_t>(in.front());
+    in.remove_prefix(1);
+    v |= uint64_t{b & 0x7fu} << shift;
+    if ((b & 0x80) == 0) return true;
+  }
+  return false;
+}
+
+// Splits the next field off `in`; false on malformed input.
+bool NextField(std::string_view& in, Field& f) {
+  const char* start = in.data();
+  uint64_t tag = 0;
+  if (!ReadVarint(in, tag) || (tag >> 3) == 0 || (tag >> 3) > UINT32_MAX) return false;
+  f.number = static_cast<uint32_t>(tag >> 3);
+  f.wire_type = static_cast<uint32_t>(tag & 7);
+  uint64_t v = 0;
+  switch (f.wire_type) {
+    case kVarint:
+      if (!ReadVarint(in, v)) return false;
+      break;
+    case kFixed64:
+      if (in.size() < 8) return false;
+      in.remove_prefix(8);
+      break;
+    case kLen:
+      if (!ReadVarint(in, v) || v > in.size()) return false;
+      f.payload = in.substr(0, v);
+      in.remove_prefix(v);
+      break;
+    case 5:  // fixed32
+      if (in.size() < 4) return false;
+      in.remove_prefix(4);
+      break;
+    default:
+      return false;  // groups: not in remote_write
+  }
+  f.whole = std::string_view(start, static_cast<size_t>(in.data() - start));
+  return true;
+}
+
+struct MergedSeries {
+  std::string labels;  // the label fields, as sent
+  std::string rest;    // samples (and any other field), appended in order
+};
+
+}  // namespace
+
+Result<std::string> MergeWriteRequests(const std::vector<std::string_view>& bodies,
+                                       size_t max_decoded_bytes, size_t* series) {
+  std::vector<MergedSeries> merged;
+  std::unordered_map<std::string, size_t> by_labels;
+  std::vector<std::string> metadata;
+  std::unordered_set<std::string> families;
+  std::string raw;
+  for (size_t b = 0; b < bodies.size(); ++b) {
+    const std::string_view body = bodies[b];
+    const std::string where = "body " + std::to_string(b) + ": ";
+    size_t len = 0;
+    if (!snappy::GetUncompressedLength(body.data(), body.size(), &len)) {
+      return InvalidArgument(where + "not snappy block format");
+    }
+    if (len > max_decoded_bytes) {
+      return ResourceExhausted(where + "decompresses to " + std::to_string(len) + " bytes");
+    }
+    if (!snappy::Uncompress(body.data(), body.size(), &raw)) {
+      return InvalidArgument(where + "corrupt snappy data");
+    }
+    std::string_view in(raw);
+    Field f;
+    while (!in.empty()) {
+      if (!NextField(in, f)) return InvalidArgument(where + "malformed WriteRequest");
+      if (f.number == 1 && f.wire_type == kLen) {  // TimeSeries
+        std::string labels, rest;
+        std::string_view ts = f.payload;
+        Field g;
+        while (!ts.empty()) {
+          if (!NextField(ts, g)) return InvalidArgument(where + "malformed TimeSeries");
+          (g.number == 1 ? labels : rest).append(g.whole);
+        }
+        auto [it, added] = by_labels.try_emplace(labels, merged.size());
+        if (added)
+          merged.push_back({std::move(labels), std::move(rest)});
+        else
+          merged[it->second].rest += rest;
+      } else if (f.number == 3 && f.wire_type == kLen) {  // MetricMetadata
+        std::string_view md = f.payload, name;
+        Field g;
+        while (!md.empty()) {
+          if (!NextField(md, g)) return InvalidArgument(where + "malformed MetricMetadata");
+          if (g.number == 2 && g.wire_type == kLen) name = g.payload;
+        }
+        if (families.emplace(name).second) metadata.emplace_back(f.whole);
+      }
+      // Anything else (field 2 is reserved by Prometheus) is left out, as libprotobuf's
+      // decoder into our WriteRequest would.
+    }
+  }
+  std::string out;
+  for (const MergedSeries& m : merged) {
+    out += Tag(1, kLen);
+    PutVarint(out, m.labels.size() + m.rest.size());
+    out += m.labels;
+    out += m.rest;
+  }
+  for (const std::string& md : metadata) out += md;
+  if (series != nullptr) *series = merged.size();
+  std::string compressed;
+  snappy::Compress(out.data(), out.size(), &compressed);
+  return compressed;
 }
 
 }  // namespace suanli::agent

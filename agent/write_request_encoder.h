@@ -26,11 +26,23 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "agent/collector.h"
+#include "core/status.h"
 
 namespace suanli::agent {
+
+// One remote_write body from several (snappy-compressed WriteRequests, in order), merged at the
+// wire level without libprotobuf: series whose label fields are the same bytes are joined (their
+// samples, and any other TimeSeries field, appended in order; labels written once), metadata
+// kept once per family name (the first). Our encoder writes a label set always to the same
+// bytes, so every series of a sweep matches its copy in the next one. `series` (optional)
+// receives the number of series written. Fails with kInvalidArgument on a malformed body and
+// kResourceExhausted when one would decompress to more than `max_decoded_bytes`.
+Result<std::string> MergeWriteRequests(const std::vector<std::string_view>& bodies,
+                                       size_t max_decoded_bytes, size_t* series = nullptr);
 
 class WriteRequestEncoder {
  public:

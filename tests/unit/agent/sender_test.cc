@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
+#include <snappy.h>
 
 #include <chrono>
 #include <cmath>
@@ -201,6 +202,61 @@ TEST(MergeRecordsTest, JoinsSeriesKeepsOrderAndMetadata) {
   auto one = MergeRecords({records[1]});
   ASSERT_TRUE(one.ok());
   EXPECT_EQ(*one, *records[1].body);
+}
+
+// The sender's copy of the status rule must stay the codec's.
+TEST(ClassifyStatusTest, SameAsTheCodecsRule) {
+  for (int status = 100; status < 600; ++status) {
+    EXPECT_EQ(ClassifyStatus(status), remote::ClassifyWriteStatus(status)) << status;
+  }
+  EXPECT_EQ(ClassifyStatus(204), WriteOutcome::kAccepted);
+  EXPECT_EQ(ClassifyStatus(429), WriteOutcome::kRetry);
+  EXPECT_EQ(ClassifyStatus(404), WriteOutcome::kDrop);
+}
+
+// Merging at the wire level gives what decoding, joining and re-encoding gave.
+TEST(MergeRecordsTest, SameBytesAsMergingDecodedRequests) {
+  std::vector<SpoolRecord> records;
+  remote::WriteRequest expected;
+  for (int i = 0; i < 3; ++i) {
+    SpoolRecord r;
+    r.seq = static_cast<uint64_t>(i);
+    r.body = std::make_shared<const std::string>(SweepBody(i));
+    records.push_back(r);
+    auto req = remote::DecodeWriteRequest(*r.body, 1 << 20);
+    ASSERT_TRUE(req.ok());
+    for (auto& ts : req->series) {
+      auto it = std::find_if(expected.series.begin(), expected.series.end(),
+                             [&](const TimeSeries& e) { return e.labels == ts.labels; });
+      if (it == expected.series.end()) {
+        expected.series.push_back(ts);
+      } else {
+        it->samples.insert(it->samples.end(), ts.samples.begin(), ts.samples.end());
+      }
+    }
+    if (i == 0) expected.metadata = req->metadata;
+  }
+  auto body = MergeRecords(records);
+  ASSERT_TRUE(body.ok()) << body.status().ToString();
+  EXPECT_EQ(*body, remote::EncodeWriteRequest(expected));
+}
+
+TEST(MergeRecordsTest, MalformedRecordIsAnErrorNamingTheRecords) {
+  std::vector<SpoolRecord> records(2);
+  records[0].seq = 7;
+  records[0].body = std::make_shared<const std::string>(SweepBody(0));
+  records[1].seq = 8;
+  records[1].body = std::make_shared<const std::string>("not snappy at all");
+  auto body = MergeRecords(records);
+  ASSERT_FALSE(body.ok());
+  EXPECT_NE(body.status().message().find("spooled records 7..8"), std::string::npos)
+      << body.status().message();
+  // Snappy that holds a truncated TimeSeries.
+  std::string raw = "\x0a\x10\x0a\x02";
+  std::string bad;
+  snappy::Compress(raw.data(), raw.size(), &bad);
+  records[1].body = std::make_shared<const std::string>(bad);
+  EXPECT_EQ(MergeRecords(records).status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(ParseRetryAfterTest, SecondsOnlyCapped) {
