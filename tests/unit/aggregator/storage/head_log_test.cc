@@ -51,12 +51,12 @@ TEST(HeadLogTest, NegativeAndExtremeTimestampsRoundTrip) {
   const std::vector<Entry> in = {{1, INT64_MIN, 1},
                                  {1, -1, 2},
                                  {1, INT64_MAX, ~uint64_t{0}},
-                                 {1u << 40, 0, 0x8000000000000000}};
+                                 {uint64_t{1} << 40, 0, 0x8000000000000000}};
   std::string record;
   HeadLogWriter w(&record);
   w.BeginSeries(1, 3, INT64_MIN);
   for (int i = 0; i < 3; ++i) w.Sample(std::get<1>(in[i]), std::get<2>(in[i]));
-  w.BeginSeries(1u << 40, 1, 0);
+  w.BeginSeries(uint64_t{1} << 40, 1, 0);
   w.Sample(0, 0x8000000000000000);
   bool ok = false;
   EXPECT_EQ(Read(record, &ok), in);
