@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
@@ -137,6 +138,25 @@ ExitStatus FromWaitStatus(int st) {
   return e;
 }
 
+// Sanitizers (ASan, LSan, UBSan, TSan) end every report with "SUMMARY: <Name>Sanitizer: ".
+// A child's report fails the running test here: its exit status is often never looked at
+// (daemons are SIGKILLed when a test ends) and its log goes with the test's temporary folder.
+void FailOnSanitizerReport(const std::string& who, const std::string& output) {
+  for (size_t at = output.find("SUMMARY: "); at != std::string::npos;
+       at = output.find("SUMMARY: ", at + 1)) {
+    size_t word_end = output.find_first_of(": \n", at + 9);
+    if (word_end == std::string::npos || output[word_end] != ':') continue;
+    std::string tool = output.substr(at + 9, word_end - (at + 9));
+    if (!tool.ends_with("Sanitizer")) continue;
+    size_t first = std::min(output.find("Sanitizer"), output.find("runtime error:"));
+    size_t from = output.rfind('\n', first);
+    from = from == std::string::npos ? 0 : from + 1;
+    ADD_FAILURE() << who << " printed a sanitizer report (" << tool << "):\n"
+                  << output.substr(from, 20000);
+    return;
+  }
+}
+
 }  // namespace
 
 std::string BinDir() { return SUANLI_BIN_DIR; }
@@ -227,6 +247,7 @@ bool Process::Reap(bool block) {
   if (r == pid_) {
     UnregisterChild(pid_);
     exit_ = FromWaitStatus(st);
+    FailOnSanitizerReport(log_path_, Log());
     return true;
   }
   return false;
@@ -302,6 +323,7 @@ Result<RunResult> RunCommand(const std::string& binary, const std::vector<std::s
   r.status = *exit;
   r.out = ReadFileOrEmpty(base + ".out");
   r.err = ReadFileOrEmpty(base + ".err");
+  FailOnSanitizerReport(binary, r.err);
   return r;
 }
 
