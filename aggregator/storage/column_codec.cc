@@ -292,6 +292,14 @@ void WriteDoubleColumn(BitWriter* w, const std::vector<uint64_t>& bits,
   // ends the search; a candidate stops being priced once it is dearer than the best so far.
   for (Predictor p : {kReference, kLinear, kPrevious}) {
     if (p == kReference && ref == nullptr) continue;
+    // Steady data: a predictor exact from row 2 on is taken without pricing the rows.
+    size_t row = 2;
+    while (row < bits.size() && Predict(p, bits, ref, row) == bits[row]) ++row;
+    if (row >= bits.size()) {
+      best = p;
+      best_exact = true;
+      break;
+    }
     XorWriter pricer;
     long cost = 3, head_cost = 3;  // all rows; rows 0 and 1 (with the 3 header bits)
     bool exact = true;             // rows 2.. equal their predictions

@@ -113,21 +113,20 @@ bool BitReader::ReadBits(int nbits, uint64_t* value) {
   return true;
 }
 
+// Prefix and payload go out in one WriteBits call where they fit in 64 bits.
 void WriteDod(BitWriter* w, int64_t dod) {
+  const uint64_t u = static_cast<uint64_t>(dod);
   if (dod == 0) {
     w->WriteBit(false);
   } else if (Fits(dod, 14)) {
-    w->WriteBits(0b10, 2);
-    w->WriteBits(static_cast<uint64_t>(dod), 14);
+    w->WriteBits((uint64_t{0b10} << 14) | (u & 0x3fff), 16);
   } else if (Fits(dod, 17)) {
-    w->WriteBits(0b110, 3);
-    w->WriteBits(static_cast<uint64_t>(dod), 17);
+    w->WriteBits((uint64_t{0b110} << 17) | (u & 0x1ffff), 20);
   } else if (Fits(dod, 20)) {
-    w->WriteBits(0b1110, 4);
-    w->WriteBits(static_cast<uint64_t>(dod), 20);
+    w->WriteBits((uint64_t{0b1110} << 20) | (u & 0xfffff), 24);
   } else {
     w->WriteBits(0b1111, 4);
-    w->WriteBits(static_cast<uint64_t>(dod), 64);
+    w->WriteBits(u, 64);
   }
 }
 
@@ -167,15 +166,20 @@ void XorWriter::Write(BitWriter* w, uint64_t predicted, uint64_t bits) {
   int leading = std::min(std::countl_zero(x), 63);
   int trailing = std::countr_zero(x);
   if (ReuseWindow(leading, trailing)) {
-    w->WriteBits(0b10, 2);
     int n = 64 - leading_ - trailing_;
-    w->WriteBits(x >> trailing_, n);
+    if (n <= 62) {
+      w->WriteBits((uint64_t{0b10} << n) | (x >> trailing_), n + 2);
+    } else {
+      w->WriteBits(0b10, 2);
+      w->WriteBits(x >> trailing_, n);
+    }
     return;
   }
   int n = 64 - leading - trailing;
-  w->WriteBits(0b11, 2);
-  w->WriteBits(static_cast<uint64_t>(leading), 6);
-  w->WriteBits(static_cast<uint64_t>(n - 1), 6);
+  // '11', 6 bits leading zeros, 6 bits (n - 1): one call, then the meaningful bits.
+  w->WriteBits(
+      (uint64_t{0b11} << 12) | (static_cast<uint64_t>(leading) << 6) | static_cast<uint64_t>(n - 1),
+      14);
   w->WriteBits(x >> trailing, n);
   leading_ = leading;
   trailing_ = trailing;
