@@ -292,10 +292,11 @@ void WriteDoubleColumn(BitWriter* w, const std::vector<uint64_t>& bits,
   // ends the search; a candidate stops being priced once it is dearer than the best so far.
   for (Predictor p : {kReference, kLinear, kPrevious}) {
     if (p == kReference && ref == nullptr) continue;
-    // Steady data: a predictor exact from row 2 on is taken without pricing the rows.
+    // Steady data: a predictor exact from row 2 on is taken without pricing the rows (with
+    // fewer than 3 rows every predictor is "exact": price them, decimal included).
     size_t row = 2;
     while (row < bits.size() && Predict(p, bits, ref, row) == bits[row]) ++row;
-    if (row >= bits.size()) {
+    if (bits.size() > 2 && row >= bits.size()) {
       best = p;
       best_exact = true;
       break;
