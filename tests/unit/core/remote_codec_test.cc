@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/core/protobuf_wire.h"
+
 namespace suanli::remote {
 namespace {
 
@@ -29,27 +31,12 @@ uint64_t Bits(double d) {
   return bits;
 }
 
-// ---- a minimal protobuf wire writer, independent of libprotobuf ----
+using wire::Bytes;
+using wire::Fixed64;
+using wire::Int;
+using wire::Tag;
+using wire::Varint;
 
-std::string Varint(uint64_t v) {
-  std::string out;
-  while (v >= 0x80) {
-    out += static_cast<char>((v & 0x7f) | 0x80);
-    v >>= 7;
-  }
-  out += static_cast<char>(v);
-  return out;
-}
-std::string Tag(int field, int wire_type) { return Varint((field << 3) | wire_type); }
-std::string Bytes(int field, const std::string& payload) {
-  return Tag(field, 2) + Varint(payload.size()) + payload;
-}
-std::string Int(int field, uint64_t v) { return Tag(field, 0) + Varint(v); }
-std::string Fixed64(int field, uint64_t v) {
-  std::string out = Tag(field, 1);
-  for (int i = 0; i < 8; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
-  return out;
-}
 std::string LabelMsg(const std::string& name, const std::string& value) {
   return Bytes(1, name) + Bytes(2, value);
 }
@@ -57,11 +44,7 @@ std::string SampleMsg(double value, int64_t ts) {
   return Fixed64(1, Bits(value)) + Int(2, static_cast<uint64_t>(ts));
 }
 
-std::string Compress(const std::string& raw) {
-  std::string out;
-  snappy::Compress(raw.data(), raw.size(), &out);
-  return out;
-}
+using wire::Compress;
 
 TimeSeries Series(Labels labels, std::vector<Sample> samples) {
   TimeSeries ts;

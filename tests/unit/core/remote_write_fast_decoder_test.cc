@@ -14,39 +14,21 @@
 
 #include "core/remote_codec.h"
 #include "remote.pb.h"
+#include "tests/unit/core/protobuf_wire.h"
 
 namespace suanli::remote {
 namespace {
 
-std::string Varint(uint64_t v) {
-  std::string out;
-  while (v >= 0x80) {
-    out += static_cast<char>((v & 0x7f) | 0x80);
-    v >>= 7;
-  }
-  out += static_cast<char>(v);
-  return out;
-}
-std::string Tag(int field, int wire_type) { return Varint((uint64_t(field) << 3) | wire_type); }
-std::string Len(int field, const std::string& payload) {
-  return Tag(field, 2) + Varint(payload.size()) + payload;
-}
-std::string Fixed64(int field, uint64_t v) {
-  std::string out = Tag(field, 1);
-  for (int i = 0; i < 8; ++i) out += static_cast<char>((v >> (8 * i)) & 0xff);
-  return out;
-}
+using wire::Compress;
+using wire::Fixed64;
+using wire::Tag;
+using wire::Varint;
+std::string Len(int field, const std::string& payload) { return wire::Bytes(field, payload); }
 std::string Label(const std::string& name, const std::string& value) {
   return Len(1, Len(1, name) + Len(2, value));
 }
 std::string SampleBytes(uint64_t bits, int64_t ts) {
   return Len(2, Fixed64(1, bits) + Tag(2, 0) + Varint(static_cast<uint64_t>(ts)));
-}
-
-std::string Compress(const std::string& raw) {
-  std::string out;
-  snappy::Compress(raw.data(), raw.size(), &out);
-  return out;
 }
 
 // Decodes `raw` with both decoders; they must agree on acceptance and on every series.

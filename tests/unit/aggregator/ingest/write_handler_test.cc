@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "core/remote_codec.h"
+#include "tests/unit/core/protobuf_wire.h"
 
 namespace suanli::aggregator {
 namespace {
@@ -110,17 +111,9 @@ TEST_F(WriteHandlerTest, RejectsBadHeadersAndBodiesWithoutStoringAnything) {
 
 // ---- label sets as sent on the wire (any order, duplicates): not through Labels ----
 
-std::string Varint(uint64_t v) {
-  std::string out;
-  while (v >= 0x80) {
-    out += static_cast<char>((v & 0x7f) | 0x80);
-    v >>= 7;
-  }
-  return out + static_cast<char>(v);
-}
-std::string Len(int field, const std::string& payload) {
-  return Varint((uint64_t(field) << 3) | 2) + Varint(payload.size()) + payload;
-}
+using wire::Compress;
+using wire::Varint;
+std::string Len(int field, const std::string& payload) { return wire::Bytes(field, payload); }
 // One TimeSeries with labels in the given order and one sample (value 1.0) at `ts`.
 std::string WireSeries(const std::vector<std::pair<std::string, std::string>>& labels, int64_t ts) {
   std::string series;
@@ -129,12 +122,6 @@ std::string WireSeries(const std::vector<std::pair<std::string, std::string>>& l
                        Varint(static_cast<uint64_t>(ts));
   return Len(1, series + Len(2, sample));
 }
-std::string Compress(const std::string& raw) {
-  std::string out;
-  snappy::Compress(raw.data(), raw.size(), &out);
-  return out;
-}
-
 TEST_F(WriteHandlerTest, LabelsInAnyOrderAreOneSeries) {
   EXPECT_EQ(handler_
                 ->Handle(Request(
