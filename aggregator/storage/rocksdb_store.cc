@@ -329,7 +329,8 @@ struct SeriesEntry {
   // Head state (head_mu).
   bool max_known = false;
   bool has_head = false;
-  bool head_dirty = false;  // changed since the last checkpoint
+  bool head_dirty = false;       // changed since the last checkpoint
+  bool closing_pending = false;  // its previous window waits in Impl::closing
   int64_t max_ts = kNoSamples;
   ChunkEncoder head;  // the open chunk of window head.window_start (when has_head)
 };
@@ -415,7 +416,7 @@ struct RocksDbStore::Impl {
   std::function<uint64_t(const Labels&)> hash_fn;
   std::function<int64_t()> now_fn;
   rocksdb::DB* db = nullptr;
-  rocksdb::ColumnFamilyOptions part_cf_options[4];  // per resolution
+  rocksdb::ColumnFamilyOptions part_cf_options[4];          // per resolution
   std::vector<rocksdb::ColumnFamilyHandle*> fixed_handles;  // default, index, head
   rocksdb::ColumnFamilyHandle* index_cf = nullptr;
   rocksdb::ColumnFamilyHandle* head_cf = nullptr;
@@ -442,6 +443,17 @@ struct RocksDbStore::Impl {
   int64_t global_max_ts = kNoSamples;
   uint64_t log_bytes_since_checkpoint = 0;
   std::atomic<uint64_t> head_series{0};
+  // Chunks of windows the in-order path left behind, not yet written as closed windows. At an
+  // hour boundary every series moves on at once, and closing ~30 us per chunk inline would
+  // stall ingest for many seconds at 1M series: the background thread writes them in small
+  // batches instead. Anything that reads or rewrites closed windows (the general Append path,
+  // Select, checkpoint, retention) first writes them all (FlushClosingLocked), so it sees
+  // what it saw before. Their samples stay in the head log and checkpoint until written.
+  struct Closing {
+    SeriesEntry* entry;
+    ChunkEncoder chunk;
+  };
+  std::deque<Closing> closing;
 
   // Group commit.
   std::mutex commit_mu;
@@ -527,6 +539,12 @@ struct RocksDbStore::Impl {
   Status WriteClosedWindow(rocksdb::WriteBatch* wb, uint64_t id, int64_t window,
                            const std::vector<Sample>& samples);
   Status CloseHead(rocksdb::WriteBatch* wb, SeriesEntry* e);
+  // Writes up to `max` queued closing chunks into *wb (caller holds head_mu).
+  Status WriteClosingLocked(rocksdb::WriteBatch* wb, size_t max);
+  // Writes every queued closing chunk and waits until RocksDB has them (caller holds head_mu).
+  Status FlushClosingLocked();
+  // The background thread's share: a batch of closing chunks, committed. False when none.
+  Result<bool> CloseSomeInBackground();
   Status ApplyLocked(std::vector<Pending>& pending, bool from_log, rocksdb::WriteBatch* wb,
                      std::string* log_record, AppendStats* stats);
   // The common case of ApplyLocked: every series' samples are newer than all it holds and
@@ -957,6 +975,47 @@ Status RocksDbStore::Impl::CloseHead(rocksdb::WriteBatch* wb, SeriesEntry* e) {
   return Status::Ok();
 }
 
+Status RocksDbStore::Impl::WriteClosingLocked(rocksdb::WriteBatch* wb, size_t max) {
+  for (size_t n = 0; n < max && !closing.empty(); ++n) {
+    Closing& c = closing.front();
+    std::vector<Sample> samples;
+    RETURN_IF_ERROR(DecodeChunk(c.chunk.Finish(), c.chunk.window_start(), &samples));
+    RETURN_IF_ERROR(WriteClosedWindow(wb, c.entry->id, c.chunk.window_start(), samples));
+    c.entry->closing_pending = false;
+    closing.pop_front();
+  }
+  return Status::Ok();
+}
+
+Status RocksDbStore::Impl::FlushClosingLocked() {
+  std::vector<std::unique_ptr<CommitItem>> items;
+  while (!closing.empty()) {
+    auto item = std::make_unique<CommitItem>();
+    RETURN_IF_ERROR(WriteClosingLocked(&item->wb, 20000));
+    if (item->wb.Count() == 0) continue;  // only windows past retention
+    Enqueue(item);
+    items.push_back(std::move(item));
+  }
+  if (items.empty()) return Status::Ok();
+  WaitWritten(0);
+  for (const auto& item : items) RETURN_IF_ERROR(item->status);
+  return Status::Ok();
+}
+
+Result<bool> RocksDbStore::Impl::CloseSomeInBackground() {
+  auto item = std::make_unique<CommitItem>();
+  {
+    // Small batches: each holds head_mu for ~2000 x 30 us, so appends interleave.
+    std::lock_guard lock(head_mu);
+    if (closing.empty()) return false;
+    RETURN_IF_ERROR(WriteClosingLocked(&item->wb, 2000));
+    if (item->wb.Count() == 0) return true;
+    Enqueue(item);
+  }
+  RETURN_IF_ERROR(WaitCommitted(item.get()));
+  return true;
+}
+
 namespace {
 
 uint64_t BitsOf(double v) {
@@ -997,6 +1056,8 @@ Status RocksDbStore::Impl::ApplyLocked(std::vector<Pending>& pending, bool from_
     bool fast = false;  // appends after the head's last sample
     std::optional<std::vector<Sample>> existing;
   };
+  // Closed windows this batch may read or rewrite must be in RocksDB first.
+  RETURN_IF_ERROR(FlushClosingLocked());
   std::vector<Plan> plans;
   std::vector<char> skip(pending.size(), 0);
   const int64_t ooo = options.out_of_order_window_ms;
@@ -1137,6 +1198,7 @@ Result<bool> RocksDbStore::Impl::ApplyInOrderLocked(const std::vector<Pending>& 
     if (e->max_ts != kNoSamples && pending[begin].ts <= e->max_ts) return false;
     const bool head_window = e->has_head && window == e->head.window_start();
     if (!head_window) {
+      if (e->closing_pending) return false;  // two windows behind: the general path
       if (e->has_head && window < e->head.window_start()) return false;
       if (e->max_ts != kNoSamples && e->max_ts >= window) return false;
     }
@@ -1160,10 +1222,15 @@ Result<bool> RocksDbStore::Impl::ApplyInOrderLocked(const std::vector<Pending>& 
     while (end < pending.size() && pending[end].entry == e) ++end;
     const int64_t window = WindowOf(pending[begin].ts);
     if (!e->has_head || window != e->head.window_start()) {
-      if (e->has_head) RETURN_IF_ERROR(CloseHead(wb, e));
+      if (e->has_head) {
+        // Written later by the background thread (see `closing`); the head count stays.
+        closing.push_back({e, std::move(e->head)});
+        e->closing_pending = true;
+      } else {
+        head_series.fetch_add(1, std::memory_order_relaxed);
+      }
       e->head = ChunkEncoder(window);
       e->has_head = true;
-      head_series.fetch_add(1, std::memory_order_relaxed);
     }
     log.BeginSeries(e->id, end - begin, pending[begin].ts);
     for (size_t i = begin; i < end; ++i) {
@@ -1339,12 +1406,14 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
   // 4. Check and apply to the heads, and queue the batch, under head_mu; commit outside it.
   auto item = std::make_unique<CommitItem>();
   std::vector<SeriesEntry*> unconfirmed;
-  bool want_checkpoint = false;
+  bool want_checkpoint = false, wake_closer = false;
   {
     std::lock_guard lock(d.head_mu);
     std::string record;
     record.reserve(pending.size() * 8 + 16);
+    const size_t closing_before = d.closing.size();
     ASSIGN_OR_RETURN(bool applied, d.ApplyInOrderLocked(pending, &item->wb, &record, &stats));
+    wake_closer = d.closing.size() > closing_before;
     if (!applied) {
       RETURN_IF_ERROR(d.ApplyLocked(pending, /*from_log=*/false, &item->wb, &record, &stats));
     }
@@ -1375,12 +1444,10 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
     }
   }
   if (want_checkpoint) {
-    {
-      std::lock_guard lock(d.bg_mu);
-      d.checkpoint_wanted = true;
-    }
-    d.bg_cv.notify_all();
+    std::lock_guard lock(d.bg_mu);
+    d.checkpoint_wanted = true;
   }
+  if (want_checkpoint || wake_closer) d.bg_cv.notify_all();
   return stats;
 }
 
@@ -1486,6 +1553,7 @@ Result<std::vector<SeriesSamples>> RocksDbStore::SelectRollup(
     // Heads, after every queued write is in RocksDB: a window closed by a batch in flight is
     // then either still in the head copy or already readable below.
     std::lock_guard lock(d.head_mu);
+    RETURN_IF_ERROR(d.FlushClosingLocked());
     d.WaitWritten(0);
     for (Found& f : series) {
       SeriesEntry* e = f.entry;
@@ -1593,6 +1661,8 @@ Status RocksDbStore::Impl::Checkpoint() {
   std::vector<SeriesEntry*> heads;
   {
     std::lock_guard lock(head_mu);
+    // Chunks still waiting to be closed lose their head log below: write them first.
+    RETURN_IF_ERROR(FlushClosingLocked());
     cut = next_seq;  // every batch before it is applied to the heads
     log_bytes_since_checkpoint = 0;
     std::shared_lock index(index_mu);
@@ -1641,6 +1711,7 @@ Status RocksDbStore::Impl::Checkpoint() {
 Status RocksDbStore::Impl::EnforceRetention() {
   std::lock_guard cp(checkpoint_mu);
   std::lock_guard lock(head_mu);
+  RETURN_IF_ERROR(FlushClosingLocked());
   WaitWritten(0);  // no queued batch may name a family dropped below
   std::unique_lock cfs(cf_mu);
   for (int res = 0; res < 4; ++res) {
@@ -1750,6 +1821,16 @@ void RocksDbStore::Impl::BackgroundLoop() {
                now - last_retention >= std::chrono::milliseconds(options.retention_interval_ms);
     checkpoint_wanted = false;
     lock.unlock();
+    // Closed windows first, in small batches (a checkpoint would write them all at once under
+    // head_mu); the checkpoint waits for them.
+    while (!write_failed.load()) {
+      Result<bool> more = CloseSomeInBackground();
+      if (!more.ok())
+        spdlog::error("storage: closing windows failed: {}", more.status().ToString());
+      if (!more.ok() || !*more) break;
+      std::lock_guard stop(bg_mu);
+      if (stopping) break;
+    }
     if (cp && !write_failed.load()) {
       Status st = Checkpoint();
       if (!st.ok()) spdlog::error("storage: checkpoint failed: {}", st.ToString());
