@@ -15,8 +15,10 @@ targets=("$@")
 build=${SUANLI_FUZZ_BUILD_DIR:-build-fuzz}
 artifacts=${SUANLI_FUZZ_ARTIFACTS:-$build/artifacts}
 
+# Line tables only: crash stacks keep file:line, and the build links much faster than with -g.
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-  -DSUANLI_FUZZ=ON -DSUANLI_BUILD_TESTS=OFF >/dev/null
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -gline-tables-only" -DSUANLI_FUZZ=ON \
+  -DSUANLI_BUILD_TESTS=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" --target "${targets[@]}"
 mkdir -p "$artifacts"
 
