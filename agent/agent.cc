@@ -5,6 +5,9 @@
 #include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <utility>
+
 #include "exporters/prometheus/text_exposition.h"
 
 namespace suanli::agent {
@@ -202,11 +205,15 @@ std::string Agent::address() const { return server_ ? server_->address() : ""; }
 void Agent::SampleLoop() {
   pthread_setname_np(pthread_self(), "sampler");  // for top -H and per-thread CPU figures
   auto next = clock_.SteadyNow();
-  Sweep sweep;
+  // Two sweeps take turns: one is built while the other is the /metrics snapshot, and each is
+  // recycled (Sweep::Recycle) so that a steady-state sweep allocates nothing.
+  auto building = std::make_shared<Sweep>();
   for (;;) {
-    sweep.Clear();
+    Sweep& sweep = *building;
+    sweep.Recycle();
     int64_t ts = clock_.NowUnixMs();
     sampler_->RunOnce(sweep);
+    sweep.Finish();
     node_power_->Derive(sweep, ts);
     std::vector<std::string> missing = links_->Derive(sweep);
     if (!missing.empty() && !warned_missing_links_) {
@@ -223,12 +230,19 @@ void Agent::SampleLoop() {
       spool_->Append(std::move(body), samples, ts, ts);
     }
     // Kept as is; /metrics renders it only when scraped (most agents are never scraped).
-    auto snapshot = std::make_shared<const Sweep>(std::move(sweep));
-    sweep = Sweep();
+    std::shared_ptr<const Sweep> previous;
     {
       std::lock_guard lock(snapshot_mu_);
-      snapshot_ = std::move(snapshot);
+      previous = std::exchange(snapshot_, building);
     }
+    // The previous snapshot is built into next, unless a scrape still reads it.
+    if (previous && previous.use_count() == 1) {
+      std::atomic_thread_fence(std::memory_order_acquire);  // after the reader let go of it
+      building = std::const_pointer_cast<Sweep>(previous);
+    } else {
+      building = std::make_shared<Sweep>();
+    }
+    previous.reset();
 
     next += config_.sample_interval;
     auto now = clock_.SteadyNow();

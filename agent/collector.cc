@@ -1,5 +1,7 @@
 #include "agent/collector.h"
 
+#include <algorithm>
+
 namespace suanli::agent {
 
 namespace {
@@ -13,41 +15,100 @@ uint64_t NameHash(std::string_view name) {  // FNV-1a 64
 }
 }  // namespace
 
-Family& Sweep::FamilyFor(std::string_view name, std::string_view help, MetricType type) {
+size_t Sweep::FamilyIndex(std::string_view name, std::string_view help, MetricType type) {
   // Collectors add a family's points together, so the last family is almost always the one.
-  if (!families_.empty() && families_.back().name == name) return families_.back();
-  const uint64_t h = NameHash(name);
-  for (size_t i = name_hashes_.size(); i-- > 0;) {
-    if (name_hashes_[i] == h && families_[i].name == name) return families_[i];
+  if (live_ > 0 && families_[live_ - 1].name == name) return live_ - 1;
+  // New in this sweep: the previous sweep's family in this place (the steady state of a
+  // recycled sweep; a name is never both there and among this sweep's families), one of its
+  // other families moved here, or a new one.
+  size_t j = live_;
+  uint64_t h = 0;
+  if (j == families_.size() || families_[j].name != name) {
+    h = NameHash(name);
+    for (size_t i = live_; i-- > 0;) {
+      if (name_hashes_[i] == h && families_[i].name == name) return i;
+    }
+    while (j < families_.size() && !(name_hashes_[j] == h && families_[j].name == name)) ++j;
   }
-  Family& family = families_.emplace_back();
-  family.name = std::string(name);
-  family.help = std::string(help);
+  const auto at = static_cast<std::ptrdiff_t>(live_);
+  if (j == families_.size()) {
+    if (families_.empty()) {
+      // A sweep of this host holds about a hundred families: grow once, not seven times.
+      families_.reserve(128);
+      name_hashes_.reserve(128);
+      filled_.reserve(128);
+    }
+    families_.emplace(families_.begin() + at)->name = std::string(name);
+    name_hashes_.insert(name_hashes_.begin() + at, h);
+    filled_.insert(filled_.begin() + at, 0);
+  } else if (j != live_) {
+    const auto from = static_cast<std::ptrdiff_t>(j);
+    std::rotate(families_.begin() + at, families_.begin() + from, families_.begin() + from + 1);
+    std::rotate(name_hashes_.begin() + at, name_hashes_.begin() + from,
+                name_hashes_.begin() + from + 1);
+    std::rotate(filled_.begin() + at, filled_.begin() + from, filled_.begin() + from + 1);
+  }
+  Family& family = families_[live_];
+  if (family.help != help) family.help = std::string(help);
   family.type = type;
-  name_hashes_.push_back(h);
-  return family;
+  filled_[live_] = 0;
+  return live_++;
+}
+
+template <typename Labels>
+void Sweep::AddAt(size_t family, Labels&& labels, double value) {
+  Family& f = families_[family];
+  size_t& n = filled_[family];
+  if (n < f.points.size()) {
+    Point& p = f.points[n];
+    if (p.labels != labels) p.labels = std::forward<Labels>(labels);
+    p.value = value;
+  } else {
+    f.points.push_back(Point{std::forward<Labels>(labels), value});
+  }
+  ++n;
 }
 
 void Sweep::Add(std::string_view name, std::string_view help, MetricType type,
                 const std::vector<Label>& labels, double value) {
-  FamilyFor(name, help, type).points.push_back(Point{labels, value});
+  AddAt(FamilyIndex(name, help, type), labels, value);
 }
 
 void Sweep::Add(std::string_view name, std::string_view help, MetricType type,
                 std::vector<Label>&& labels, double value) {
-  FamilyFor(name, help, type).points.push_back(Point{std::move(labels), value});
+  AddAt(FamilyIndex(name, help, type), std::move(labels), value);
 }
 
 void Sweep::Merge(Sweep&& other) {
+  other.Finish();
   for (Family& f : other.families_) {
-    Family& into = FamilyFor(f.name, f.help, f.type);
-    if (into.points.empty()) {
-      into.points = std::move(f.points);
-    } else {
-      for (Point& p : f.points) into.points.push_back(std::move(p));
-    }
+    size_t i = FamilyIndex(f.name, f.help, f.type);
+    for (Point& p : f.points) AddAt(i, std::move(p.labels), p.value);
   }
   other.Clear();
+}
+
+void Sweep::Clear() {
+  families_.clear();
+  name_hashes_.clear();
+  filled_.clear();
+  live_ = 0;
+}
+
+void Sweep::Recycle() {
+  Finish();
+  live_ = 0;
+  std::fill(filled_.begin(), filled_.end(), 0);
+}
+
+void Sweep::Finish() {
+  const auto live = static_cast<std::ptrdiff_t>(live_);
+  families_.erase(families_.begin() + live, families_.end());
+  name_hashes_.erase(name_hashes_.begin() + live, name_hashes_.end());
+  filled_.erase(filled_.begin() + live, filled_.end());
+  for (size_t i = 0; i < families_.size(); ++i) {
+    if (families_[i].points.size() > filled_[i]) families_[i].points.resize(filled_[i]);
+  }
 }
 
 const Family* Sweep::Find(std::string_view name) const {

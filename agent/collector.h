@@ -31,6 +31,13 @@ struct Family {
 };
 
 // The output of one sweep: families in the order they were first added.
+//
+// Recycling: Recycle() starts a new sweep in the storage of the previous one. While the new
+// sweep has the previous one's shape (the same families in the same order, the same label sets:
+// the steady state), Add() overwrites values in place and allocates nothing; families, points
+// and labels that differ are inserted, moved or reassigned, so the content is always exactly
+// what a fresh Sweep would hold. Finish() then drops what the new sweep did not refill; until
+// it is called, families(), Find() and PointCount() may still show the previous sweep's points.
 // Thread-safety: not thread-safe; each collector writes its own Sweep.
 class Sweep {
  public:
@@ -40,23 +47,32 @@ class Sweep {
            const std::vector<Label>& labels, double value);
   void Add(std::string_view name, std::string_view help, MetricType type,
            std::vector<Label>&& labels, double value);
-  // Moves every point of `other` here, as if added in its order (families merged by name).
+  // Moves every point of `other` (a finished sweep) here, as if added in its order (families
+  // merged by name); `other` is left empty.
   void Merge(Sweep&& other);
   const std::vector<Family>& families() const { return families_; }
   // The family called `name`, or nullptr.
   const Family* Find(std::string_view name) const;
-  void Clear() {
-    families_.clear();
-    name_hashes_.clear();
-  }
+  void Clear();
   size_t PointCount() const;
 
+  void Recycle();
+  void Finish();
+
  private:
-  Family& FamilyFor(std::string_view name, std::string_view help, MetricType type);
+  // Index of family `name` among this sweep's families, placing it next when it is new.
+  size_t FamilyIndex(std::string_view name, std::string_view help, MetricType type);
+  template <typename Labels>
+  void AddAt(size_t family, Labels&& labels, double value);
+
+  // families_[0, live_) are this sweep's, in order; families_[live_, end) the previous sweep's
+  // not yet reused (only between Recycle() and Finish()).
   std::vector<Family> families_;
   // Hash of each family's name, in the same order: a name not yet in the sweep (the common case
   // while a sweep is built) is found absent by comparing integers, not every name.
   std::vector<uint64_t> name_hashes_;
+  std::vector<size_t> filled_;  // points of each family written in this sweep
+  size_t live_ = 0;
 };
 
 // What one Collect() call came to.

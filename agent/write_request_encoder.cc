@@ -143,20 +143,38 @@ std::string WriteRequestEncoder::Encode(const Sweep& sweep, int64_t timestamp_ms
       EncodeSeries(LabelBytes(count++, f.name, p), p.value, timestamp_ms);
     }
   }
-  for (const Family& f : sweep.families()) {
-    // Counters stay counters; everything else is sent as a gauge (as SweepToWriteRequest).
-    const uint64_t type = f.type == MetricType::kCounter
-                              ? static_cast<uint64_t>(MetricType::kCounter)
-                              : static_cast<uint64_t>(MetricType::kGauge);
-    size_t size = 1 + VarintSize(type);
-    if (!f.name.empty()) size += LenFieldSize(f.name.size());
-    if (!f.help.empty()) size += LenFieldSize(f.help.size());
-    raw_ += Tag(3, kLen);  // WriteRequest.metadata
-    PutVarint(raw_, size);
-    raw_ += Tag(1, kVarint);
-    PutVarint(raw_, type);
-    if (!f.name.empty()) PutLenField(raw_, 2, f.name);
-    if (!f.help.empty()) PutLenField(raw_, 4, f.help);
+  // Metadata: first time, on any change of the families, then once per interval.
+  const auto& families = sweep.families();
+  bool changed = families.size() != sent_families_.size();
+  for (size_t i = 0; !changed && i < families.size(); ++i) {
+    const SentFamily& sf = sent_families_[i];
+    changed =
+        sf.name != families[i].name || sf.type != families[i].type || sf.help != families[i].help;
+  }
+  const bool due = !metadata_sent_ || changed || timestamp_ms < metadata_sent_ms_ ||
+                   timestamp_ms - metadata_sent_ms_ >= kMetadataIntervalMs;
+  if (changed) {
+    sent_families_.clear();
+    for (const Family& f : families) sent_families_.push_back({f.name, f.help, f.type});
+  }
+  if (due) {
+    metadata_sent_ = true;
+    metadata_sent_ms_ = timestamp_ms;
+    for (const Family& f : families) {
+      // Counters stay counters; everything else is sent as a gauge (as SweepToWriteRequest).
+      const uint64_t type = f.type == MetricType::kCounter
+                                ? static_cast<uint64_t>(MetricType::kCounter)
+                                : static_cast<uint64_t>(MetricType::kGauge);
+      size_t size = 1 + VarintSize(type);
+      if (!f.name.empty()) size += LenFieldSize(f.name.size());
+      if (!f.help.empty()) size += LenFieldSize(f.help.size());
+      raw_ += Tag(3, kLen);  // WriteRequest.metadata
+      PutVarint(raw_, size);
+      raw_ += Tag(1, kVarint);
+      PutVarint(raw_, type);
+      if (!f.name.empty()) PutLenField(raw_, 2, f.name);
+      if (!f.help.empty()) PutLenField(raw_, 4, f.help);
+    }
   }
   if (series != nullptr) *series = count;
 

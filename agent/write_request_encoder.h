@@ -8,7 +8,11 @@
 // (a 0 value, type UNKNOWN, empty strings), packed nothing (every field here is a scalar or a
 // message). Per point the labels are __name__, the collector's labels without those whose name a
 // static label takes or whose value is empty, then the static labels, sorted by name (stable);
-// one sample at the sweep's timestamp. Then one MetricMetadata per family (type, name, help).
+// one sample at the sweep's timestamp. Then one MetricMetadata per family (type, name, help),
+// but only in the first request, whenever the families (names, types, help) differ from those
+// last sent, and at least every kMetadataIntervalMs of sweep time: as Prometheus' own
+// remote_write (metadata_config.send_interval, 1m), since metadata changes with a new agent
+// version, not between sweeps, and it was a fifth of every request.
 //
 // Wire format written (field number, wire type):
 //   WriteRequest:   1 TimeSeries (len)*, 3 MetricMetadata (len)*
@@ -48,6 +52,8 @@ class WriteRequestEncoder {
  public:
   explicit WriteRequestEncoder(const std::map<std::string, std::string>& static_labels);
 
+  static constexpr int64_t kMetadataIntervalMs = 60000;
+
   // The snappy-compressed body for `sweep` at `timestamp_ms`; `series` receives the number of
   // time series (one sample each).
   std::string Encode(const Sweep& sweep, int64_t timestamp_ms, uint32_t* series);
@@ -76,7 +82,15 @@ class WriteRequestEncoder {
   std::vector<Label> static_labels_;  // sorted by name
   std::vector<LabelRef> labels_;      // scratch: the labels of one series
   std::vector<Resolved> resolved_;    // by series position in the sweep
-  std::string raw_;                   // scratch: the uncompressed request
+  // The families whose metadata was last sent, and when (sweep time).
+  struct SentFamily {
+    std::string name, help;
+    MetricType type;
+  };
+  std::vector<SentFamily> sent_families_;
+  int64_t metadata_sent_ms_ = 0;
+  bool metadata_sent_ = false;
+  std::string raw_;  // scratch: the uncompressed request
 };
 
 }  // namespace suanli::agent

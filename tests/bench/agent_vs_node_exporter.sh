@@ -51,7 +51,7 @@ one_run() {
     2>"$dir/agg.log" &
   local aggpid=$!
   pids+=($aggpid)
-  for _ in $(seq 100); do grep -q 'listening on' "$dir/agg.log" && break; sleep 0.1; done
+  for _ in $(seq 100); do grep -qs 'listening on' "$dir/agg.log" && break; sleep 0.1; done
   local agg
   agg=$(grep -o 'listening on http://[0-9.:]*' "$dir/agg.log" | sed 's|.*http://||')
 
@@ -71,7 +71,7 @@ YML
     2>"$dir/agent.log" &
   local agent=$!
   pids+=($agent)
-  for _ in $(seq 100); do grep -q 'listening on' "$dir/agent.log" && break; sleep 0.1; done
+  for _ in $(seq 100); do grep -qs 'listening on' "$dir/agent.log" && break; sleep 0.1; done
   local aport
   aport=$(grep -o 'listening on http://[0-9.:]*' "$dir/agent.log" | sed 's|.*http://||')
 

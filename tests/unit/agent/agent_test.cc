@@ -78,11 +78,14 @@ TEST(WriteRequestEncoderTest, SameBytesAsLibprotobuf) {
 TEST(WriteRequestEncoderTest, ReusedAcrossSweepsOfDifferentShapes) {
   std::map<std::string, std::string> static_labels = {{"dc", "d1"}, {"instance", "n1"}};
   WriteRequestEncoder encoder(static_labels);
-  auto check = [&](const Sweep& sweep, int64_t ts) {
+  // `metadata`: whether this request should carry the families' metadata.
+  auto check = [&](const Sweep& sweep, int64_t ts, bool metadata = true) {
     uint32_t series = 0;
     std::string body = encoder.Encode(sweep, ts, &series);
     EXPECT_EQ(series, sweep.PointCount());
-    EXPECT_EQ(body, remote::EncodeWriteRequest(SweepToWriteRequest(sweep, static_labels, ts)));
+    remote::WriteRequest want = SweepToWriteRequest(sweep, static_labels, ts);
+    if (!metadata) want.metadata.clear();
+    EXPECT_EQ(body, remote::EncodeWriteRequest(want)) << "at " << ts;
   };
   Sweep a;
   a.Add("node_network_receive_bytes_total", "Bytes.", MetricType::kCounter, {{"device", "eth0"}},
@@ -91,8 +94,8 @@ TEST(WriteRequestEncoderTest, ReusedAcrossSweepsOfDifferentShapes) {
         20);
   a.Add("node_load1", "Load.", MetricType::kGauge, {}, 0.25);
   check(a, 1000);
-  check(a, 2000);  // same shape: from the memo
-  Sweep b;         // eth0 gone: every later series moves up one place
+  check(a, 2000, /*metadata=*/false);  // same shape: from the memo, metadata already sent
+  Sweep b;                             // eth0 gone: every later series moves up one place
   b.Add("node_network_receive_bytes_total", "Bytes.", MetricType::kCounter, {{"device", "eth1"}},
         21);
   b.Add("node_load1", "Load.", MetricType::kGauge, {}, 0.5);
@@ -103,6 +106,17 @@ TEST(WriteRequestEncoderTest, ReusedAcrossSweepsOfDifferentShapes) {
         5);
   check(c, 4000);
   check(a, 5000);
+  check(a, 6000, /*metadata=*/false);
+  check(a, 5000 + WriteRequestEncoder::kMetadataIntervalMs - 1, /*metadata=*/false);
+  check(a, 5000 + WriteRequestEncoder::kMetadataIntervalMs);  // once a minute
+  Sweep help_changed;  // same names, new help text: sent at once
+  help_changed.Add("node_network_receive_bytes_total", "Bytes received.", MetricType::kCounter,
+                   {{"device", "eth0"}}, 10);
+  help_changed.Add("node_network_receive_bytes_total", "Bytes received.", MetricType::kCounter,
+                   {{"device", "eth1"}}, 20);
+  help_changed.Add("node_load1", "Load.", MetricType::kGauge, {}, 0.25);
+  check(help_changed, 70000);
+  check(help_changed, 1000);  // the clock stepped back: sent again
 }
 
 TEST(WriteRequestEncoderTest, EmptySweepIsAnEmptyRequest) {

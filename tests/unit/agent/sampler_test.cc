@@ -9,6 +9,88 @@
 namespace suanli::agent {
 namespace {
 
+// One Add() call, so that the same sequence can be replayed into a fresh and a recycled sweep.
+struct AddCall {
+  std::string name, help;
+  MetricType type;
+  std::vector<Label> labels;
+  double value;
+};
+
+void Replay(Sweep& sweep, const std::vector<AddCall>& calls) {
+  for (const AddCall& c : calls) sweep.Add(c.name, c.help, c.type, c.labels, c.value);
+}
+
+// "name|help|type: {labels}=value ..." per family, for comparing whole sweeps.
+std::string Dump(const Sweep& sweep) {
+  std::string out;
+  for (const Family& f : sweep.families()) {
+    out += f.name + "|" + f.help + "|" + std::to_string(static_cast<int>(f.type)) + ":";
+    for (const Point& p : f.points) {
+      out += " {";
+      for (const Label& l : p.labels) out += l.name + "=" + l.value + ",";
+      out += "}=" + std::to_string(p.value);
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+TEST(SweepTest, RecycledSweepHoldsExactlyWhatAFreshOneWould) {
+  const MetricType kC = MetricType::kCounter, kG = MetricType::kGauge;
+  const std::vector<AddCall> first = {
+      {"cpu", "CPU.", kC, {{"cpu", "0"}}, 1},
+      {"cpu", "CPU.", kC, {{"cpu", "1"}}, 2},
+      {"mem", "Memory.", kG, {}, 3},
+      {"net", "Net.", kC, {{"device", "a"}}, 4},
+      {"net", "Net.", kC, {{"device", "b"}}, 5},
+      {"load", "Load.", kG, {}, 6},
+  };
+  // Same shape, new values; then every kind of change at once: a family gone (mem), one new in
+  // the middle (psi), two swapped (load before net), fewer points (cpu), more points and other
+  // labels (net), a changed help and type, and a family added again after others (cpu).
+  const std::vector<AddCall> same = {
+      {"cpu", "CPU.", kC, {{"cpu", "0"}}, 10},
+      {"cpu", "CPU.", kC, {{"cpu", "1"}}, 20},
+      {"mem", "Memory.", kG, {}, 30},
+      {"net", "Net.", kC, {{"device", "a"}}, 40},
+      {"net", "Net.", kC, {{"device", "b"}}, 50},
+      {"load", "Load.", kG, {}, 60},
+  };
+  const std::vector<AddCall> changed = {
+      {"cpu", "CPU.", kC, {{"cpu", "0"}}, 7},     {"psi", "PSI.", kC, {}, 8},
+      {"load", "Load now.", kC, {}, 9},           {"net", "Net.", kC, {{"device", "c"}}, 11},
+      {"net", "Net.", kC, {{"device", "a"}}, 12}, {"net", "Net.", kC, {{"device", "b"}}, 13},
+      {"cpu", "CPU.", kC, {{"cpu", "2"}}, 14},
+  };
+  Sweep recycled;
+  for (const auto* calls : {&first, &same, &changed, &first, &changed, &same}) {
+    recycled.Recycle();
+    Replay(recycled, *calls);
+    recycled.Finish();
+    Sweep fresh;
+    Replay(fresh, *calls);
+    EXPECT_EQ(Dump(recycled), Dump(fresh));
+    EXPECT_EQ(recycled.PointCount(), fresh.PointCount());
+  }
+  ASSERT_NE(recycled.Find("net"), nullptr);
+  EXPECT_EQ(recycled.Find("net")->points.size(), 2u);
+  EXPECT_EQ(recycled.Find("psi"), nullptr);
+
+  // Merging a collector's own sweep into a recycled one.
+  recycled.Recycle();
+  recycled.Add("cpu", "CPU.", kC, {{"cpu", "0"}}, 1);
+  Sweep part;
+  part.Add("net", "Net.", kC, {{"device", "z"}}, 2);
+  part.Add("cpu", "CPU.", kC, {{"cpu", "9"}}, 3);
+  recycled.Merge(std::move(part));
+  recycled.Finish();
+  EXPECT_EQ(Dump(recycled),
+            "cpu|CPU.|1: {cpu=0,}=1.000000 {cpu=9,}=3.000000\n"
+            "net|Net.|1: {device=z,}=2.000000\n");
+  EXPECT_TRUE(part.families().empty());
+}
+
 // A collector that returns a fixed point, or blocks until released.
 class ScriptedCollector : public Collector {
  public:
