@@ -77,17 +77,15 @@ void BitWriter::WriteBits(uint64_t value, int nbits) {
     if (nbits == 0) return;
     value &= (uint64_t{1} << nbits) - 1;  // nbits < 64: take >= 1
   }
-  const int whole = nbits / 8, rest = nbits % 8;
-  const size_t at = bytes_.size();
-  bytes_.resize(at + static_cast<size_t>(whole) + (rest > 0 ? 1 : 0));
-  char* out = bytes_.data() + at;
-  for (int i = 0; i < whole; ++i) out[i] = static_cast<char>(value >> (nbits - 8 * (i + 1)));
-  if (rest > 0) {
-    out[whole] = static_cast<char>((value & ((uint64_t{1} << rest) - 1)) << (8 - rest));
-    free_ = 8 - rest;
-  } else {
-    free_ = 0;
-  }
+  // 1..64 bits left: left-align them in one word and append its high bytes big-endian (one
+  // append, no per-byte loop; the padding bits of the last byte are zero).
+  const int nbytes = (nbits + 7) / 8;
+  const uint64_t aligned = nbits == 64 ? value : value << (64 - nbits);
+  const uint64_t big_endian = __builtin_bswap64(aligned);
+  char buf[8];
+  std::memcpy(buf, &big_endian, 8);
+  bytes_.append(buf, static_cast<size_t>(nbytes));
+  free_ = nbytes * 8 - nbits;
 }
 
 bool BitReader::ReadBit(bool* bit) {

@@ -27,15 +27,26 @@ uint64_t GetBE64(std::string_view p) {
 
 }  // namespace
 
+// Varint at p (LEB128, low 7 bits first); returns the end.
+static char* PutVarint(char* p, uint64_t v) {
+  for (; v >= 0x80; v >>= 7) *p++ = static_cast<char>(v | 0x80);
+  *p++ = static_cast<char>(v);
+  return p;
+}
+
 void HeadLogWriter::BeginSeries(uint64_t id, uint64_t count, int64_t first_ts) {
+  // Built in a local buffer and appended once, as Sample does: this runs for every series.
+  char buf[2 + 10 + 10 + 10];
+  char* p = buf;
   if (out_->empty()) {
-    out_->push_back('\0');
-    out_->push_back(static_cast<char>(kHeadLogFormat));
+    *p++ = '\0';
+    *p++ = static_cast<char>(kHeadLogFormat);
     base_ts_ = first_ts;
-    AppendVarint(out_, ZigZagDelta(first_ts, 0));
+    p = PutVarint(p, ZigZagDelta(first_ts, 0));
   }
-  AppendVarint(out_, ZigZagDelta(static_cast<int64_t>(id), static_cast<int64_t>(prev_id_)));
-  AppendVarint(out_, count);
+  p = PutVarint(p, ZigZagDelta(static_cast<int64_t>(id), static_cast<int64_t>(prev_id_)));
+  p = PutVarint(p, count);
+  out_->append(buf, static_cast<size_t>(p - buf));
   prev_id_ = id;
   prev_ts_ = base_ts_;
 }
