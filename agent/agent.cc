@@ -207,7 +207,7 @@ void Agent::SampleLoop() {
   auto next = clock_.SteadyNow();
   // Two sweeps take turns: one is built while the other is the /metrics snapshot, and each is
   // recycled (Sweep::Recycle) so that a steady-state sweep allocates nothing.
-  auto building = std::make_shared<Sweep>();
+  auto building = std::make_unique<Sweep>();
   for (;;) {
     Sweep& sweep = *building;
     sweep.Recycle();
@@ -230,19 +230,11 @@ void Agent::SampleLoop() {
       spool_->Append(std::move(body), samples, ts, ts);
     }
     // Kept as is; /metrics renders it only when scraped (most agents are never scraped).
-    std::shared_ptr<const Sweep> previous;
     {
       std::lock_guard lock(snapshot_mu_);
-      previous = std::exchange(snapshot_, building);
+      std::swap(snapshot_, building);
     }
-    // The previous snapshot is built into next, unless a scrape still reads it.
-    if (previous && previous.use_count() == 1) {
-      std::atomic_thread_fence(std::memory_order_acquire);  // after the reader let go of it
-      building = std::const_pointer_cast<Sweep>(previous);
-    } else {
-      building = std::make_shared<Sweep>();
-    }
-    previous.reset();
+    if (!building) building = std::make_unique<Sweep>();
 
     next += config_.sample_interval;
     auto now = clock_.SteadyNow();
@@ -256,16 +248,14 @@ void Agent::SampleLoop() {
 }
 
 HttpResponse Agent::HandleMetrics() const {
-  std::shared_ptr<const Sweep> snap;
-  {
-    std::lock_guard lock(snapshot_mu_);
-    snap = snapshot_;
-  }
   std::vector<prometheus::MetricFamily> all = registry_->Collect();
-  if (snap) {
-    std::vector<prometheus::MetricFamily> sweep = SweepToFamilies(*snap);
-    all.insert(all.end(), std::make_move_iterator(sweep.begin()),
-               std::make_move_iterator(sweep.end()));
+  {
+    std::lock_guard lock(snapshot_mu_);  // the sampling thread reuses the sweep after a swap
+    if (snapshot_) {
+      std::vector<prometheus::MetricFamily> sweep = SweepToFamilies(*snapshot_);
+      all.insert(all.end(), std::make_move_iterator(sweep.begin()),
+                 std::make_move_iterator(sweep.end()));
+    }
   }
   HttpResponse r;
   r.content_type = exporters::kTextContentType;

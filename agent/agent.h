@@ -73,7 +73,9 @@ class Agent {
   std::thread loop_;
 
   mutable std::mutex snapshot_mu_;
-  std::shared_ptr<const Sweep> snapshot_;  // the latest sweep, for /metrics
+  // The latest sweep, for /metrics; read only under snapshot_mu_, so that the sampling thread
+  // can take it back to build the next sweep in (Sweep::Recycle) once it has swapped in a new one.
+  std::unique_ptr<Sweep> snapshot_;
 };
 
 }  // namespace suanli::agent
