@@ -156,28 +156,35 @@ bool XorWriter::ReuseWindow(int leading, int trailing) const {
 }
 
 void XorWriter::Write(BitWriter* w, uint64_t predicted, uint64_t bits) {
+  Write(w, 0, 0, predicted, bits);
+}
+
+// The prefix bits go out in the same WriteBits call as the code where both fit in 64 bits
+// (the chunk encoder passes its timestamp code: one call per sample in the steady state).
+void XorWriter::Write(BitWriter* w, uint64_t prefix, int prefix_bits, uint64_t predicted,
+                      uint64_t bits) {
   uint64_t x = predicted ^ bits;
   if (x == 0) {
-    w->WriteBit(false);
+    w->WriteBits(prefix << 1, prefix_bits + 1);
     return;
   }
   int leading = std::min(std::countl_zero(x), 63);
   int trailing = std::countr_zero(x);
   if (ReuseWindow(leading, trailing)) {
     int n = 64 - leading_ - trailing_;
-    if (n <= 62) {
-      w->WriteBits((uint64_t{0b10} << n) | (x >> trailing_), n + 2);
+    if (prefix_bits + n + 2 <= 64) {
+      w->WriteBits((((prefix << 2) | 0b10) << n) | (x >> trailing_), prefix_bits + n + 2);
     } else {
-      w->WriteBits(0b10, 2);
+      w->WriteBits((prefix << 2) | 0b10, prefix_bits + 2);
       w->WriteBits(x >> trailing_, n);
     }
     return;
   }
   int n = 64 - leading - trailing;
   // '11', 6 bits leading zeros, 6 bits (n - 1): one call, then the meaningful bits.
-  w->WriteBits(
-      (uint64_t{0b11} << 12) | (static_cast<uint64_t>(leading) << 6) | static_cast<uint64_t>(n - 1),
-      14);
+  w->WriteBits((prefix << 14) | (uint64_t{0b11} << 12) | (static_cast<uint64_t>(leading) << 6) |
+                   static_cast<uint64_t>(n - 1),
+               prefix_bits + 14);
   w->WriteBits(x >> trailing, n);
   leading_ = leading;
   trailing_ = trailing;
@@ -225,9 +232,22 @@ void ChunkEncoder::Append(int64_t ts, uint64_t bits) {
     w_.WriteBits(bits, 64);
   } else {
     int64_t delta = ts - prev_ts_;
-    WriteDod(&w_, count_ == 1 ? delta : delta - prev_delta_);
+    const int64_t dod = count_ == 1 ? delta : delta - prev_delta_;
     prev_delta_ = delta;
-    xw_.Write(&w_, prev_bits_, bits);
+    // The timestamp code (WriteDod's) as the prefix of the value's, when it is short.
+    const uint64_t u = static_cast<uint64_t>(dod);
+    if (dod == 0) {
+      xw_.Write(&w_, 0, 1, prev_bits_, bits);
+    } else if (Fits(dod, 14)) {
+      xw_.Write(&w_, (uint64_t{0b10} << 14) | (u & 0x3fff), 16, prev_bits_, bits);
+    } else if (Fits(dod, 17)) {
+      xw_.Write(&w_, (uint64_t{0b110} << 17) | (u & 0x1ffff), 20, prev_bits_, bits);
+    } else if (Fits(dod, 20)) {
+      xw_.Write(&w_, (uint64_t{0b1110} << 20) | (u & 0xfffff), 24, prev_bits_, bits);
+    } else {
+      WriteDod(&w_, dod);
+      xw_.Write(&w_, prev_bits_, bits);
+    }
   }
   prev_ts_ = ts;
   prev_bits_ = bits;

@@ -63,6 +63,8 @@ bool ReadDod(BitReader* r, int64_t* dod);
 class XorWriter {
  public:
   void Write(BitWriter* w, uint64_t predicted, uint64_t bits);
+  // The low prefix_bits (0..24) of prefix, then what Write(w, predicted, bits) writes.
+  void Write(BitWriter* w, uint64_t prefix, int prefix_bits, uint64_t predicted, uint64_t bits);
   // The bits Write would emit, with the same change of window (to price a predictor).
   int Cost(uint64_t predicted, uint64_t bits);
 

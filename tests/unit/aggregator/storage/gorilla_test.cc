@@ -87,6 +87,59 @@ TEST(GorillaTest, ChunkRoundTripKeepsBits) {
   }
 }
 
+// ChunkEncoder writes the timestamp and value codes of a sample in one WriteBits call where they
+// fit: its bytes must equal the codes written one after the other (WriteDod, then XorWriter),
+// over every dod bucket, equal values, reused and new XOR windows and full 64-bit windows.
+TEST(GorillaTest, ChunkEncoderMatchesCodesWrittenOneByOne) {
+  std::mt19937_64 rng(11);
+  const int64_t steps[] = {0, 1, 100, 8191, 8192, 65535, 70000, 524287, 600000, 3'000'000};
+  for (int trial = 0; trial < 40; ++trial) {
+    const int64_t window = 7'200'000;
+    ChunkEncoder enc(window);
+    BitWriter ref;
+    XorWriter xor_ref;
+    int64_t ts = window + static_cast<int64_t>(rng() % 100), prev_ts = 0, prev_delta = 0;
+    int64_t delta = 1000;
+    uint64_t bits = Bits(1.5), prev_bits = 0;
+    for (int i = 0; i < 200 && ts < window + 3'600'000; ++i) {
+      enc.Append(ts, bits);
+      if (i == 0) {
+        WriteDod(&ref, ts - window);
+        ref.WriteBits(bits, 64);
+      } else {
+        const int64_t d = ts - prev_ts;
+        WriteDod(&ref, i == 1 ? d : d - prev_delta);
+        prev_delta = d;
+        xor_ref.Write(&ref, prev_bits, bits);
+      }
+      prev_ts = ts;
+      prev_bits = bits;
+      if (rng() % 4 == 0) delta = 1 + static_cast<int64_t>(steps[rng() % 10] % 400'000);
+      ts += delta;
+      switch (rng() % 5) {
+        case 0:
+          break;  // same value: XOR 0
+        case 1:
+          bits ^= uint64_t{1} << (rng() % 64);
+          break;  // one bit
+        case 2:
+          bits = rng();
+          break;  // full-width window
+        case 3:
+          bits ^= rng() & 0xff00;
+          break;  // narrow window
+        default:
+          bits = Bits(static_cast<double>(rng() % 1000) / 8);
+      }
+    }
+    std::string want;
+    want.push_back(static_cast<char>(kChunkFormat));
+    AppendVarint(&want, enc.count());
+    want += ref.bytes();
+    EXPECT_EQ(enc.Finish(), want) << "trial " << trial;
+  }
+}
+
 TEST(GorillaTest, RegularSeriesCompressesWell) {
   std::vector<Sample> samples;
   double v = 1000;
