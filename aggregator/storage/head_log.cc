@@ -36,9 +36,20 @@ static char* PutVarint(char* p, uint64_t v) {
 
 void HeadLogWriter::BeginSeries(uint64_t id, uint64_t count, int64_t first_ts) {
   // Built in a local buffer and appended once, as Sample does: this runs for every series.
-  char buf[2 + 10 + 10 + 10];
-  char* p = buf;
-  if (out_->empty()) {
+  char buf[kMaxStartBytes + kMaxSeriesBytes];
+  char* p = BeginSeries(buf, out_->empty(), id, count, first_ts);
+  out_->append(buf, static_cast<size_t>(p - buf));
+}
+
+void HeadLogWriter::Sample(int64_t ts, uint64_t bits) {
+  char buf[kMaxSampleBytes];
+  char* p = Sample(buf, ts, bits);
+  out_->append(buf, static_cast<size_t>(p - buf));
+}
+
+char* HeadLogWriter::BeginSeries(char* p, bool first, uint64_t id, uint64_t count,
+                                 int64_t first_ts) {
+  if (first) {
     *p++ = '\0';
     *p++ = static_cast<char>(kHeadLogFormat);
     base_ts_ = first_ts;
@@ -46,29 +57,20 @@ void HeadLogWriter::BeginSeries(uint64_t id, uint64_t count, int64_t first_ts) {
   }
   p = PutVarint(p, ZigZagDelta(static_cast<int64_t>(id), static_cast<int64_t>(prev_id_)));
   p = PutVarint(p, count);
-  out_->append(buf, static_cast<size_t>(p - buf));
   prev_id_ = id;
   prev_ts_ = base_ts_;
+  return p;
 }
 
-void HeadLogWriter::Sample(int64_t ts, uint64_t bits) {
-  // Built in a local buffer and appended once: this runs for every ingested sample.
-  char buf[10 + 1 + 8];
-  char* p = buf;
-  for (uint64_t z = ZigZagDelta(ts, prev_ts_);; z >>= 7) {
-    if (z < 0x80) {
-      *p++ = static_cast<char>(z);
-      break;
-    }
-    *p++ = static_cast<char>(z | 0x80);
-  }
+char* HeadLogWriter::Sample(char* p, int64_t ts, uint64_t bits) {
+  p = PutVarint(p, ZigZagDelta(ts, prev_ts_));
   prev_ts_ = ts;
   // Integer-valued and short decimal values end in zero bytes: keep only the high ones.
   const int keep = bits == 0 ? 0 : 8 - std::countr_zero(bits) / 8;
   *p++ = static_cast<char>(keep);
   const uint64_t big_endian = __builtin_bswap64(bits);
-  std::memcpy(p, &big_endian, 8);
-  out_->append(buf, static_cast<size_t>(p - buf) + keep);
+  std::memcpy(p, &big_endian, 8);  // always 8 bytes: kMaxSampleBytes leaves room
+  return p + keep;
 }
 
 bool ReadHeadLog(std::string_view rec,

@@ -21,9 +21,20 @@ inline constexpr uint8_t kHeadLogFormat = 2;
 // Appends series after series to *out; each series' samples follow its BeginSeries.
 class HeadLogWriter {
  public:
+  // Most bytes the record start, a series header and a sample take in the buffer.
+  static constexpr size_t kMaxStartBytes = 2 + 10, kMaxSeriesBytes = 10 + 10,
+                          kMaxSampleBytes = 10 + 1 + 8;
+
   explicit HeadLogWriter(std::string* out) : out_(out) {}
   void BeginSeries(uint64_t id, uint64_t count, int64_t first_ts);
   void Sample(int64_t ts, uint64_t bits);
+
+  // The same bytes written at p, which has room for the kMax*Bytes above (the record start
+  // only when `first`: the record is empty so far); each returns the end of what it wrote.
+  // The ingest path sizes the record once and writes through these, with no append per
+  // sample. out is not used.
+  char* BeginSeries(char* p, bool first, uint64_t id, uint64_t count, int64_t first_ts);
+  char* Sample(char* p, int64_t ts, uint64_t bits);
 
  private:
   std::string* out_;

@@ -1214,8 +1214,14 @@ Result<bool> RocksDbStore::Impl::ApplyInOrderLocked(const std::vector<Pending>& 
     }
     begin = end;
   }
-  // Apply.
-  HeadLogWriter log(log_record);
+  // Apply. The log record is sized for the worst case once and written in place (every
+  // series has a sample, so pending.size() bounds the series count), then cut to length.
+  HeadLogWriter log(nullptr);
+  const size_t record_start = log_record->size();
+  log_record->resize(record_start + HeadLogWriter::kMaxStartBytes +
+                     pending.size() *
+                         (HeadLogWriter::kMaxSeriesBytes + HeadLogWriter::kMaxSampleBytes));
+  char* out = log_record->data() + record_start;
   for (size_t begin = 0; begin < pending.size();) {
     SeriesEntry* e = pending[begin].entry;
     size_t end = begin + 1;
@@ -1232,10 +1238,11 @@ Result<bool> RocksDbStore::Impl::ApplyInOrderLocked(const std::vector<Pending>& 
       e->head = ChunkEncoder(window);
       e->has_head = true;
     }
-    log.BeginSeries(e->id, end - begin, pending[begin].ts);
+    out = log.BeginSeries(out, begin == 0 && record_start == 0, e->id, end - begin,
+                          pending[begin].ts);
     for (size_t i = begin; i < end; ++i) {
       e->head.Append(pending[i].ts, pending[i].bits);
-      log.Sample(pending[i].ts, pending[i].bits);
+      out = log.Sample(out, pending[i].ts, pending[i].bits);
     }
     e->head_dirty = true;
     e->max_ts = pending[end - 1].ts;
@@ -1243,6 +1250,7 @@ Result<bool> RocksDbStore::Impl::ApplyInOrderLocked(const std::vector<Pending>& 
     stats->samples_stored += end - begin;
     begin = end;
   }
+  log_record->resize(static_cast<size_t>(out - log_record->data()));
   return true;
 }
 

@@ -63,6 +63,31 @@ TEST(HeadLogTest, NegativeAndExtremeTimestampsRoundTrip) {
   EXPECT_TRUE(ok);
 }
 
+// The in-place writer (the ingest path's) gives the fixture's bytes, and extreme ids,
+// timestamps and values within its kMax*Bytes bounds.
+TEST(HeadLogTest, InPlaceWriterMatchesTheAppendingOne) {
+  std::string want;
+  HeadLogWriter a(&want);
+  std::string buf(HeadLogWriter::kMaxStartBytes +
+                      3 * (HeadLogWriter::kMaxSeriesBytes + HeadLogWriter::kMaxSampleBytes),
+                  '\xff');
+  HeadLogWriter b(nullptr);
+  char* p = buf.data();
+  a.BeginSeries(7, 2, 1000);
+  p = b.BeginSeries(p, true, 7, 2, 1000);
+  a.Sample(1000, k523);
+  p = b.Sample(p, 1000, k523);
+  a.Sample(INT64_MAX, kStale);
+  p = b.Sample(p, INT64_MAX, kStale);
+  a.BeginSeries(~uint64_t{0}, ~uint64_t{0}, INT64_MIN);
+  p = b.BeginSeries(p, false, ~uint64_t{0}, ~uint64_t{0}, INT64_MIN);
+  a.Sample(INT64_MIN, ~uint64_t{0});
+  p = b.Sample(p, INT64_MIN, ~uint64_t{0});
+  buf.resize(static_cast<size_t>(p - buf.data()));
+  EXPECT_EQ(ToHex(buf), ToHex(want));
+  EXPECT_EQ(ToHex(buf).substr(0, 3 * 11), "00 02 d0 0f 0e 02 00 03 40 80 58 ");
+}
+
 TEST(HeadLogTest, ReadsFormat1) {
   // id 5, 2 samples: ts 1000 (zigzag 2000), bits BE64; ts 1000 + 15000 (zigzag 30000).
   const std::string record =
