@@ -228,13 +228,10 @@ HttpResponse WriteHandler::Handle(const HttpRequest& request) {
   if (auto refused = CheckLimits(request, write)) return std::move(*refused);
   const size_t samples = write.samples.size();
   if (samples > 0) {
-    std::vector<storage::LabelView> labels;
-    labels.reserve(write.labels.size());
-    for (const remote::LabelRef& l : write.labels) labels.push_back({l.name, l.value});
     std::vector<storage::SeriesView> series;
     series.reserve(write.series.size());
     for (const remote::SeriesRef& s : write.series) {
-      series.push_back({{labels.data() + s.first_label, s.label_count}, write.SamplesOf(s)});
+      series.push_back({write.LabelsOf(s), write.SamplesOf(s)});
     }
     // Runs for label sets the store does not hold yet (and any sent in non-canonical form).
     bool invalid_labels = false;

@@ -22,6 +22,7 @@
 
 #include "aggregator/rollup/rollup.h"
 #include "core/labels.h"
+#include "core/remote_write_fast_decoder.h"
 #include "core/sample.h"
 #include "core/status.h"
 
@@ -52,10 +53,9 @@ struct StoreLimits {
 
 // A series of a batch to append, as views into memory the caller owns for the call (the
 // decoded remote_write body): no Labels object is built for a series the store already holds.
-struct LabelView {
-  std::string_view name;
-  std::string_view value;
-};
+// The decoder's own type (name and value views), so the ingest path passes the decoded
+// labels as they are, with no copy per label.
+using LabelView = remote::LabelRef;
 struct SeriesView {
   std::span<const LabelView> labels;  // any order; empty values allowed (dropped as usual)
   std::span<const Sample> samples;    // any order
