@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "core/remote_codec.h"
 #include "core/remote_write_fast_decoder.h"
@@ -110,6 +111,21 @@ std::optional<HttpResponse> WriteHandler::CheckLimits(const HttpRequest& request
   const bool rate_limited = limits.max_samples_per_second_per_dc > 0;
   const bool length_limits = limits.max_label_name_length > 0 || limits.max_label_value_length > 0;
   if (!bound && !rate_limited && !length_limits) return std::nullopt;
+  if (!bound && !rate_limited) {
+    // Only the lengths to check (the default): one tight pass over all labels, which are in
+    // series order; the loop below runs only to name the first offender.
+    const size_t max_name = limits.max_label_name_length > 0
+                                ? static_cast<size_t>(limits.max_label_name_length)
+                                : std::numeric_limits<size_t>::max();
+    const size_t max_value = limits.max_label_value_length > 0
+                                 ? static_cast<size_t>(limits.max_label_value_length)
+                                 : std::numeric_limits<size_t>::max();
+    bool too_long = false;
+    for (const remote::LabelRef& l : write.labels) {
+      too_long |= l.name.size() > max_name || l.value.size() > max_value;
+    }
+    if (!too_long) return std::nullopt;
+  }
   std::map<std::string, size_t> samples_by_dc;
   for (size_t i = 0; i < series.size(); ++i) {
     std::span<const remote::LabelRef> labels = write.LabelsOf(series[i]);

@@ -177,5 +177,26 @@ TEST_F(WriteHandlerTest, SeriesWithoutSamplesAreValidatedToo) {
   EXPECT_EQ(StoredSamples(), 0u);
 }
 
+// With only the length limits set (the defaults), a label at the limit passes and one byte
+// more refuses the whole request, naming the series and nothing stored.
+TEST_F(WriteHandlerTest, LabelLengthLimitsAreInclusiveAndNameTheSeries) {
+  handler_->set_limits({.max_label_name_length = 8, .max_label_value_length = 5});
+  EXPECT_EQ(
+      handler_->Handle(Request(Body({{{"__name__", "m_ok1"}, {"abcdefgh", "12345"}}}, 1))).status,
+      204);
+  HttpResponse value = handler_->Handle(
+      Request(Body({{{"__name__", "m_ok2"}}, {{"__name__", "m_ok3"}, {"job", "123456"}}}, 2)));
+  EXPECT_EQ(value.status, 400);
+  EXPECT_NE(value.body.find("timeseries[1]: label job: limit max_label_value_length (5)"),
+            std::string::npos)
+      << value.body;
+  HttpResponse name = handler_->Handle(
+      Request(Body({{{"__name__", "m_ok4"}, {"abcdefghi", "x"}}, {{"__name__", "m_ok5"}}}, 3)));
+  EXPECT_EQ(name.status, 400);
+  EXPECT_NE(name.body.find("timeseries[0]: limit max_label_name_length (8)"), std::string::npos)
+      << name.body;
+  EXPECT_EQ(StoredSamples(), 1u);
+}
+
 }  // namespace
 }  // namespace suanli::aggregator
