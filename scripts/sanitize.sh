@@ -5,7 +5,7 @@
 # e.g. scripts/sanitize.sh address -L unit
 #      scripts/sanitize.sh thread -R 'http_tests|storage_tests|SecurityTest'
 # Build folders: $SUANLI_ASAN_BUILD_DIR (build-asan), $SUANLI_TSAN_BUILD_DIR (build-tsan).
-# $SUANLI_SANITIZE_TARGETS (space-separated) builds only those targets (CI: less time); select
+# $SUANLI_SANITIZE_TARGETS (space-separated) builds only those targets (a quicker local run); select
 # their tests with -L/-R, as ctest lists tests of unbuilt binaries as *_NOT_BUILT (no label).
 # The `dashboards` tests (promtool, amtool and Python on the rule and dashboard files) run none
 # of our code, so they are left to the release run of scripts/test.sh.
