@@ -57,12 +57,6 @@ Result<std::string> MergeRecords(const std::vector<SpoolRecord>& records, size_t
   return merged;
 }
 
-WriteOutcome ClassifyStatus(int http_status) {
-  if (http_status >= 200 && http_status < 300) return WriteOutcome::kAccepted;
-  if (http_status == 429 || (http_status >= 500 && http_status < 600)) return WriteOutcome::kRetry;
-  return WriteOutcome::kDrop;
-}
-
 RemoteWriteSender::RemoteWriteSender(RemoteWriteEndpoint endpoint, size_t index, Spool& spool,
                                      std::chrono::milliseconds sample_interval,
                                      prometheus::Registry& registry)
@@ -196,7 +190,7 @@ void RemoteWriteSender::Run() {
       network_error = true;
       reason = result.status().message();
     } else {
-      outcome = ClassifyStatus(result->status);
+      outcome = remote::ClassifyWriteStatus(result->status);
       reason = "HTTP " + std::to_string(result->status) + ": " +
                result->body.substr(0, std::min<size_t>(result->body.size(), 256));
       while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();

@@ -45,11 +45,7 @@ namespace suanli::agent {
 // `series` (optional) receives the number of series in the request.
 Result<std::string> MergeRecords(const std::vector<SpoolRecord>& records, size_t* series = nullptr);
 
-// What a sender does with an HTTP status, as remote::ClassifyWriteStatus (a copy: that one lives
-// beside libprotobuf code the agent does not link): 2xx accepted; 5xx and 429 retried with
-// backoff; every other status dropped.
 using WriteOutcome = remote::WriteOutcome;
-WriteOutcome ClassifyStatus(int http_status);
 
 // Why a request was not accepted, and how long to wait before the next one.
 std::chrono::milliseconds ParseRetryAfter(const std::string& value);

@@ -173,12 +173,6 @@ Result<WriteRequest> DecodeWriteRequest(std::string_view body, size_t max_decode
   return out;
 }
 
-WriteOutcome ClassifyWriteStatus(int http_status) {
-  if (http_status >= 200 && http_status < 300) return WriteOutcome::kAccepted;
-  if (http_status == 429 || (http_status >= 500 && http_status < 600)) return WriteOutcome::kRetry;
-  return WriteOutcome::kDrop;
-}
-
 // ---- remote_read ----
 
 Result<ReadRequest> DecodeReadRequest(std::string_view body, size_t max_decoded_bytes) {

@@ -44,8 +44,13 @@ Status SnappyDecompress(std::string_view body, size_t max_decoded_bytes,
 
 // What a remote_write sender does with an HTTP status: 2xx accepted; 5xx and 429 retried with
 // backoff; every other status (other 4xx, 1xx, 3xx) dropped, never retried.
+// Inline, so that a sender (the agent) uses it without linking the libprotobuf code here.
 enum class WriteOutcome { kAccepted, kRetry, kDrop };
-WriteOutcome ClassifyWriteStatus(int http_status);
+inline WriteOutcome ClassifyWriteStatus(int http_status) {
+  if (http_status >= 200 && http_status < 300) return WriteOutcome::kAccepted;
+  if (http_status == 429 || (http_status >= 500 && http_status < 600)) return WriteOutcome::kRetry;
+  return WriteOutcome::kDrop;
+}
 
 // ---- remote_read (SAMPLES responses only) ----
 

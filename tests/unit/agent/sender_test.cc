@@ -204,16 +204,6 @@ TEST(MergeRecordsTest, JoinsSeriesKeepsOrderAndMetadata) {
   EXPECT_EQ(*one, *records[1].body);
 }
 
-// The sender's copy of the status rule must stay the codec's.
-TEST(ClassifyStatusTest, SameAsTheCodecsRule) {
-  for (int status = 100; status < 600; ++status) {
-    EXPECT_EQ(ClassifyStatus(status), remote::ClassifyWriteStatus(status)) << status;
-  }
-  EXPECT_EQ(ClassifyStatus(204), WriteOutcome::kAccepted);
-  EXPECT_EQ(ClassifyStatus(429), WriteOutcome::kRetry);
-  EXPECT_EQ(ClassifyStatus(404), WriteOutcome::kDrop);
-}
-
 // Merging at the wire level gives what decoding, joining and re-encoding gave.
 TEST(MergeRecordsTest, SameBytesAsMergingDecodedRequests) {
   std::vector<SpoolRecord> records;
