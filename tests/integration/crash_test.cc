@@ -108,7 +108,9 @@ TEST(CrashTest, AcknowledgedSamplesAndRollupsSurviveRandomSigkills) {
         EXPECT_TRUE(found);
       }
     }
-    if (next_batch > 0) EXPECT_EQ(seen, size_t(kSeries));
+    if (next_batch > 0) {
+      EXPECT_EQ(seen, size_t(kSeries));
+    }
     if (round == kRounds) break;
 
     // Write until killed at a random moment.

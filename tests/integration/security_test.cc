@@ -356,7 +356,9 @@ TEST_F(SecurityTest, OversizedBombAndMalformedBodiesAndLimitsAreRefused) {
     auto r = PostBody(Token(c.token), c.body);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->status, c.status) << r->body;
-    if (!c.reason.empty()) EXPECT_EQ(Rejected(c.reason), before + 1);
+    if (!c.reason.empty()) {
+      EXPECT_EQ(Rejected(c.reason), before + 1);
+    }
     EXPECT_EQ(Stored(c.name), 0);
   }
   {
