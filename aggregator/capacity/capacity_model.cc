@@ -61,10 +61,6 @@ const std::unordered_map<std::string_view, Kind>& Kinds() {
   return *kinds;
 }
 
-bool HasPrefix(std::string_view s, std::string_view p) {
-  return s.size() >= p.size() && s.compare(0, p.size(), p) == 0;
-}
-
 double Clamp01(double v) { return std::clamp(v, 0.0, 1.0); }
 
 // Per-second increase between two points of a counter; false across a reset or without a gap.
@@ -277,9 +273,8 @@ CapacityModel::NodeState* CapacityModel::NodeFor(const Labels& labels, bool crea
   return &n;
 }
 
-bool CapacityModel::Uses(std::string_view metric_name) {
-  return (HasPrefix(metric_name, "node_") || HasPrefix(metric_name, "suanli_")) &&
-         Kinds().count(metric_name) > 0;
+bool CapacityModel::IsModelMetric(std::string_view metric_name) {
+  return Kinds().count(metric_name) > 0;
 }
 
 void CapacityModel::Observe(const std::vector<TimeSeries>& batch) {
@@ -289,7 +284,7 @@ void CapacityModel::Observe(const std::vector<TimeSeries>& batch) {
   for (const auto& ts : batch) {
     std::string_view name = ts.labels.MetricName();
     // Cheap prefix test first: most series are of no interest to the model.
-    if (ts.samples.empty() || !(HasPrefix(name, "node_") || HasPrefix(name, "suanli_"))) continue;
+    if (ts.samples.empty() || !HasModelPrefix(name)) continue;
     auto kit = kinds.find(name);
     if (kit == kinds.end()) continue;
     // A sample that cannot be placed in a dc is no one's capacity.

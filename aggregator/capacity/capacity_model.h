@@ -151,8 +151,11 @@ class CapacityModel {
 
   // Takes what it needs from accepted samples (call after they are durable).
   void Observe(const std::vector<TimeSeries>& batch);
-  // True for the metric names Observe uses; callers may pass only those series.
-  static bool Uses(std::string_view metric_name);
+  // True for the metric names Observe uses; callers may pass only those series. The prefix
+  // test is inline and byte by byte: it is on the ingest path and fails for most series.
+  static bool Uses(std::string_view metric_name) {
+    return HasModelPrefix(metric_name) && IsModelMetric(metric_name);
+  }
   // The figures at `now_ms`; forgets nodes silent longer than forget_after first.
   CapacitySnapshot Snapshot(int64_t now_ms);
   // Nodes up at `now_ms` with their utilization over the watcher window, by instance.
@@ -165,6 +168,14 @@ class CapacityModel {
   size_t node_count() const;
 
  private:
+  // Every metric of the model starts with node_ or suanli_.
+  static bool HasModelPrefix(std::string_view n) {
+    if (n.size() < 5) return false;
+    if (n[0] == 'n') return n[1] == 'o' && n[2] == 'd' && n[3] == 'e' && n[4] == '_';
+    return n[0] == 's' && n.starts_with("suanli_");
+  }
+  static bool IsModelMetric(std::string_view metric_name);
+
   // Newest point of a gauge.
   struct Latest {
     Sample s{INT64_MIN, 0};

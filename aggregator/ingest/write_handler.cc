@@ -195,13 +195,6 @@ uint64_t Word(const char* p) {
 
 bool IsNameLabel(std::string_view n) { return n.size() == 8 && Word(n.data()) == Word("__name__"); }
 
-// False for names that cannot be one of CapacityModel's (they start with node_ or suanli_).
-bool MayBeCapacityMetric(std::string_view n) {
-  if (n.size() < 5) return false;
-  if (n[0] == 'n') return n[1] == 'o' && n[2] == 'd' && n[3] == 'e' && n[4] == '_';
-  return n[0] == 's' && n.starts_with("suanli_");
-}
-
 Labels ToLabels(std::span<const remote::LabelRef> refs) {
   std::vector<Label> items;
   items.reserve(refs.size());
@@ -273,13 +266,10 @@ HttpResponse WriteHandler::Handle(const HttpRequest& request) {
     for (const remote::SeriesRef& s : write.series) {
       if (s.sample_count == 0) continue;
       std::span<const remote::LabelRef> l = write.LabelsOf(s);
-      // Canonical labels start with __name__; the model's metrics all start with node_ or
-      // suanli_. Tested byte by byte here (no memcmp call): it fails for almost every series.
+      // Canonical labels start with __name__.
       const std::string_view name =
           !l.empty() && IsNameLabel(l[0].name) ? l[0].value : LabelValue(l, "__name__");
-      if (!MayBeCapacityMetric(name) || !capacity::CapacityModel::Uses(name)) {
-        continue;
-      }
+      if (!capacity::CapacityModel::Uses(name)) continue;
       std::span<const Sample> ss = write.SamplesOf(s);
       observed.push_back({ToLabels(l), std::vector<Sample>(ss.begin(), ss.end())});
     }
