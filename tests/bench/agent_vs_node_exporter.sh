@@ -39,6 +39,11 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%.0f\n", s}'; }
 thread_ns() { for t in /proc/"$1"/task/*; do echo "${t##*/} $(cat "$t/comm") $(cut -d' ' -f1 "$t/schedstat")"; done; }
 rss_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+# host:port a daemon logged as "listening on http://..." (waits up to 10 s for the line).
+listen_address() {
+  for _ in $(seq 100); do grep -qs 'listening on' "$1" && break; sleep 0.1; done
+  grep -o 'listening on http://[0-9.:]*' "$1" | sed 's|.*http://||'
+}
 hz=$(getconf CLK_TCK)
 
 # One comparison; prints "agent_us ne_us agent_rss_kb ne_rss_kb agent_anon_kb agent_file_kb
@@ -51,9 +56,8 @@ one_run() {
     2>"$dir/agg.log" &
   local aggpid=$!
   pids+=($aggpid)
-  for _ in $(seq 100); do grep -qs 'listening on' "$dir/agg.log" && break; sleep 0.1; done
   local agg
-  agg=$(grep -o 'listening on http://[0-9.:]*' "$dir/agg.log" | sed 's|.*http://||')
+  agg=$(listen_address "$dir/agg.log")
 
   # Default settings but the interval (100 ms, for many sweeps in a short run) and the spool
   # directory (per run, not ./data/agent-spool where the script is started).
@@ -71,9 +75,8 @@ YML
     2>"$dir/agent.log" &
   local agent=$!
   pids+=($agent)
-  for _ in $(seq 100); do grep -qs 'listening on' "$dir/agent.log" && break; sleep 0.1; done
   local aport
-  aport=$(grep -o 'listening on http://[0-9.:]*' "$dir/agent.log" | sed 's|.*http://||')
+  aport=$(listen_address "$dir/agent.log")
 
   prometheus-node-exporter --web.listen-address=127.0.0.1:0 --collector.disable-defaults \
     --collector.cpu --collector.meminfo --collector.netdev --collector.loadavg \
