@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string_view>
+#include <utility>
 
 #include "agent/collectors/proc_file.h"
 #include "core/file_util.h"
@@ -175,7 +176,8 @@ constexpr std::string_view kPowerHelp =
 
 }  // namespace
 
-HwmonCollector::HwmonCollector(const HostPaths& paths) : dir_(paths.sysfs + "/class/hwmon") {
+HwmonCollector::HwmonCollector(const HostPaths& paths, RescanTimer::Clock now)
+    : dir_(paths.sysfs + "/class/hwmon"), list_timer_(std::move(now)) {
   buf_.resize(64);
 }
 
@@ -433,16 +435,24 @@ void HwmonCollector::ScanChip(const std::string& entry, const std::string& chip,
 }
 
 CollectResult HwmonCollector::Collect(Sweep& out) {
+  if (entries_.empty() && !list_timer_.Due()) return no_chips_;
   int err = 0;
   if (!List(err)) {
     if (err == ENOENT || err == ENOTDIR) {
       entries_.clear();
       scanned_.clear();
-      return CollectResult::NoData("no " + dir_ + ": no hwmon class in sysfs");
+      no_chips_ = CollectResult::NoData("no " + dir_ + ": no hwmon class in sysfs");
+      list_timer_.Missed();
+      return no_chips_;
     }
     return CollectResult::Failed(ErrnoStatus(err, dir_).message());
   }
-  if (entries_.empty()) return CollectResult::NoData("no hwmon chips under " + dir_);
+  if (entries_.empty()) {
+    no_chips_ = CollectResult::NoData("no hwmon chips under " + dir_);
+    list_timer_.Missed();
+    return no_chips_;
+  }
+  list_timer_.Found();
   if (rescan_ || entries_ != scanned_) {
     Scan();
     rescan_ = false;

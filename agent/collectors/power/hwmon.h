@@ -47,7 +47,9 @@
 //     handler kept the first.
 //
 // Paths are resolved once: /sys/class/hwmon is listed every sweep (cheap) and the chips are
-// scanned again only when that listing changes or a read fails with ENOENT/ENODEV.
+// scanned again only when that listing changes or a read fails with ENOENT/ENODEV. While the
+// directory is absent or holds no chip, it is listed again at most every RescanTimer::kInterval
+// (60 s; rescan_timer.h): a chip driver loaded later is found within a minute.
 //
 // Outcomes: no /sys/class/hwmon or no chip in it is NoData; a sensor read that fails with an
 // unexpected error (EIO, EACCES) or a value that does not parse is Failed, after exporting
@@ -58,18 +60,22 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "agent/collector.h"
+#include "agent/collectors/rescan_timer.h"
 
 namespace suanli::agent {
 
 class HwmonCollector : public Collector {
  public:
-  explicit HwmonCollector(const HostPaths& paths);
+  // `now`: the clock of the rescan rate limit (a seam for tests).
+  explicit HwmonCollector(const HostPaths& paths,
+                          RescanTimer::Clock now = &std::chrono::steady_clock::now);
   CollectResult Collect(Sweep& out) override;
 
   // With no chip found last time, Collect() only lists the class directory (and reads the new
@@ -121,6 +127,8 @@ class HwmonCollector : public Collector {
   std::string dir_;  // <sysfs>/class/hwmon
   std::vector<std::pair<std::string, ino_t>> entries_, scanned_;
   bool rescan_ = true;
+  RescanTimer list_timer_;  // while no chip is found
+  CollectResult no_chips_;  // what the last listing that found no chip said
   std::vector<Family> families_;
   std::vector<Reading> readings_;
   std::vector<Export> exports_;  // sorted by family

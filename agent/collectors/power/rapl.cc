@@ -60,8 +60,8 @@ std::string NoZones(const std::string& dir, std::string_view why) {
 
 RaplCollector::RaplCollector(const HostPaths& paths) : RaplCollector(paths, &ReadWholeFile) {}
 
-RaplCollector::RaplCollector(const HostPaths& paths, FileReader reader)
-    : dir_(paths.sysfs + "/class/powercap"), read_(std::move(reader)) {
+RaplCollector::RaplCollector(const HostPaths& paths, FileReader reader, RescanTimer::Clock now)
+    : dir_(paths.sysfs + "/class/powercap"), read_(std::move(reader)), rescan_(std::move(now)) {
   buf_.resize(64);
 }
 
@@ -210,14 +210,26 @@ void RaplCollector::Accumulate(Zone& z) {
 }
 
 CollectResult RaplCollector::Collect(Sweep& out) {
-  if (zones_.empty()) {
+  // Scans; a scan that finds no zone is repeated only when the rescan timer says so.
+  auto scan = [this] {
     CollectResult r = Scan();
+    if (r.kind == CollectResult::Kind::kNoData) {
+      rescan_.Missed();
+      no_zones_ = r;
+    } else {
+      rescan_.Found();
+    }
+    return r;
+  };
+  if (zones_.empty()) {
+    if (!rescan_.Due()) return no_zones_;
+    CollectResult r = scan();
     if (r.kind != CollectResult::Kind::kOk) return r;
   }
   std::string refused, error;
   if (ReadAll(refused, error) == ReadOutcome::kGone) {
     // A zone vanished (driver reloaded, CPU hot-removed): list the zones again, once.
-    CollectResult r = Scan();
+    CollectResult r = scan();
     if (r.kind != CollectResult::Kind::kOk) return r;
     ReadAll(refused, error);
   }

@@ -27,8 +27,10 @@
 // double counts the package (node_exporter 1.x exports both, told apart only by `path`).
 //
 // Zone paths are resolved once and the zone list is rescanned only when a read fails with ENOENT
-// (the driver was unloaded or reloaded) or while no zone has been found, so a zone added next to
-// existing ones waits for the next rescan. The per-zone wrap state survives rescans.
+// (the driver was unloaded or reloaded) or while no zone has been found, then at most every
+// RescanTimer::kInterval (60 s; rescan_timer.h): a driver loaded later is found within a minute,
+// and a host without RAPL pays no failed lookup per sweep. A zone added next to existing ones
+// waits for the next rescan. The per-zone wrap state survives rescans.
 //
 // Outcomes: no powercap directory or no intel-rapl zones is NoData; an energy_uj that cannot be
 // read (EACCES) is Failed with a message saying how to grant access, and the zone is reported
@@ -37,12 +39,14 @@
 // Thread-safety: not thread-safe; one thread at a time.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "agent/collector.h"
+#include "agent/collectors/rescan_timer.h"
 #include "core/status.h"
 
 namespace suanli::agent {
@@ -56,7 +60,9 @@ class RaplCollector : public Collector {
       std::function<Status(const std::string& path, std::string& buf, size_t& size, int* err)>;
 
   explicit RaplCollector(const HostPaths& paths);
-  RaplCollector(const HostPaths& paths, FileReader reader);
+  // `now`: the clock of the rescan rate limit (a seam for tests).
+  RaplCollector(const HostPaths& paths, FileReader reader,
+                RescanTimer::Clock now = &std::chrono::steady_clock::now);
   CollectResult Collect(Sweep& out) override;
 
  private:
@@ -91,6 +97,8 @@ class RaplCollector : public Collector {
   std::string dir_;  // <sysfs>/class/powercap
   FileReader read_;
   std::vector<Zone> zones_;
+  RescanTimer rescan_;
+  CollectResult no_zones_;  // what the last scan that found no zone said, returned until the next
   std::string buf_;
 };
 

@@ -1,5 +1,8 @@
 #include "agent/collectors/utilization/pressure.h"
 
+#include <linux/magic.h>
+#include <sys/vfs.h>
+
 #include <cerrno>
 #include <string_view>
 
@@ -43,9 +46,20 @@ bool ParsePsiLine(std::string_view line, std::string_view& kind, uint64_t& total
 }  // namespace
 
 PressureCollector::PressureCollector(const HostPaths& paths)
-    : dir_(paths.procfs + "/pressure"),
+    : root_(paths.procfs),
+      dir_(paths.procfs + "/pressure"),
       files_{ProcFile(dir_ + "/cpu", 256), ProcFile(dir_ + "/io", 256),
              ProcFile(dir_ + "/memory", 256), ProcFile(dir_ + "/irq", 256)} {}
+
+bool PressureCollector::OnProcfs() {
+  if (on_procfs_ < 0) {
+    struct statfs fs {};
+    bool ok =
+        ::statfs(dir_.c_str(), &fs) == 0 || (errno == ENOENT && ::statfs(root_.c_str(), &fs) == 0);
+    on_procfs_ = ok && fs.f_type == PROC_SUPER_MAGIC ? 1 : 0;
+  }
+  return on_procfs_ == 1;
+}
 
 CollectResult PressureCollector::Collect(Sweep& out) {
   int found = 0;
@@ -55,8 +69,12 @@ CollectResult PressureCollector::Collect(Sweep& out) {
   for (size_t r = 0; r < kResources.size(); ++r) {
     const Resource& res = kResources[r];
     ProcFile& file = files_[r];
+    if (gone_[r]) continue;
     if (Status st = file.Read(); !st.ok()) {
-      if (file.error_number() == ENOENT) continue;
+      if (file.error_number() == ENOENT) {
+        gone_[r] = OnProcfs();
+        continue;
+      }
       if (file.error_number() == EOPNOTSUPP) {
         return CollectResult::NoData(file.path() +
                                      ": PSI is disabled in this kernel (boot with psi=1)");

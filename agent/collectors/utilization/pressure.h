@@ -10,6 +10,12 @@
 // cpu "full" (Linux >= 5.13) is not exported, as node_exporter. The avg10/60/300 figures are
 // rate() of these counters and are not exported either.
 //
+// A resource file found absent on procfs stays absent until reboot (the kernel creates them at
+// boot; irq needs Linux >= 6.1 and CONFIG_IRQ_TIME_ACCOUNTING): it is not looked up again, since
+// a failed lookup per sweep cost ~7% of the sampling thread at 100 ms sweeps. Under a
+// --path.procfs that is not procfs (a fixture tree) it is looked up every sweep, as a file there
+// may appear.
+//
 // Outcomes: no PSI file at all (kernel < 4.20 or CONFIG_PSI=n) and EOPNOTSUPP (booted with
 // psi=0) are NoData; a resource file that is absent is skipped (irq is absent before 6.1); other
 // read errors and a file without one valid line are Failed, after adding what the other files
@@ -31,8 +37,13 @@ class PressureCollector : public Collector {
   CollectResult Collect(Sweep& out) override;
 
  private:
-  std::string dir_;
+  // Whether dir_ (or, when it is absent, the procfs root) is on procfs; asked once.
+  bool OnProcfs();
+
+  std::string root_, dir_;
   std::array<ProcFile, 4> files_;  // cpu, io, memory, irq
+  std::array<bool, 4> gone_{};     // absent on procfs: not looked up again
+  int on_procfs_ = -1;             // -1: not asked yet
 };
 
 }  // namespace suanli::agent

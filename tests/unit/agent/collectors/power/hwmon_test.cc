@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -366,16 +367,29 @@ TEST(HwmonCollectorTest, PmbusLabelsPairVoutWithIout) {
 
 TEST(HwmonCollectorTest, NoHwmonClassIsNoData) {
   TempTree tree;
-  HwmonCollector c({tree.root(), tree.root()});
+  auto now = std::chrono::steady_clock::now();
+  HwmonCollector c({tree.root(), tree.root()}, [&now] { return now; });
   Sweep sweep;
   CollectResult r = c.Collect(sweep);
   EXPECT_EQ(r.kind, CollectResult::Kind::kNoData);
   EXPECT_NE(r.message.find(tree.Path("class/hwmon")), std::string::npos) << r.message;
 
+  // An absent or empty class directory is listed again at most every rescan interval.
   tree.MakeDir("class/hwmon");
+  now += RescanTimer::kInterval;
   r = c.Collect(sweep);
   EXPECT_EQ(r.kind, CollectResult::Kind::kNoData);
+  EXPECT_NE(r.message.find("no hwmon chips"), std::string::npos) << r.message;
   EXPECT_EQ(sweep.PointCount(), 0u);
+
+  tree.Write("class/hwmon/hwmon0/name", "k10temp\n");
+  tree.Write("class/hwmon/hwmon0/power1_input", "45000000\n");
+  now += RescanTimer::kInterval - std::chrono::seconds(1);
+  EXPECT_EQ(c.Collect(sweep).kind, CollectResult::Kind::kNoData);
+  now += std::chrono::seconds(1);
+  Sweep later;
+  ASSERT_EQ(c.Collect(later).kind, CollectResult::Kind::kOk);
+  EXPECT_EQ(NodeValue(later, "node_hwmon_power_watt", "k10temp", "power1"), 45);
 }
 
 TEST(HwmonCollectorTest, FollowsChipsThatComeAndGo) {

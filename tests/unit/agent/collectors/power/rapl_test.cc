@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -252,7 +253,8 @@ TEST(RaplCollectorTest, PowercapWithoutRaplZonesIsNoData) {
   TempTree tree;
   tree.Write("class/powercap/intel-rapl/enabled", "1\n");  // the control type, not a zone
   tree.Write("class/powercap/dtpm/enabled", "1\n");        // another powercap user
-  RaplCollector c({tree.root(), tree.root()});
+  auto now = std::chrono::steady_clock::now();
+  RaplCollector c({tree.root(), tree.root()}, &ReadWholeFile, [&now] { return now; });
   Sweep sweep;
   CollectResult r = c.Collect(sweep);
   EXPECT_EQ(r.kind, CollectResult::Kind::kNoData);
@@ -260,8 +262,16 @@ TEST(RaplCollectorTest, PowercapWithoutRaplZonesIsNoData) {
       << r.message;
   EXPECT_EQ(sweep.PointCount(), 0u);
 
-  // Zones that appear later (driver loaded) are found: the list is scanned while it is empty.
+  // Zones that appear later (driver loaded) are found at the next scan, at most a rescan
+  // interval later: an empty list is not scanned again every sweep.
   WriteZone(tree, "intel-rapl:0", "package-0", "1000000", "262143328850");
+  now += RescanTimer::kInterval - std::chrono::seconds(1);
+  Sweep early;
+  r = c.Collect(early);
+  EXPECT_EQ(r.kind, CollectResult::Kind::kNoData);
+  EXPECT_NE(r.message.find("no RAPL zones under "), std::string::npos) << r.message;
+  EXPECT_EQ(early.PointCount(), 0u);
+  now += std::chrono::seconds(1);
   Sweep later;
   EXPECT_EQ(c.Collect(later).kind, CollectResult::Kind::kOk);
   EXPECT_EQ(Energy(later, "package", "0"), 1);

@@ -132,6 +132,25 @@ TEST(PressureCollectorTest, ReadsThisHostOrSaysWhyNot) {
   } else {
     EXPECT_FALSE(r.message.empty());
   }
+  // The next sweep skips the files found absent (irq before Linux 6.1) and reads the same set.
+  Sweep again;
+  CollectResult r2 = c.Collect(again);
+  EXPECT_EQ(r2.kind, r.kind) << r2.message;
+  EXPECT_EQ(again.PointCount(), sweep.PointCount());
+}
+
+TEST(PressureCollectorTest, FileThatAppearsOutsideProcfsIsRead) {
+  // Absent files are remembered only on procfs; a fixture tree may gain one.
+  TempTree tree;
+  tree.Write("pressure/cpu", "some total=1000000\n");
+  PressureCollector c({tree.root(), tree.root()});
+  Sweep s1;
+  ASSERT_EQ(c.Collect(s1).kind, CollectResult::Kind::kOk);
+  EXPECT_EQ(s1.PointCount(), 1u);
+  tree.Write("pressure/irq", "full total=2000000\n");
+  Sweep s2;
+  ASSERT_EQ(c.Collect(s2).kind, CollectResult::Kind::kOk);
+  EXPECT_EQ(s2.PointCount(), 2u);
 }
 
 }  // namespace
