@@ -115,7 +115,7 @@ void FillSeriesList(const std::vector<TimeSeries>& in,
 // The declared length is checked against the limit before anything is allocated, so a tiny
 // body cannot make us allocate gigabytes.
 Status SnappyDecompress(std::string_view body, size_t max_decoded_bytes,
-                        std::unique_ptr<char[]>* out, size_t* size) {
+                        std::unique_ptr<char[]>* out, size_t* size, size_t* capacity) {
   // Go's snappy (Prometheus) rejects a zero-byte body too; an empty request is "\0".
   if (body.empty()) return InvalidArgument("snappy: empty body");
   size_t decoded_size = 0;
@@ -131,11 +131,14 @@ Status SnappyDecompress(std::string_view body, size_t max_decoded_bytes,
   // RawUncompress bounds-checks every copy and checks that exactly `decoded_size` bytes come
   // out, so a separate IsValidCompressedBuffer pass would only decode everything twice.
   // make_unique_for_overwrite: no zero-fill of a buffer that is overwritten at once.
-  auto decoded = std::make_unique_for_overwrite<char[]>(decoded_size);
-  if (!snappy::RawUncompress(body.data(), body.size(), decoded.get())) {
+  if (capacity == nullptr || *out == nullptr || *capacity < decoded_size) {
+    *out = std::make_unique_for_overwrite<char[]>(decoded_size);
+    if (capacity != nullptr) *capacity = decoded_size;
+  }
+  *size = 0;
+  if (!snappy::RawUncompress(body.data(), body.size(), out->get())) {
     return InvalidArgument("snappy: corrupt input");
   }
-  *out = std::move(decoded);
   *size = decoded_size;
   return Status::Ok();
 }

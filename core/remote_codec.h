@@ -38,9 +38,10 @@ Result<WriteRequest> DecodeWriteRequest(std::string_view body, size_t max_decode
 // Decompresses a snappy block-format body into *out (*size bytes), with the checks both
 // remote_write decoders share: kInvalidArgument for an empty or corrupt body,
 // kResourceExhausted when the declared size exceeds `max_decoded_bytes` (checked before
-// allocating: snappy bombs) or INT_MAX (libprotobuf's limit).
+// allocating: snappy bombs) or INT_MAX (libprotobuf's limit). With `capacity` (the size of
+// *out), a buffer that is large enough is reused and *capacity updated when it is replaced.
 Status SnappyDecompress(std::string_view body, size_t max_decoded_bytes,
-                        std::unique_ptr<char[]>* out, size_t* size);
+                        std::unique_ptr<char[]>* out, size_t* size, size_t* capacity = nullptr);
 
 // What a remote_write sender does with an HTTP status: 2xx accepted; 5xx and 429 retried with
 // backoff; every other status (other 4xx, 1xx, 3xx) dropped, never retried.

@@ -294,7 +294,8 @@ Status ParseWriteRequestView(std::string_view raw, WriteRequestView* out) {
 
 Status DecodeWriteRequestView(std::string_view body, size_t max_decoded_bytes,
                               DecodedWriteRequest* out) {
-  RETURN_IF_ERROR(SnappyDecompress(body, max_decoded_bytes, &out->buffer, &out->size));
+  RETURN_IF_ERROR(
+      SnappyDecompress(body, max_decoded_bytes, &out->buffer, &out->size, &out->capacity));
   return ParseWriteRequestView(std::string_view(out->buffer.get(), out->size), &out->view);
 }
 

@@ -62,11 +62,20 @@ struct WriteRequestView {
 // them. InvalidArgument ("protobuf: ...") on malformed input; *out is then unspecified.
 Status ParseWriteRequestView(std::string_view raw, WriteRequestView* out);
 
-// A decompressed body and the views into it.
+// A decompressed body and the views into it. Decoding into the same object again reuses its
+// buffer and vectors (a receiver keeps one per thread); ReleaseIfAbove bounds what is kept.
 struct DecodedWriteRequest {
   std::unique_ptr<char[]> buffer;
   size_t size = 0;
+  size_t capacity = 0;  // of buffer
   WriteRequestView view;
+
+  // Frees the buffers when the body took more than `max_bytes` (one outsized request does
+  // not pin its memory for the life of the thread).
+  void ReleaseIfAbove(size_t max_bytes) {
+    if (capacity <= max_bytes) return;
+    *this = DecodedWriteRequest{};
+  }
 };
 
 // Snappy-decompresses `body` (block format) and parses it, with DecodeWriteRequest's limits

@@ -95,6 +95,11 @@ class ChunkEncoder {
   std::string Finish() const;
   size_t MemoryBytes() const { return sizeof(*this) + w_.bytes().capacity(); }
   void ShrinkToFit() { w_.bytes().shrink_to_fit(); }
+  // Starts loading the bytes the next Append writes (a batch prefetches its series' heads).
+  void PrefetchTail() const {
+    const std::string& b = w_.bytes();
+    __builtin_prefetch(b.data() + (b.empty() ? 0 : b.size() - 1), 1);
+  }
 
  private:
   int64_t window_start_;

@@ -359,6 +359,20 @@ class SeriesTable {
       if (slot.hash == hash && matches(*slot.entry)) return slot.entry;
     }
   }
+  // For batched lookups, which otherwise miss the cache three times in a row each (slot,
+  // entry, label blob): PrefetchSlot starts loading the home slot; FirstCandidate (once the
+  // slot is loaded) gives the first entry a Find would compare, to prefetch it in turn.
+  void PrefetchSlot(uint64_t hash) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[Home(hash) & (slots_.size() - 1)]);
+  }
+  const SeriesEntry* FirstCandidate(uint64_t hash) const {
+    if (slots_.empty()) return nullptr;
+    const size_t mask = slots_.size() - 1;
+    for (size_t i = Home(hash) & mask;; i = (i + 1) & mask) {
+      const Slot& slot = slots_[i];
+      if (slot.entry == nullptr || slot.hash == hash) return slot.entry;
+    }
+  }
   void Insert(uint64_t hash, SeriesEntry* entry) {
     if ((used_ + 1) * 4 > slots_.size() * 3) Grow();
     Place(hash, entry);
@@ -1202,6 +1216,7 @@ Result<bool> RocksDbStore::Impl::ApplyInOrderLocked(const std::vector<Pending>& 
   // either the open head's or a later one with nothing stored in it yet.
   for (size_t begin = 0; begin < pending.size();) {
     SeriesEntry* e = pending[begin].entry;
+    e->head.PrefetchTail();  // the apply loop below appends there
     if (!e->max_known) return false;
     const int64_t window = WindowOf(pending[begin].ts);
     if (e->max_ts != kNoSamples && pending[begin].ts <= e->max_ts) return false;
@@ -1279,9 +1294,13 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
     std::span<const LabelView> labels;  // as sent; canonical once step 2 ran
     bool used = false;                  // false: the series has no samples (ignored)
     uint64_t hash = 0;
+    const SeriesEntry* candidate = nullptr;  // first entry with this hash (prefetched)
     SeriesEntry* entry = nullptr;
   };
-  std::vector<Ref> refs(batch.size());
+  // Per-thread scratch, reused by the next batch: allocating and faulting in these per
+  // request costs as much as the lookups.
+  thread_local std::vector<Ref> refs;
+  refs.assign(batch.size(), Ref{});
   size_t total_samples = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     const SeriesView& series = batch[i];
@@ -1294,11 +1313,37 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
   }
   bool missing = false;
   {
+    // A lookup misses the cache in its slot, then its entry, then the entry's label blob.
+    // In groups, the group's slots, then their entries (all of each: the apply step below
+    // reads the head state), then the entries' label blobs are prefetched together, so
+    // their misses overlap instead of queuing one by one.
+    constexpr size_t kGroup = 16;
     std::shared_lock lock(d.index_mu);
-    for (Ref& r : refs) {
-      if (!r.used) continue;
-      r.entry = d.Find(r.labels, r.hash);
-      missing = missing || r.entry == nullptr;
+    for (size_t begin = 0; begin < refs.size(); begin += kGroup) {
+      const size_t end = std::min(refs.size(), begin + kGroup);
+      for (size_t i = begin; i < end; ++i) {
+        if (refs[i].used) d.by_hash.PrefetchSlot(refs[i].hash);
+      }
+      for (size_t i = begin; i < end; ++i) {
+        if (!refs[i].used) continue;
+        refs[i].candidate = d.by_hash.FirstCandidate(refs[i].hash);
+        const char* p = reinterpret_cast<const char*>(refs[i].candidate);
+        if (p == nullptr) continue;
+        for (size_t off = 0; off < sizeof(SeriesEntry) + 63; off += 64) __builtin_prefetch(p + off);
+      }
+      for (size_t i = begin; i < end; ++i) {
+        if (const SeriesEntry* c = refs[i].candidate) {
+          const char* blob = c->labels_blob.data();
+          __builtin_prefetch(blob);
+          __builtin_prefetch(blob + 64);
+        }
+      }
+      for (size_t i = begin; i < end; ++i) {
+        Ref& r = refs[i];
+        if (!r.used) continue;
+        r.entry = d.Find(r.labels, r.hash);
+        missing = missing || r.entry == nullptr;
+      }
     }
   }
 
@@ -1367,7 +1412,8 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
   // 3. Samples grouped by series in time order; duplicates within the batch collapse,
   // conflicts refuse it. Usually each series comes once with sorted samples: then the batch
   // order already is such a grouping and no sort is needed.
-  std::vector<Pending> pending;
+  thread_local std::vector<Pending> pending;
+  pending.clear();
   pending.reserve(total_samples);
   bool grouped = true;
   {
