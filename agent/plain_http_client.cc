@@ -159,11 +159,12 @@ Status PlainHttpClient::SendAll(const std::string& data, Clock::time_point deadl
   return Status::Ok();
 }
 
-Status PlainHttpClient::Fill(Clock::time_point deadline) {
+Status PlainHttpClient::Fill(Clock::time_point deadline, bool wait_first) {
   if (pos_ > 0 && pos_ == buf_.size()) {
     buf_.clear();
     pos_ = 0;
   }
+  if (wait_first) RETURN_IF_ERROR(Wait(/*for_write=*/false, deadline));
   char chunk[16384];
   for (;;) {
     ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
@@ -186,10 +187,14 @@ Result<HttpClientResponse> PlainHttpClient::ReadResponse(Clock::time_point deadl
   HttpClientResponse resp;
   // Head: status line and headers up to the empty line.
   size_t head_end;
+  // Right after the request nothing has arrived yet: wait for the answer before reading, rather
+  // than find the socket empty first (one recv returning EAGAIN per request saved).
+  bool wait_first = pos_ == buf_.size();
   while ((head_end = buf_.find("\r\n\r\n", pos_)) == std::string::npos) {
     if (buf_.size() - pos_ > kMaxHead)
       return Unavailable("POST " + url_ + ": response head too large");
-    RETURN_IF_ERROR(Fill(deadline));
+    RETURN_IF_ERROR(Fill(deadline, wait_first));
+    wait_first = false;
     *nothing_read = false;
   }
   *nothing_read = false;

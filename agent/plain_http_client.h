@@ -58,8 +58,9 @@ class PlainHttpClient {
                                           bool* nothing_read, bool* keep_alive);
   // Waits for the socket to be readable (or writable); false on timeout.
   Status Wait(bool for_write, std::chrono::steady_clock::time_point deadline);
-  // Fills buf_ with more bytes; kUnavailable at end of stream.
-  Status Fill(std::chrono::steady_clock::time_point deadline);
+  // Fills buf_ with more bytes; kUnavailable at end of stream. `wait_first`: poll before the
+  // first recv, for a response just asked for (a recv then would only return EAGAIN).
+  Status Fill(std::chrono::steady_clock::time_point deadline, bool wait_first = false);
   void Close();
 
   Options options_;
