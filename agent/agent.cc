@@ -5,7 +5,8 @@
 #include <spdlog/fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
-#include <atomic>
+#include <cerrno>
+#include <ctime>
 #include <utility>
 
 #include "exporters/prometheus/text_exposition.h"
@@ -88,6 +89,7 @@ Agent::Agent(AgentConfig config, const Clock& clock)
     : clock_(clock),
       config_(std::move(config)),
       registry_(std::make_shared<prometheus::Registry>()) {
+  ::sem_init(&loop_wake_, /*pshared=*/0, 0);
   sweeps_ = &prometheus::BuildCounter()
                  .Name("suanli_agent_sweeps_total")
                  .Help("Completed sampling sweeps.")
@@ -101,7 +103,10 @@ Agent::Agent(AgentConfig config, const Clock& clock)
       .Set(1);
 }
 
-Agent::~Agent() { Stop(); }
+Agent::~Agent() {
+  Stop();
+  ::sem_destroy(&loop_wake_);
+}
 
 Status Agent::Start() {
   HttpServer::Options opts;
@@ -155,19 +160,15 @@ void Agent::StartPipeline() {
     spdlog::info("remote_write endpoint={}", ep.url);
   }
   if (config_.remote_write.empty()) spdlog::warn("no remote_write endpoint configured");
-  {
-    std::lock_guard lock(loop_mu_);
-    loop_stop_ = false;
-  }
+  // Drop the wake-up the last StopPipeline() may have left.
+  while (::sem_trywait(&loop_wake_) == 0) continue;
+  loop_stop_ = false;
   loop_ = std::thread([this] { SampleLoop(); });
 }
 
 void Agent::StopPipeline() {
-  {
-    std::lock_guard lock(loop_mu_);
-    loop_stop_ = true;
-  }
-  loop_cv_.notify_all();
+  loop_stop_ = true;
+  ::sem_post(&loop_wake_);
   if (loop_.joinable()) loop_.join();
   for (auto& s : senders_) s->Stop();
   senders_.clear();
@@ -201,6 +202,17 @@ void Agent::Reload(AgentConfig config) {
 }
 
 std::string Agent::address() const { return server_ ? server_->address() : ""; }
+
+bool Agent::SleepUntil(std::chrono::steady_clock::time_point t) {
+  // std::chrono::steady_clock is CLOCK_MONOTONIC (as the condition variable used before).
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  if (ns < 0) ns = 0;
+  timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+  while (!loop_stop_) {
+    if (::sem_clockwait(&loop_wake_, CLOCK_MONOTONIC, &ts) == 0 || errno != EINTR) break;
+  }
+  return loop_stop_;
+}
 
 void Agent::SampleLoop() {
   pthread_setname_np(pthread_self(), "sampler");  // for top -H and per-thread CPU figures
@@ -242,8 +254,7 @@ void Agent::SampleLoop() {
       // A sweep overran (or the host was suspended): skip the missed ticks, don't burst.
       while (next < now) next += config_.sample_interval;
     }
-    std::unique_lock lock(loop_mu_);
-    if (loop_cv_.wait_until(lock, next, [this] { return loop_stop_; })) return;
+    if (SleepUntil(next)) return;
   }
 }
 

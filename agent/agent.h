@@ -7,7 +7,9 @@
 #include <prometheus/counter.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
+#include <semaphore.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -52,6 +54,8 @@ class Agent {
   void StartPipeline();
   void StopPipeline();
   void SampleLoop();
+  // Sleeps until `t` (steady clock) or StopPipeline(); true when stopping.
+  bool SleepUntil(std::chrono::steady_clock::time_point t);
   HttpResponse HandleMetrics() const;
 
   const Clock& clock_;
@@ -66,9 +70,11 @@ class Agent {
   std::unique_ptr<Spool> spool_;                  // outlives the senders that read it
   std::vector<std::unique_ptr<RemoteWriteSender>> senders_;
 
-  std::mutex loop_mu_;
-  std::condition_variable loop_cv_;
-  bool loop_stop_ = false;
+  // The sampling thread sleeps until its next tick on a semaphore that StopPipeline() posts:
+  // one futex call per sweep. (A condition variable re-locks its mutex as "contended" after a
+  // timed-out wait, so its unlock cost a second, useless futex wake every sweep.)
+  sem_t loop_wake_;
+  std::atomic<bool> loop_stop_{false};
   bool warned_missing_links_ = false;
   std::thread loop_;
 
