@@ -101,6 +101,45 @@ std::string CursorName(const std::string& url) {
   return buf;
 }
 
+// A cursor file: the magic line, the endpoint's next sequence number, its URL, then (since the
+// cursor is updated in place) a CRC-32C of those three lines and '\n' padding to a size that
+// depends on the URL only, so that an update never changes the file's size. Agents before the
+// CRC line read the first three lines and ignore the rest.
+std::string CursorText(uint64_t next_seq, const std::string& url) {
+  std::string text =
+      std::string(kCursorMagic) + "\n" + std::to_string(next_seq) + "\n" + url + "\n";
+  char crc[24];
+  std::snprintf(crc, sizeof crc, "crc32c %08" PRIx32 "\n", Crc32c(text));
+  text += crc;
+  // The longest sequence number has 20 digits.
+  const size_t size = std::strlen(kCursorMagic) + 1 + 20 + 1 + url.size() + 1 + 16;
+  text.resize(std::max(size, text.size()), '\n');
+  return text;
+}
+
+// Reads a cursor file's sequence number and URL. False when it is malformed, or when its CRC
+// line is missing or wrong while anything follows the URL line (a torn in-place update: the
+// caller then resends everything, never skips). A file that ends after the URL line was written
+// by an earlier agent, which replaced it whole (write, rename): no CRC to check.
+bool ParseCursor(const std::string& text, uint64_t* next_seq, std::string* url) {
+  unsigned long long n = 0;
+  char u[4096] = {};
+  if (std::sscanf(text.c_str(), "suanli-spool-cursor 1\n%llu\n%4095s", &n, u) != 2) return false;
+  *next_seq = n;
+  *url = u;
+  size_t end = 0;
+  for (int line = 0; line < 3; ++line) {
+    end = text.find('\n', end);
+    if (end == std::string::npos) return false;
+    ++end;
+  }
+  if (end == text.size()) return true;
+  unsigned crc = 0;
+  char nl = 0;
+  return std::sscanf(text.c_str() + end, "crc32c %8x%c", &crc, &nl) == 2 && nl == '\n' &&
+         crc == Crc32c(std::string_view(text).substr(0, end));
+}
+
 // A record header with its CRC over everything after the CRC field, body included.
 void EncodeRecordHeader(char* h, uint64_t seq, uint32_t samples, int64_t min_ts, int64_t max_ts,
                         std::string_view body) {
@@ -314,6 +353,7 @@ Spool::~Spool() {
     CloseFd(&seg.write_fd);
     CloseFd(&seg.read_fd);
   }
+  for (auto& ep : endpoints_) CloseFd(&ep.cursor_fd);
   CloseFd(&lock_fd_);
 }
 
@@ -538,13 +578,9 @@ void Spool::LoadCursors() {
       auto text = ReadFileToString(path);
       uint64_t next = 0;
       std::string url = "?";
-      if (text.ok()) {
-        char u[4096] = {};
-        unsigned long long n = 0;
-        if (std::sscanf(text->c_str(), "suanli-spool-cursor 1\n%llu\n%4095s", &n, u) == 2) {
-          next = n;
-          url = u;
-        }
+      if (text.ok() && !ParseCursor(*text, &next, &url)) {
+        next = 0;
+        url = "?";
       }
       uint64_t samples = 0;
       for (const auto& e : entries_) samples += e.seq >= next ? e.samples : 0;
@@ -560,13 +596,13 @@ void Spool::LoadCursors() {
 
   std::vector<std::optional<uint64_t>> cursors;
   for (auto& ep : endpoints_) {
+    CloseFd(&ep.cursor_fd);  // the next write replaces the file whole, then updates it in place
     std::optional<uint64_t> cursor;
     auto text = ReadFileToString(ep.cursor_path);
     if (text.ok()) {
-      unsigned long long n = 0;
-      char u[4096] = {};
-      if (std::sscanf(text->c_str(), "suanli-spool-cursor 1\n%llu\n%4095s", &n, u) == 2 &&
-          ep.url == u) {
+      uint64_t n = 0;
+      std::string u;
+      if (ParseCursor(*text, &n, &u) && ep.url == u) {
         cursor = n;
       } else {
         // Resend everything held: duplicates are harmless, a hole is not.
@@ -705,6 +741,7 @@ void Spool::EnterMemoryMode(const Status& why, const char* op) {
   disk_ok_ = false;
   degraded_ = true;
   CloseActiveSegment();
+  for (auto& ep : endpoints_) CloseFd(&ep.cursor_fd);  // replaced whole once the disk works
   spdlog::warn(
       "spool: cannot use {} ({}); keeping new records in memory (up to {} bytes) and retrying "
       "the disk every {}s",
@@ -1000,22 +1037,38 @@ Status Spool::PersistCursor(Endpoint& ep, bool force) {
       now - ep.persisted_at < options_.fsync_interval) {
     return Status::Ok();  // a crash now resends at most fsync_interval of records
   }
-  std::string text =
-      std::string(kCursorMagic) + "\n" + std::to_string(ep.next_seq) + "\n" + ep.url + "\n";
-  std::string tmp = ep.cursor_path + ".tmp";
+  const std::string text = CursorText(ep.next_seq, ep.url);
+  struct iovec iov = {const_cast<char*>(text.data()), text.size()};
   Status st;
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    st = ErrnoStatus(errno, "create " + tmp);
-  } else {
-    struct iovec iov = {text.data(), text.size()};
-    st = WriteFully(fd, &iov, 1, 0, tmp);
-    if (st.ok() && options_.fsync != FsyncPolicy::kNever && ::fdatasync(fd) != 0) {
-      st = ErrnoStatus(errno, "fdatasync " + tmp);
+  if (ep.cursor_fd >= 0) {
+    // Overwritten in place (same size, so fdatasync writes the data block only), rather than
+    // written to a new file and renamed over the old one every fsync_interval: creating and
+    // renaming a file was most of the sender thread's disk work. A torn write fails the CRC
+    // and makes the next start resend everything the spool holds, never skip a record.
+    st = WriteFully(ep.cursor_fd, &iov, 1, 0, ep.cursor_path);
+    if (st.ok() && options_.fsync != FsyncPolicy::kNever && ::fdatasync(ep.cursor_fd) != 0) {
+      st = ErrnoStatus(errno, "fdatasync " + ep.cursor_path);
     }
-    ::close(fd);
-    if (st.ok() && ::rename(tmp.c_str(), ep.cursor_path.c_str()) != 0) {
-      st = ErrnoStatus(errno, "rename " + tmp);
+    if (!st.ok()) CloseFd(&ep.cursor_fd);  // next time: replaced whole
+  } else {
+    // The first write of this run replaces the file whole (earlier agents wrote it shorter).
+    std::string tmp = ep.cursor_path + ".tmp";
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      st = ErrnoStatus(errno, "create " + tmp);
+    } else {
+      st = WriteFully(fd, &iov, 1, 0, tmp);
+      if (st.ok() && options_.fsync != FsyncPolicy::kNever && ::fdatasync(fd) != 0) {
+        st = ErrnoStatus(errno, "fdatasync " + tmp);
+      }
+      if (st.ok() && ::rename(tmp.c_str(), ep.cursor_path.c_str()) != 0) {
+        st = ErrnoStatus(errno, "rename " + tmp);
+      }
+      if (st.ok()) {
+        ep.cursor_fd = fd;  // the renamed file: later updates go here
+      } else {
+        ::close(fd);
+      }
     }
   }
   if (!st.ok()) {

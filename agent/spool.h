@@ -2,8 +2,8 @@
 //
 // Every sweep is appended here before it is sent; a record leaves the spool only once EVERY
 // configured endpoint has acknowledged it (2xx) or given it up (a non-retryable 4xx). Each
-// endpoint has its own read cursor, persisted in a small file (written to a temporary name and
-// renamed), so an agent restarted after SIGKILL resumes where it was. A record acknowledged but
+// endpoint has its own read cursor, persisted in a small file (see "On disk"), so an agent
+// restarted after SIGKILL resumes where it was. A record acknowledged but
 // whose cursor was not yet persisted is sent again after a crash: receivers treat an exact
 // duplicate (same series, timestamp and value) as a no-op, as Prometheus and our aggregator do.
 //
@@ -15,7 +15,11 @@
 //                          of the rest, sequence, sample count, min and max timestamp in Unix
 //                          ms) and the body (a snappy-compressed remote_write request).
 //                          Little-endian; a record is appended with one pwritev.
-//   cursor-HHHHHHHHHHHHHHHH   one per endpoint (hash of its URL): the next sequence it needs.
+//   cursor-HHHHHHHHHHHHHHHH   one per endpoint (hash of its URL): the next sequence it needs,
+//                          its URL and a CRC-32C of both. Replaced whole (temporary name,
+//                          rename) at its first write in a run, then overwritten in place (its
+//                          size never changes); a torn update fails the CRC, and an unreadable
+//                          cursor makes its endpoint resend everything held (never skip).
 // At open every segment is read and checked; the first torn or corrupt record of a segment (a
 // crash or power cut in the middle of a write) and everything after it in that segment is cut
 // off (truncated), counted and logged; everything before it is kept.
@@ -207,6 +211,7 @@ class Spool {
     std::set<uint64_t> acked_ahead;   // done records at or after next_seq (newest_first)
     uint64_t persisted = UINT64_MAX;  // next_seq as last written to the cursor file
     std::chrono::steady_clock::time_point persisted_at{};  // when (kInterval: at most once per)
+    int cursor_fd = -1;  // the cursor file, once this run has written it: updated in place
     uint64_t pending_samples = 0;
     uint64_t pending_bytes = 0;
     prometheus::Counter* dropped_cap = nullptr;

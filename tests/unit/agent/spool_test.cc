@@ -6,6 +6,7 @@
 #include <prometheus/registry.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <string>
 #include <vector>
@@ -461,6 +463,79 @@ TEST_F(SpoolTest, UnreadableCursorResendsEverything) {
   }
   auto s = Open(Options());
   EXPECT_THAT(Seqs(Drain(*s)), ElementsAre(3, 4));  // duplicates would be fine, holes are not
+}
+
+// The cursor file is replaced whole at its first write in a run, then overwritten in place:
+// same file, same size.
+TEST_F(SpoolTest, CursorIsUpdatedInPlaceAfterItsFirstWrite) {
+  auto cursor_file = [&] {
+    for (const auto& e : fs::directory_iterator(dir_)) {
+      if (e.path().filename().string().rfind("cursor-", 0) == 0) return e.path();
+    }
+    return fs::path();
+  };
+  SpoolOptions o = Options();
+  o.fsync = FsyncPolicy::kAlways;  // every Ack writes the cursor
+  {
+    auto s = Open(o);
+    Fill(*s, 0, 12);
+    s->Ack(0, {0});
+    fs::path path = cursor_file();
+    ASSERT_FALSE(path.empty());
+    struct stat first {};
+    ASSERT_EQ(::stat(path.c_str(), &first), 0);
+    for (uint64_t seq = 1; seq < 11; ++seq) s->Ack(0, {seq});  // 1 digit, then 2
+    struct stat later {};
+    ASSERT_EQ(::stat(path.c_str(), &later), 0);
+    EXPECT_EQ(later.st_ino, first.st_ino);
+    EXPECT_EQ(later.st_size, first.st_size);
+    std::ifstream in(path);
+    std::string magic, next;
+    std::getline(in, magic);
+    std::getline(in, next);
+    EXPECT_EQ(next, "11");
+  }
+  auto s = Open(o);
+  EXPECT_THAT(Seqs(Drain(*s)), ElementsAre(11));
+}
+
+// A cursor whose CRC does not match (an in-place update torn by a power cut) is unreadable:
+// everything held is sent again, whatever sequence number the torn text shows.
+TEST_F(SpoolTest, TornCursorResendsEverything) {
+  {
+    auto s = Open(Options());
+    Fill(*s, 0, 3);
+    Drain(*s);
+  }
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    if (e.path().filename().string().rfind("cursor-", 0) != 0) continue;
+    std::string text;
+    {
+      std::ifstream in(e.path());
+      text.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    size_t nl = text.find('\n');
+    ASSERT_EQ(text.substr(nl + 1, 2), "3\n");
+    text[nl + 1] = '2';  // one digit of the new value never reached the disk
+    std::ofstream(e.path()) << text;
+  }
+  auto s = Open(Options());
+  EXPECT_THAT(Seqs(Drain(*s)), ElementsAre(0, 1, 2));
+}
+
+// Cursor files of earlier agents (three lines, no CRC) are read.
+TEST_F(SpoolTest, CursorWithoutCrcLineIsRead) {
+  {
+    auto s = Open(Options());
+    Fill(*s, 0, 4);
+  }
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    if (e.path().filename().string().rfind("cursor-", 0) == 0) {
+      std::ofstream(e.path()) << "suanli-spool-cursor 1\n2\na\n";
+    }
+  }
+  auto s = Open(Options());
+  EXPECT_THAT(Seqs(Drain(*s)), ElementsAre(2, 3));
 }
 
 TEST(SpoolConfigTest, DefaultsAndEveryKey) {
