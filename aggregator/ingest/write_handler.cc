@@ -244,8 +244,18 @@ HttpResponse WriteHandler::Handle(const HttpRequest& request) {
   if (samples > 0) {
     thread_local std::vector<storage::SeriesView> series;  // reused, as `decoded`
     series.clear();
-    for (const remote::SeriesRef& s : write.series) {
-      series.push_back({write.LabelsOf(s), write.SamplesOf(s)});
+    // The capacity model wants few metrics. Their names are checked now, while the request's
+    // bytes are still in cache (the store's lookups evict them).
+    std::vector<size_t> modelled;
+    for (size_t i = 0; i < write.series.size(); ++i) {
+      const remote::SeriesRef& s = write.series[i];
+      std::span<const remote::LabelRef> l = write.LabelsOf(s);
+      series.push_back({l, write.SamplesOf(s)});
+      if (s.sample_count == 0) continue;
+      // Canonical labels start with __name__.
+      const std::string_view name =
+          !l.empty() && IsNameLabel(l[0].name) ? l[0].value : LabelValue(l, "__name__");
+      if (capacity::CapacityModel::Uses(name)) modelled.push_back(i);
     }
     // Runs for label sets the store does not hold yet (and any sent in non-canonical form).
     bool invalid_labels = false;
@@ -266,19 +276,15 @@ HttpResponse WriteHandler::Handle(const HttpRequest& request) {
           sc == StatusCode::kInvalidArgument || sc == StatusCode::kResourceExhausted ? 400 : 500;
       return Reject(code, "storage", "storage: " + appended.status().message());
     }
-    // The capacity model wants few metrics: build Labels only for those series.
-    std::vector<TimeSeries> observed;
-    for (const remote::SeriesRef& s : write.series) {
-      if (s.sample_count == 0) continue;
-      std::span<const remote::LabelRef> l = write.LabelsOf(s);
-      // Canonical labels start with __name__.
-      const std::string_view name =
-          !l.empty() && IsNameLabel(l[0].name) ? l[0].value : LabelValue(l, "__name__");
-      if (!capacity::CapacityModel::Uses(name)) continue;
-      std::span<const Sample> ss = write.SamplesOf(s);
-      observed.push_back({ToLabels(l), std::vector<Sample>(ss.begin(), ss.end())});
+    if (!modelled.empty()) {
+      std::vector<TimeSeries> observed;
+      observed.reserve(modelled.size());
+      for (size_t i : modelled) {
+        std::span<const Sample> ss = series[i].samples;
+        observed.push_back({ToLabels(series[i].labels), std::vector<Sample>(ss.begin(), ss.end())});
+      }
+      model_.Observe(observed);
     }
-    if (!observed.empty()) model_.Observe(observed);
     samples_ingested_.Increment(static_cast<double>(samples));
   }
   requests_accepted_.Increment();

@@ -433,6 +433,7 @@ class SnapshotGuard {
 // and written in that order, so a later batch never overtakes an earlier one (a checkpoint
 // cannot overwrite a closed chunk with an older copy).
 struct CommitItem {
+  explicit CommitItem(size_t reserved_bytes = 0) : wb(reserved_bytes) {}
   uint64_t seq = 0;
   rocksdb::WriteBatch wb;
   Status status;
@@ -1471,13 +1472,15 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
   }
 
   // 4. Check and apply to the heads, and queue the batch, under head_mu; commit outside it.
-  auto item = std::make_unique<CommitItem>();
+  // Sized for the usual case (the head log record, a few bytes per sample) so that the batch
+  // is not regrown several times.
+  auto item = std::make_unique<CommitItem>(pending.size() * 8 + 256);
   std::vector<SeriesEntry*> unconfirmed;
   bool want_checkpoint = false, wake_closer = false;
   {
     std::lock_guard lock(d.head_mu);
-    std::string record;
-    record.reserve(pending.size() * 8 + 16);
+    thread_local std::string record;  // scratch, as `refs`
+    record.clear();
     const size_t closing_before = d.closing.size();
     ASSIGN_OR_RETURN(bool applied, d.ApplyInOrderLocked(pending, &item->wb, &record, &stats));
     wake_closer = d.closing.size() > closing_before;
