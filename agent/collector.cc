@@ -1,6 +1,8 @@
 #include "agent/collector.h"
 
 #include <algorithm>
+#include <atomic>
+#include <utility>
 
 namespace suanli::agent {
 
@@ -13,7 +15,40 @@ uint64_t NameHash(std::string_view name) {  // FNV-1a 64
   }
   return h;
 }
+// Shape ids of every Sweep: never reused.
+std::atomic<uint64_t> next_shape_id{1};
 }  // namespace
+
+Sweep::Sweep(Sweep&& other) noexcept
+    : families_(std::move(other.families_)),
+      name_hashes_(std::move(other.name_hashes_)),
+      filled_(std::move(other.filled_)),
+      live_(std::exchange(other.live_, 0)),
+      shape_id_(other.shape_id_),
+      shape_changed_(other.shape_changed_) {
+  other.Clear();
+}
+
+Sweep& Sweep::operator=(Sweep&& other) noexcept {
+  if (this != &other) {
+    families_ = std::move(other.families_);
+    name_hashes_ = std::move(other.name_hashes_);
+    filled_ = std::move(other.filled_);
+    live_ = std::exchange(other.live_, 0);
+    shape_id_ = other.shape_id_;
+    shape_changed_ = other.shape_changed_;
+    other.Clear();
+  }
+  return *this;
+}
+
+uint64_t Sweep::shape_id() const {
+  if (shape_changed_) {
+    shape_id_ = next_shape_id.fetch_add(1, std::memory_order_relaxed);
+    shape_changed_ = false;
+  }
+  return shape_id_;
+}
 
 size_t Sweep::FamilyIndex(std::string_view name, std::string_view help, MetricType type) {
   // Collectors add a family's points together, so the last family is almost always the one.
@@ -31,6 +66,7 @@ size_t Sweep::FamilyIndex(std::string_view name, std::string_view help, MetricTy
     while (j < families_.size() && !(name_hashes_[j] == h && families_[j].name == name)) ++j;
   }
   const auto at = static_cast<std::ptrdiff_t>(live_);
+  if (j != live_) shape_changed_ = true;  // a new family, or one moved here
   if (j == families_.size()) {
     if (families_.empty()) {
       // A sweep of this host holds about a hundred families: grow once, not seven times.
@@ -49,8 +85,14 @@ size_t Sweep::FamilyIndex(std::string_view name, std::string_view help, MetricTy
     std::rotate(filled_.begin() + at, filled_.begin() + from, filled_.begin() + from + 1);
   }
   Family& family = families_[live_];
-  if (family.help != help) family.help = std::string(help);
-  family.type = type;
+  if (family.help != help) {
+    family.help = std::string(help);
+    shape_changed_ = true;
+  }
+  if (family.type != type) {
+    family.type = type;
+    shape_changed_ = true;
+  }
   filled_[live_] = 0;
   return live_++;
 }
@@ -61,10 +103,14 @@ void Sweep::AddAt(size_t family, Labels&& labels, double value) {
   size_t& n = filled_[family];
   if (n < f.points.size()) {
     Point& p = f.points[n];
-    if (p.labels != labels) p.labels = std::forward<Labels>(labels);
+    if (p.labels != labels) {
+      p.labels = std::forward<Labels>(labels);
+      shape_changed_ = true;
+    }
     p.value = value;
   } else {
     f.points.push_back(Point{std::forward<Labels>(labels), value});
+    shape_changed_ = true;
   }
   ++n;
 }
@@ -89,6 +135,7 @@ void Sweep::Merge(Sweep&& other) {
 }
 
 void Sweep::Clear() {
+  shape_changed_ = true;
   families_.clear();
   name_hashes_.clear();
   filled_.clear();
@@ -103,11 +150,15 @@ void Sweep::Recycle() {
 
 void Sweep::Finish() {
   const auto live = static_cast<std::ptrdiff_t>(live_);
+  if (families_.size() > live_) shape_changed_ = true;
   families_.erase(families_.begin() + live, families_.end());
   name_hashes_.erase(name_hashes_.begin() + live, name_hashes_.end());
   filled_.erase(filled_.begin() + live, filled_.end());
   for (size_t i = 0; i < families_.size(); ++i) {
-    if (families_[i].points.size() > filled_[i]) families_[i].points.resize(filled_[i]);
+    if (families_[i].points.size() > filled_[i]) {
+      families_[i].points.resize(filled_[i]);
+      shape_changed_ = true;
+    }
   }
 }
 

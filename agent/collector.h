@@ -38,9 +38,22 @@ struct Family {
 // and labels that differ are inserted, moved or reassigned, so the content is always exactly
 // what a fresh Sweep would hold. Finish() then drops what the new sweep did not refill; until
 // it is called, families(), Find() and PointCount() may still show the previous sweep's points.
+//
+// Shape: shape_id() names the sweep's current shape (family names, help and types in order, and
+// each point's label set; not the values). Equal ids mean equal shapes, in any two Sweeps: an id
+// is never reused, and a sweep gets a new one after any change of shape. A recycled sweep that
+// was refilled with the same shape keeps its id, so that a consumer that has already processed
+// that shape (WriteRequestEncoder) can skip comparing names and labels again.
 // Thread-safety: not thread-safe; each collector writes its own Sweep.
 class Sweep {
  public:
+  Sweep() = default;
+  Sweep(const Sweep&) = default;
+  Sweep& operator=(const Sweep&) = default;
+  // The moved-from sweep is empty, and gets a new shape id.
+  Sweep(Sweep&& other) noexcept;
+  Sweep& operator=(Sweep&& other) noexcept;
+
   // Adds a point to family `name`, creating the family (with help and type) on first use.
   // Collectors keep their label sets and pass them by reference: copied here, never rebuilt.
   void Add(std::string_view name, std::string_view help, MetricType type,
@@ -59,6 +72,8 @@ class Sweep {
   void Recycle();
   void Finish();
 
+  uint64_t shape_id() const;
+
  private:
   // Index of family `name` among this sweep's families, placing it next when it is new.
   size_t FamilyIndex(std::string_view name, std::string_view help, MetricType type);
@@ -73,6 +88,9 @@ class Sweep {
   std::vector<uint64_t> name_hashes_;
   std::vector<size_t> filled_;  // points of each family written in this sweep
   size_t live_ = 0;
+  // shape_id(): assigned when asked for after a change of shape.
+  mutable uint64_t shape_id_ = 0;
+  mutable bool shape_changed_ = true;
 };
 
 // What one Collect() call came to.

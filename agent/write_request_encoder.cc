@@ -107,6 +107,7 @@ const std::string& WriteRequestEncoder::LabelBytes(size_t index, const std::stri
     r.metric_name = metric_name;
     r.labels = point.labels;
     EncodeLabels(metric_name, point, r.label_bytes);
+    resolved_changed_ = true;
   }
   return r.label_bytes;
 }
@@ -138,19 +139,39 @@ std::string WriteRequestEncoder::Encode(const Sweep& sweep, int64_t timestamp_ms
                                         uint32_t* series) {
   raw_.clear();
   uint32_t count = 0;
-  for (const Family& f : sweep.families()) {
-    for (const Point& p : f.points) {
-      EncodeSeries(LabelBytes(count++, f.name, p), p.value, timestamp_ms);
+  const auto& families = sweep.families();
+  const uint64_t shape = sweep.shape_id();
+  bool changed = false;  // the families' metadata differs from sent_families_
+  if (shape == known_shapes_[0] || shape == known_shapes_[1]) {
+    // A shape resolved_ and sent_families_ already describe: no name or label to compare.
+    for (const Family& f : families) {
+      for (const Point& p : f.points) {
+        EncodeSeries(resolved_[count++].label_bytes, p.value, timestamp_ms);
+      }
     }
+  } else {
+    resolved_changed_ = false;
+    for (const Family& f : families) {
+      for (const Point& p : f.points) {
+        EncodeSeries(LabelBytes(count++, f.name, p), p.value, timestamp_ms);
+      }
+    }
+    changed = families.size() != sent_families_.size();
+    for (size_t i = 0; !changed && i < families.size(); ++i) {
+      const SentFamily& sf = sent_families_[i];
+      changed =
+          sf.name != families[i].name || sf.type != families[i].type || sf.help != families[i].help;
+    }
+    // resolved_ (its first `count` entries) and sent_families_ now describe this shape; the
+    // shapes known before still match them unless either had to change.
+    if (resolved_changed_ || changed || count != resolved_count_) {
+      known_shapes_ = {shape, 0};
+    } else {
+      known_shapes_ = {shape, known_shapes_[0]};
+    }
+    resolved_count_ = count;
   }
   // Metadata: first time, on any change of the families, then once per interval.
-  const auto& families = sweep.families();
-  bool changed = families.size() != sent_families_.size();
-  for (size_t i = 0; !changed && i < families.size(); ++i) {
-    const SentFamily& sf = sent_families_[i];
-    changed =
-        sf.name != families[i].name || sf.type != families[i].type || sf.help != families[i].help;
-  }
   const bool due = !metadata_sent_ || changed || timestamp_ms < metadata_sent_ms_ ||
                    timestamp_ms - metadata_sent_ms_ >= kMetadataIntervalMs;
   if (changed) {

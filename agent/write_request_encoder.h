@@ -23,10 +23,14 @@
 // Series are pre-resolved: the encoder remembers, per position in the sweep, the family name
 // and labels it saw there last time and the bytes they encoded to; a sweep shaped like the
 // previous one (the steady state) costs a comparison and a copy per series, and only the sample
-// is encoded anew.
+// is encoded anew. A sweep whose shape id (Sweep::shape_id) is one of the last two the encoder
+// resolved (the agent alternates two recycled sweeps) skips even the comparisons, those of the
+// metadata included: comparing names and label sets again was most of the sampling thread's
+// memcmp time.
 // Thread-safety: not thread-safe; one encoder per sampling thread (it reuses its buffers).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -82,6 +86,11 @@ class WriteRequestEncoder {
   std::vector<Label> static_labels_;  // sorted by name
   std::vector<LabelRef> labels_;      // scratch: the labels of one series
   std::vector<Resolved> resolved_;    // by series position in the sweep
+  size_t resolved_count_ = 0;         // series of the last shape resolved
+  bool resolved_changed_ = false;     // LabelBytes re-encoded an entry (this Encode)
+  // Sweep shape ids that resolved_ (its first resolved_count_ entries) and sent_families_
+  // describe; 0: none.
+  std::array<uint64_t, 2> known_shapes_{};
   // The families whose metadata was last sent, and when (sweep time).
   struct SentFamily {
     std::string name, help;

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "agent/write_request_encoder.h"
 
 namespace suanli::agent {
@@ -117,6 +121,44 @@ TEST(WriteRequestEncoderTest, ReusedAcrossSweepsOfDifferentShapes) {
   help_changed.Add("node_load1", "Load.", MetricType::kGauge, {}, 0.25);
   check(help_changed, 70000);
   check(help_changed, 1000);  // the clock stepped back: sent again
+}
+
+// As the agent encodes: two recycled sweeps taking turns, so that the encoder sees each shape
+// id again every other sweep, while either of them changes shape now and then.
+TEST(WriteRequestEncoderTest, AlternatingRecycledSweeps) {
+  std::map<std::string, std::string> static_labels = {{"dc", "d1"}};
+  WriteRequestEncoder encoder(static_labels);
+  using Fill = std::vector<std::pair<std::string, std::string>>;  // (family, device)
+  const Fill two = {{"rx", "eth0"}, {"rx", "eth1"}, {"load", ""}};
+  const Fill moved = {{"rx", "eth1"}, {"load", ""}};
+  const Fill other = {{"tx", "eth0"}, {"rx", "eth1"}, {"load", ""}};
+  Sweep sweeps[2];
+  std::string sent_families;
+  int64_t ts = 1000;
+  for (const Fill* fill : {&two, &two, &two, &two, &moved, &two, &two, &other, &other, &two, &moved,
+                           &moved, &moved, &two, &two, &two}) {
+    Sweep& s = sweeps[ts / 1000 % 2];
+    s.Recycle();
+    for (const auto& [family, device] : *fill) {
+      std::vector<Label> labels;
+      if (!device.empty()) labels.push_back({"device", device});
+      s.Add(family, family + " help.", MetricType::kCounter, labels, static_cast<double>(ts));
+    }
+    s.Finish();
+    uint32_t series = 0;
+    std::string body = encoder.Encode(s, ts, &series);
+    EXPECT_EQ(series, s.PointCount());
+    auto decoded = remote::DecodeWriteRequest(body, 1 << 20);
+    ASSERT_TRUE(decoded.ok()) << decoded.status().message();
+    // Metadata: in the first request and whenever the families change (all within a minute).
+    std::string families;
+    for (const auto& f : s.families()) families += f.name + ",";
+    remote::WriteRequest want = SweepToWriteRequest(s, static_labels, ts);
+    if (families == sent_families) want.metadata.clear();
+    sent_families = families;
+    EXPECT_EQ(body, remote::EncodeWriteRequest(want)) << "at " << ts;
+    ts += 1000;
+  }
 }
 
 TEST(WriteRequestEncoderTest, EmptySweepIsAnEmptyRequest) {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <future>
+#include <set>
 #include <thread>
 
 namespace suanli::agent {
@@ -89,6 +90,65 @@ TEST(SweepTest, RecycledSweepHoldsExactlyWhatAFreshOneWould) {
             "cpu|CPU.|1: {cpu=0,}=1.000000 {cpu=9,}=3.000000\n"
             "net|Net.|1: {device=z,}=2.000000\n");
   EXPECT_TRUE(part.families().empty());
+}
+
+// Equal shape ids mean equal shapes: a refill with the same names, help, types and label sets
+// keeps the id whatever the values; any other change gives a new one, never one seen before.
+TEST(SweepTest, ShapeIdChangesWithTheShape) {
+  const MetricType kC = MetricType::kCounter, kG = MetricType::kGauge;
+  const std::vector<AddCall> base = {
+      {"cpu", "CPU.", kC, {{"cpu", "0"}}, 1},
+      {"cpu", "CPU.", kC, {{"cpu", "1"}}, 2},
+      {"mem", "Memory.", kG, {}, 3},
+  };
+  const std::vector<AddCall> values = {
+      {"cpu", "CPU.", kC, {{"cpu", "0"}}, 10},
+      {"cpu", "CPU.", kC, {{"cpu", "1"}}, 20},
+      {"mem", "Memory.", kG, {}, 30},
+  };
+  const std::vector<std::vector<AddCall>> changes = {
+      {{"cpu", "CPU.", kC, {{"cpu", "0"}}, 1},
+       {"cpu", "CPU.", kC, {{"cpu", "2"}}, 2},
+       {"mem", "Memory.", kG, {}, 3}},                                          // a label value
+      {{"cpu", "CPU.", kC, {{"cpu", "0"}}, 1}, {"mem", "Memory.", kG, {}, 3}},  // a point fewer
+      {{"cpu", "CPU.", kC, {{"cpu", "0"}}, 1}, {"cpu", "CPU.", kC, {{"cpu", "1"}}, 2}},  // a family
+      {{"cpu", "CPU!", kC, {{"cpu", "0"}}, 1},
+       {"cpu", "CPU!", kC, {{"cpu", "1"}}, 2},
+       {"mem", "Memory.", kG, {}, 3}},  // help
+      {{"cpu", "CPU.", kC, {{"cpu", "0"}}, 1},
+       {"cpu", "CPU.", kC, {{"cpu", "1"}}, 2},
+       {"mem", "Memory.", kC, {}, 3}},  // type
+      {{"mem", "Memory.", kG, {}, 3},
+       {"cpu", "CPU.", kC, {{"cpu", "0"}}, 1},
+       {"cpu", "CPU.", kC, {{"cpu", "1"}}, 2}},  // order
+  };
+  auto fill = [](Sweep& s, const std::vector<AddCall>& calls) {
+    s.Recycle();
+    Replay(s, calls);
+    s.Finish();
+    return s.shape_id();
+  };
+  Sweep s;
+  std::set<uint64_t> seen;
+  uint64_t id = fill(s, base);
+  seen.insert(id);
+  EXPECT_EQ(fill(s, values), id);
+  EXPECT_EQ(fill(s, base), id);
+  for (const auto& calls : changes) {
+    uint64_t changed = fill(s, calls);
+    EXPECT_TRUE(seen.insert(changed).second) << "an id seen before";
+    uint64_t back = fill(s, base);
+    EXPECT_TRUE(seen.insert(back).second) << "an id seen before";
+    id = back;
+  }
+  Sweep other;  // another sweep of the same shape: its own id
+  EXPECT_TRUE(seen.insert(fill(other, base)).second);
+  Sweep copy = s;  // a copy is the same shape
+  EXPECT_EQ(copy.shape_id(), id);
+  Sweep moved = std::move(s);
+  EXPECT_EQ(moved.shape_id(), id);
+  EXPECT_TRUE(s.families().empty());  // NOLINT(bugprone-use-after-move): the contract
+  EXPECT_NE(s.shape_id(), id);
 }
 
 // A collector that returns a fixed point, or blocks until released.
