@@ -301,39 +301,42 @@ Result<HttpClientResponse> PlainHttpClient::Post(
     const std::string& url, const std::string& body,
     const std::map<std::string, std::string>& headers) {
   url_ = url;
-  ASSIGN_OR_RETURN(Target t, ParseUrl(url));
+  if (head_.empty() || url != head_url_ || headers != head_headers_) {
+    head_.clear();
+    ASSIGN_OR_RETURN(target_, ParseUrl(url));
+    head_ += "POST " + target_.path + " HTTP/1.1\r\nHost: " + target_.host_header + "\r\n";
+    bool user_agent = false;
+    for (const auto& [name, value] : headers) {
+      head_ += name + ": " + value + "\r\n";
+      user_agent |= Lower(name) == "user-agent";
+    }
+    if (!user_agent) head_ += "User-Agent: suanli/" SUANLI_VERSION "\r\n";
+    if (!options_.bearer_token.empty()) {
+      head_ += "Authorization: Bearer " + options_.bearer_token + "\r\n";
+    }
+    head_ += "Content-Length: ";
+    target_key_ = target_.host + ":" + target_.port;
+    head_url_ = url;
+    head_headers_ = headers;
+  }
+  const Target& t = target_;
   const auto deadline = Clock::now() + options_.timeout;
-  request_.clear();
-  request_ += "POST " + t.path + " HTTP/1.1\r\nHost: " + t.host_header + "\r\n";
-  bool user_agent = false;
-  for (const auto& [name, value] : headers) {
-    request_ += name + ": " + value + "\r\n";
-    user_agent |= Lower(name) == "user-agent";
-  }
-  if (!user_agent) request_ += "User-Agent: suanli/" SUANLI_VERSION "\r\n";
-  if (!options_.bearer_token.empty()) {
-    request_ += "Authorization: Bearer " + options_.bearer_token + "\r\n";
-  }
-  request_ += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n";
+  // Head and body in one write when the body is small (one segment on loopback).
+  const bool one_write = body.size() <= 64 << 10;
+  request_.assign(head_);
+  char length[24];
+  request_.append(length, std::to_chars(length, length + sizeof length, body.size()).ptr);
+  request_ += "\r\n\r\n";
+  if (one_write) request_ += body;
 
   for (int attempt = 0;; ++attempt) {
-    const bool reused = fd_ >= 0 && connected_to_ == t.host + ":" + t.port;
+    const bool reused = fd_ >= 0 && connected_to_ == target_key_;
     if (!reused) {
       Close();
       RETURN_IF_ERROR(Connect(t, deadline));
     }
-    // Head and body in one write when the body is small (one segment on loopback).
-    Status st;
-    if (body.size() <= 64 << 10) {
-      std::string whole;
-      whole.reserve(request_.size() + body.size());
-      whole += request_;
-      whole += body;
-      st = SendAll(whole, deadline);
-    } else {
-      st = SendAll(request_, deadline);
-      if (st.ok()) st = SendAll(body, deadline);
-    }
+    Status st = SendAll(request_, deadline);
+    if (st.ok() && !one_write) st = SendAll(body, deadline);
     bool nothing_read = true, keep_alive = false;
     Result<HttpClientResponse> resp = st.ok() ? ReadResponse(deadline, &nothing_read, &keep_alive)
                                               : Result<HttpClientResponse>(st);

@@ -67,9 +67,16 @@ class PlainHttpClient {
   int fd_ = -1;
   std::string connected_to_;  // host:port of fd_
   std::string url_;           // for messages
-  std::string request_;       // scratch: the request head
-  std::string buf_;           // received, not yet consumed
-  size_t pos_ = 0;            // consumed part of buf_
+  // The request head up to Content-Length for the last URL and headers, kept: a sender posts
+  // to one URL with the same headers every sweep.
+  std::string head_url_;
+  std::map<std::string, std::string> head_headers_;
+  Target target_;
+  std::string target_key_;  // host:port of target_
+  std::string head_;
+  std::string request_;  // scratch: head and (small) body, sent in one write
+  std::string buf_;      // received, not yet consumed
+  size_t pos_ = 0;       // consumed part of buf_
 };
 
 }  // namespace suanli::agent

@@ -191,9 +191,12 @@ void RemoteWriteSender::Run() {
       reason = result.status().message();
     } else {
       outcome = remote::ClassifyWriteStatus(result->status);
-      reason = "HTTP " + std::to_string(result->status) + ": " +
-               result->body.substr(0, std::min<size_t>(result->body.size(), 256));
-      while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' ')) reason.pop_back();
+      if (outcome != WriteOutcome::kAccepted) {  // for the log; not built for every success
+        reason = "HTTP " + std::to_string(result->status) + ": " +
+                 result->body.substr(0, std::min<size_t>(result->body.size(), 256));
+        while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' '))
+          reason.pop_back();
+      }
       auto it = result->headers.find("retry-after");
       if (it != result->headers.end()) retry_after = ParseRetryAfter(it->second);
     }
