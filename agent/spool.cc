@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cinttypes>
 #include <cstring>
+#include <ctime>
 
 #include "core/file_util.h"
 
@@ -313,6 +314,11 @@ Spool::Spool(SpoolOptions options, std::vector<std::string> endpoints, const Clo
                             .Register(registry);
   for (auto& url : endpoints) {
     Endpoint ep;
+    ep.wake = {new sem_t, [](sem_t* sem) {
+                 ::sem_destroy(sem);
+                 delete sem;
+               }};
+    ::sem_init(ep.wake.get(), /*pshared=*/0, 0);
     ep.url = std::move(url);
     ep.cursor_path =
         options_.directory.empty() ? "" : options_.directory + "/" + CursorName(ep.url);
@@ -894,7 +900,8 @@ void Spool::Append(std::string body, uint32_t samples, int64_t min_ts_ms, int64_
     if (endpoints_.empty()) CollectGarbage();
     UpdateGauges();
   }
-  cv_.notify_all();
+  // A futex wake only for a sender that sleeps in WaitPending.
+  for (auto& ep : endpoints_) ::sem_post(ep.wake.get());
 }
 
 // ---------------------------------------------------------------- bounds and release
@@ -1106,22 +1113,34 @@ void Spool::UpdateGauges() {
 
 bool Spool::WaitPending(size_t endpoint, const std::atomic<bool>& stop,
                         std::chrono::steady_clock::time_point deadline) {
-  std::unique_lock lock(mu_);
-  const Endpoint& ep = endpoints_.at(endpoint);
+  const Endpoint& ep = endpoints_.at(endpoint);  // the vector never changes after construction
   auto pending = [&] {
+    std::lock_guard lock(mu_);
     if (ep.pending_samples > 0) return true;
     for (size_t i = IndexOf(ep.next_seq); i < entries_.size(); ++i) {
       if (IsPending(ep, entries_[i])) return true;  // records without samples
     }
     return false;
   };
-  cv_.wait_until(lock, deadline, [&] { return stop.load() || pending(); });
-  return !stop.load() && pending();
+  // std::chrono::steady_clock is CLOCK_MONOTONIC.
+  auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(deadline.time_since_epoch()).count();
+  if (ns < 0) ns = 0;
+  const timespec ts{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+  for (;;) {
+    // Posts from before this check are consumed: their records are seen by it. A post after
+    // it (Append, Interrupt) wakes the wait below, or makes it return at once.
+    while (::sem_trywait(ep.wake.get()) == 0) continue;
+    if (stop.load()) return false;
+    if (pending()) return true;
+    if (::sem_clockwait(ep.wake.get(), CLOCK_MONOTONIC, &ts) != 0 && errno == ETIMEDOUT) {
+      return !stop.load() && pending();
+    }
+  }
 }
 
 void Spool::Interrupt() {
-  { std::lock_guard lock(mu_); }  // a waiter between its check and its wait sees the flag
-  cv_.notify_all();
+  for (auto& ep : endpoints_) ::sem_post(ep.wake.get());
 }
 
 Result<std::shared_ptr<const std::string>> Spool::ReadBody(const Entry& e) {

@@ -43,11 +43,11 @@
 #include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
+#include <semaphore.h>
 
 #include <atomic>
 #include <chrono>
 #include <climits>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -212,6 +212,9 @@ class Spool {
     uint64_t persisted = UINT64_MAX;  // next_seq as last written to the cursor file
     std::chrono::steady_clock::time_point persisted_at{};  // when (kInterval: at most once per)
     int cursor_fd = -1;  // the cursor file, once this run has written it: updated in place
+    // Posted by Append and Interrupt; WaitPending sleeps on it (not on a condition variable,
+    // whose mutex, re-locked as contended after a wait, cost a useless futex wake per record).
+    std::unique_ptr<sem_t, void (*)(sem_t*)> wake{nullptr, nullptr};
     uint64_t pending_samples = 0;
     uint64_t pending_bytes = 0;
     prometheus::Counter* dropped_cap = nullptr;
@@ -255,7 +258,6 @@ class Spool {
   const Clock& clock_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;
   std::deque<Entry> entries_;             // sorted by seq
   std::map<uint64_t, Segment> segments_;  // by first_seq
   std::vector<Endpoint> endpoints_;
