@@ -325,6 +325,14 @@ bool BlobEqualsViews(std::string_view blob, std::span<const LabelView> labels) {
   return blob.empty();
 }
 
+// Label value -> series ids, looked up by string_view without building a std::string.
+struct StringViewHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+using ValuePostings =
+    std::unordered_map<std::string, std::vector<uint64_t>, StringViewHash, std::equal_to<>>;
+
 // One series as kept in memory. id, hash and labels never change after creation; the head
 // fields are guarded by Impl::head_mu. The label blob follows the entry in the same
 // allocation: a lookup reads both, and one allocation is one cache miss fewer and no
@@ -469,9 +477,10 @@ struct RocksDbStore::Impl {
   std::unordered_map<std::string, uint64_t> dc_series;  // series per `dc` value
   // Postings: label name -> value -> ids in increasing order (ids are allocated in order under
   // index_mu). In memory only, rebuilt at Open from the `s` keys: writing them as RocksDB keys
-  // cost four random memtable inserts per new series, most of the CPU of creating one.
-  std::map<std::string, std::map<std::string, std::vector<uint64_t>, std::less<>>, std::less<>>
-      postings;
+  // cost four random memtable inserts per new series, most of the CPU of creating one. Values
+  // are hashed, not ordered (string compares down a tree were most of AddPostings' time);
+  // matchers visit every value of a name either way.
+  std::map<std::string, ValuePostings, std::less<>> postings;
   StoreLimits limits;
   uint64_t next_id = 1;  // 0 is never a series id
 
@@ -856,7 +865,10 @@ void RocksDbStore::Impl::AddSeriesToBatch(rocksdb::WriteBatch* wb, const SeriesE
 void RocksDbStore::Impl::AddPostings(const Labels& labels, uint64_t id) {
   for (const Label& l : labels.items()) {
     auto by_name = postings.try_emplace(l.name).first;
-    by_name->second.try_emplace(l.value).first->second.push_back(id);
+    ValuePostings& values = by_name->second;
+    auto by_value = values.find(std::string_view(l.value));
+    if (by_value == values.end()) by_value = values.try_emplace(l.value).first;
+    by_value->second.push_back(id);
   }
 }
 
