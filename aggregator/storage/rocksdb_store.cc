@@ -473,8 +473,9 @@ struct RocksDbStore::Impl {
 
   mutable std::shared_mutex index_mu;
   SeriesTable by_hash;
-  std::vector<std::unique_ptr<SeriesEntry>> by_id;      // index = id; [0] unused
-  std::unordered_map<std::string, uint64_t> dc_series;  // series per `dc` value
+  std::vector<std::unique_ptr<SeriesEntry>> by_id;  // index = id; [0] unused
+  // Series per `dc` value.
+  std::unordered_map<std::string, uint64_t, StringViewHash, std::equal_to<>> dc_series;
   // Postings: label name -> value -> ids in increasing order (ids are allocated in order under
   // index_mu). In memory only, rebuilt at Open from the `s` keys: writing them as RocksDB keys
   // cost four random memtable inserts per new series, most of the CPU of creating one. Values
@@ -744,6 +745,7 @@ Result<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const RocksDbStoreOptio
                                  false, upper, bottom)},
         {kHeadCf, MakeCfOptions(cache, options.write_buffer_bytes, false, upper, bottom)},
     };
+
     for (const std::string& name : existing) {
       int res;
       int64_t p;
@@ -1402,7 +1404,7 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
       }
       std::string_view dc = labels.Get("dc");
       uint64_t n = ++new_per_dc[dc];
-      auto have = d.dc_series.find(std::string(dc));
+      auto have = d.dc_series.find(dc);
       uint64_t existing = have == d.dc_series.end() ? 0 : have->second;
       if (d.limits.max_series_per_dc > 0 && existing + n > d.limits.max_series_per_dc) {
         d.rejected_series_limit.fetch_add(1, std::memory_order_relaxed);
@@ -1420,7 +1422,10 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
         r.entry =
             d.Insert(SeriesEntry::Create(d.next_id++, r.hash, EncodeLabels(new_labels[i]), false));
         r.entry->max_known = true;  // a new series has no samples yet
-        ++d.dc_series[std::string(new_labels[i].Get("dc"))];
+        const std::string_view dc = new_labels[i].Get("dc");
+        auto have = d.dc_series.find(dc);
+        if (have == d.dc_series.end()) have = d.dc_series.emplace(dc, 0).first;
+        ++have->second;
         d.AddPostings(new_labels[i], r.entry->id);
       }
     }
