@@ -17,8 +17,10 @@ namespace {
 constexpr size_t kMaxFileSize = 64u << 20;
 constexpr size_t kMinBuffer = 64;
 
-// Reads from offset 0 to the end of `fd` into `buf` (see ReadWholeFile).
-Status ReadFromStart(int fd, const std::string& path, std::string& buf, size_t& size, int* err) {
+// Reads from offset 0 to the end of `fd` into `buf` (see ReadWholeFile). `whole`: a read that
+// fills less than the buffer is the end (ProcFile::Layout::kWhole).
+Status ReadFromStart(int fd, const std::string& path, std::string& buf, size_t& size, int* err,
+                     bool whole = false) {
   size = 0;
   if (buf.size() < kMinBuffer) buf.resize(std::max(buf.capacity(), kMinBuffer));
   for (;;) {
@@ -41,6 +43,7 @@ Status ReadFromStart(int fd, const std::string& path, std::string& buf, size_t& 
     }
     if (n == 0) break;
     size += static_cast<size_t>(n);
+    if (whole && size < buf.size()) break;
   }
   return Status::Ok();
 }
@@ -66,7 +69,8 @@ Status ReadWholeFile(const std::string& path, std::string& buf, size_t& size, in
   return st;
 }
 
-ProcFile::ProcFile(std::string path, size_t size_hint) : path_(std::move(path)) {
+ProcFile::ProcFile(std::string path, size_t size_hint, Layout layout)
+    : path_(std::move(path)), layout_(layout) {
   buf_.resize(std::max(size_hint, kMinBuffer));
 }
 
@@ -76,6 +80,7 @@ ProcFile::~ProcFile() {
 
 ProcFile::ProcFile(ProcFile&& other) noexcept
     : path_(std::move(other.path_)),
+      layout_(other.layout_),
       fd_(std::exchange(other.fd_, -1)),
       buf_(std::move(other.buf_)),
       size_(other.size_),
@@ -83,8 +88,9 @@ ProcFile::ProcFile(ProcFile&& other) noexcept
 
 Status ProcFile::Read() {
   errno_ = 0;
+  const bool whole = layout_ == Layout::kWhole;
   if (fd_ >= 0) {
-    Status st = ReadFromStart(fd_, path_, buf_, size_, &errno_);
+    Status st = ReadFromStart(fd_, path_, buf_, size_, &errno_, whole);
     if (st.ok()) return st;
     ::close(fd_);  // gone or broken: open the path again below
     fd_ = -1;
@@ -92,7 +98,7 @@ Status ProcFile::Read() {
   }
   int fd = -1;
   RETURN_IF_ERROR(OpenForRead(path_, &fd, &errno_));
-  Status st = ReadFromStart(fd, path_, buf_, size_, &errno_);
+  Status st = ReadFromStart(fd, path_, buf_, size_, &errno_, whole);
   struct statfs fs {};
   if (st.ok() && ::fstatfs(fd, &fs) == 0 &&
       (fs.f_type == PROC_SUPER_MAGIC || fs.f_type == SYSFS_MAGIC)) {

@@ -35,8 +35,18 @@ Status ReadWholeFile(const std::string& path, std::string& buf, size_t& size, in
 
 class ProcFile {
  public:
+  // How the kernel produces the file.
+  enum class Layout {
+    // A seq_file of records (/proc/net/dev): a read may return part of it although more
+    // follows, so the file is read until a read returns 0.
+    kRecords,
+    // Generated whole at each read (single_open: /proc/stat, meminfo, loadavg, pressure/*): a
+    // read that fills less than the buffer has returned the end, which saves the read that
+    // would return 0 (one syscall per file and sweep). Also true of regular files.
+    kWhole,
+  };
   // `size_hint`: the first buffer size in bytes; it doubles until the file fits.
-  explicit ProcFile(std::string path, size_t size_hint = 4096);
+  explicit ProcFile(std::string path, size_t size_hint = 4096, Layout layout = Layout::kRecords);
   ~ProcFile();
   ProcFile(ProcFile&& other) noexcept;
   ProcFile& operator=(ProcFile&&) = delete;
@@ -52,6 +62,7 @@ class ProcFile {
 
  private:
   std::string path_;
+  Layout layout_;
   int fd_ = -1;      // kept open on procfs and sysfs
   std::string buf_;  // sized to its capacity; only the first size_ bytes are the file
   size_t size_ = 0;

@@ -26,7 +26,8 @@ constexpr uint64_t kMaxCpus = 1 << 16;
 
 }  // namespace
 
-CpuCollector::CpuCollector(const HostPaths& paths) : stat_(paths.procfs + "/stat", 16384) {}
+CpuCollector::CpuCollector(const HostPaths& paths)
+    : stat_(paths.procfs + "/stat", 16384, ProcFile::Layout::kWhole) {}
 
 CollectResult CpuCollector::Collect(Sweep& out) {
   if (Status st = stat_.Read(); !st.ok()) return CollectResult::Failed(st.message());

@@ -6,7 +6,7 @@
 namespace suanli::agent {
 
 LoadavgCollector::LoadavgCollector(const HostPaths& paths)
-    : loadavg_(paths.procfs + "/loadavg", 128) {}
+    : loadavg_(paths.procfs + "/loadavg", 128, ProcFile::Layout::kWhole) {}
 
 CollectResult LoadavgCollector::Collect(Sweep& out) {
   if (Status st = loadavg_.Read(); !st.ok()) return CollectResult::Failed(st.message());

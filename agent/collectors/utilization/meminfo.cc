@@ -34,7 +34,7 @@ std::string MangleKey(std::string_view key) {
 }  // namespace
 
 MeminfoCollector::MeminfoCollector(const HostPaths& paths)
-    : meminfo_(paths.procfs + "/meminfo", 4096) {}
+    : meminfo_(paths.procfs + "/meminfo", 4096, ProcFile::Layout::kWhole) {}
 
 MeminfoCollector::Key& MeminfoCollector::Lookup(std::string_view key, bool bytes, size_t hint) {
   if (hint < keys_.size() && keys_[hint].key == key && keys_[hint].bytes == bytes) {

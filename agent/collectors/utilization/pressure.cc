@@ -48,8 +48,10 @@ bool ParsePsiLine(std::string_view line, std::string_view& kind, uint64_t& total
 PressureCollector::PressureCollector(const HostPaths& paths)
     : root_(paths.procfs),
       dir_(paths.procfs + "/pressure"),
-      files_{ProcFile(dir_ + "/cpu", 256), ProcFile(dir_ + "/io", 256),
-             ProcFile(dir_ + "/memory", 256), ProcFile(dir_ + "/irq", 256)} {}
+      files_{ProcFile(dir_ + "/cpu", 256, ProcFile::Layout::kWhole),
+             ProcFile(dir_ + "/io", 256, ProcFile::Layout::kWhole),
+             ProcFile(dir_ + "/memory", 256, ProcFile::Layout::kWhole),
+             ProcFile(dir_ + "/irq", 256, ProcFile::Layout::kWhole)} {}
 
 bool PressureCollector::OnProcfs() {
   if (on_procfs_ < 0) {

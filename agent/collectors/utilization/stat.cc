@@ -29,7 +29,8 @@ constexpr std::array<StatLine, 6> kLines = {{
 
 }  // namespace
 
-StatCollector::StatCollector(const HostPaths& paths) : stat_(paths.procfs + "/stat", 16384) {}
+StatCollector::StatCollector(const HostPaths& paths)
+    : stat_(paths.procfs + "/stat", 16384, ProcFile::Layout::kWhole) {}
 
 CollectResult StatCollector::Collect(Sweep& out) {
   if (Status st = stat_.Read(); !st.ok()) return CollectResult::Failed(st.message());

@@ -42,6 +42,36 @@ TEST(ProcFileTest, ReadsRealProcFiles) {
   EXPECT_EQ(f.contents().back(), '\n');
 }
 
+// Files the kernel generates whole at each read: a short read is the end, with any buffer.
+TEST(ProcFileTest, ReadsWholeGeneratedFilesInOneRead) {
+  for (const char* path : {"/proc/meminfo", "/proc/loadavg", "/proc/stat"}) {
+    for (size_t hint : {size_t{64}, size_t{1 << 20}}) {
+      ProcFile f(path, hint, ProcFile::Layout::kWhole);
+      ASSERT_TRUE(f.Read().ok()) << path;
+      ASSERT_TRUE(f.Read().ok()) << path;  // again, on the kept descriptor
+      EXPECT_EQ(f.contents().back(), '\n') << path;
+      std::string_view first_line = f.contents().substr(0, f.contents().find('\n'));
+      EXPECT_FALSE(first_line.empty()) << path;
+      // The last line is a whole line of the file, as a read to EOF would give it.
+      ProcFile full(path, hint);
+      ASSERT_TRUE(full.Read().ok());
+      auto last_key = [](std::string_view s) {
+        s.remove_suffix(1);
+        s = s.substr(s.rfind('\n') + 1);
+        return std::string(s.substr(0, s.find_first_of(" :")));
+      };
+      EXPECT_EQ(last_key(f.contents()), last_key(full.contents())) << path;
+    }
+  }
+  TempTree tree;
+  std::string big(300000, 'x');
+  for (size_t i = 0; i < big.size(); i += 97) big[i] = '\n';
+  tree.Write("f", big);
+  ProcFile f(tree.Path("f"), 64, ProcFile::Layout::kWhole);
+  ASSERT_TRUE(f.Read().ok());
+  EXPECT_EQ(f.contents(), big);
+}
+
 TEST(ProcFileTest, MapsErrnoToStatus) {
   TempTree tree;
   ProcFile missing(tree.Path("nope"));
