@@ -95,6 +95,7 @@ class ChunkEncoder {
   std::string Finish() const;
   size_t MemoryBytes() const { return sizeof(*this) + w_.bytes().capacity(); }
   void ShrinkToFit() { w_.bytes().shrink_to_fit(); }
+  void Reserve(size_t bytes) { w_.bytes().reserve(bytes); }
   // Starts loading the bytes the next Append writes (a batch prefetches its series' heads).
   void PrefetchTail() const {
     const std::string& b = w_.bytes();
