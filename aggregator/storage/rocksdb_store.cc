@@ -83,31 +83,12 @@ uint64_t GetBE64(const char* p) {
 uint64_t FlipTimestamp(int64_t ts) { return static_cast<uint64_t>(ts) ^ (uint64_t{1} << 63); }
 int64_t UnflipTimestamp(uint64_t v) { return static_cast<int64_t>(v ^ (uint64_t{1} << 63)); }
 
-uint64_t DoubleBits(double v) {
-  uint64_t bits;
-  std::memcpy(&bits, &v, sizeof bits);
-  return bits;
-}
-
-double BitsDouble(uint64_t bits) {
-  double v;
-  std::memcpy(&v, &bits, sizeof v);
-  return v;
-}
-
 std::string RawKey(uint64_t id, int64_t ts) {
   std::string k;
   k.reserve(16);
   PutBE64(&k, id);
   PutBE64(&k, FlipTimestamp(ts));
   return k;
-}
-
-std::string RawValue(uint64_t bits) {
-  std::string v;
-  v.reserve(8);
-  PutBE64(&v, bits);
-  return v;
 }
 
 void PutVarint(std::string* out, uint64_t v) {
@@ -1148,7 +1129,7 @@ Status RocksDbStore::Impl::ApplyLocked(std::vector<Pending>& pending, bool from_
       int64_t window = WindowOf(pending[wb_begin].ts);
       size_t wb_end = wb_begin;
       while (wb_end < end && WindowOf(pending[wb_end].ts) == window) ++wb_end;
-      Plan plan{wb_begin, wb_end, window};
+      Plan plan{wb_begin, wb_end, window, false, std::nullopt};
       if (e->has_head && window == e->head.window_start()) {
         if (e->head.count() == 0 || pending[wb_begin].ts > e->head.last_ts()) {
           plan.fast = true;
@@ -1646,7 +1627,7 @@ Result<std::vector<SeriesSamples>> RocksDbStore::SelectRollup(
       bool match = std::all_of(compiled.begin(), compiled.end(), [&](const LabelMatcher& m) {
         return m.Matches(labels.Get(m.name()));
       });
-      if (match) series.push_back(Found{e, std::move(labels)});
+      if (match) series.push_back(Found{e, std::move(labels), kNoSamples, {}, false, {}, {}});
     }
   }
   const int64_t wlo = WindowOf(min_ms), whi = WindowOf(max_ms);
