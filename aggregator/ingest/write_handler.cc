@@ -8,6 +8,7 @@
 
 #include "core/remote_codec.h"
 #include "core/remote_write_fast_decoder.h"
+#include "core/scratch.h"
 
 namespace suanli::aggregator {
 namespace {
@@ -220,11 +221,11 @@ HttpResponse WriteHandler::Handle(const HttpRequest& request) {
     return Reject(400, "content_encoding",
                   "Content-Encoding must be snappy, got \"" + encoding + "\"");
   }
-  // Per thread and reused: a fresh decompression buffer and view vectors per request cost
-  // page faults and malloc work comparable to parsing. Bodies above 8 MiB are not kept.
+  // Per thread and reused (core/scratch.h): a fresh decompression buffer and view vectors
+  // per request cost page faults and malloc work comparable to parsing.
   thread_local remote::DecodedWriteRequest decoded;
   struct Release {
-    ~Release() { decoded.ReleaseIfAbove(8 << 20); }
+    ~Release() { decoded.ReleaseIfAbove(kMaxKeptScratchBytes); }
   } release;
   if (Status st = remote::DecodeWriteRequestView(request.body, max_decoded_bytes_.load(), &decoded);
       !st.ok()) {
@@ -243,6 +244,7 @@ HttpResponse WriteHandler::Handle(const HttpRequest& request) {
   const size_t samples = write.samples.size();
   if (samples > 0) {
     thread_local std::vector<storage::SeriesView> series;  // reused, as `decoded`
+    ScratchReleaser release_series(series, kMaxKeptScratchBytes);
     series.clear();
     // The capacity model wants few metrics. Their names are checked now, while the request's
     // bytes are still in cache (the store's lookups evict them).

@@ -35,6 +35,7 @@
 #include "aggregator/storage/column_codec.h"
 #include "aggregator/storage/gorilla.h"
 #include "aggregator/storage/head_log.h"
+#include "core/scratch.h"
 
 namespace suanli::storage {
 namespace {
@@ -1322,6 +1323,7 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
   // Per-thread scratch, reused by the next batch: allocating and faulting in these per
   // request costs as much as the lookups.
   thread_local std::vector<Ref> refs;
+  ScratchReleaser release_refs(refs, kMaxKeptScratchBytes);
   refs.assign(batch.size(), Ref{});
   size_t total_samples = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -1430,6 +1432,7 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
   // conflicts refuse it. Usually each series comes once with sorted samples: then the batch
   // order already is such a grouping and no sort is needed.
   thread_local std::vector<Pending> pending;
+  ScratchReleaser release_pending(pending, kMaxKeptScratchBytes);
   pending.clear();
   pending.reserve(total_samples);
   bool grouped = true;
@@ -1492,6 +1495,7 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
   {
     std::lock_guard lock(d.head_mu);
     thread_local std::string record;  // scratch, as `refs`
+    ScratchReleaser release_record(record, kMaxKeptScratchBytes);
     record.clear();
     const size_t closing_before = d.closing.size();
     ASSIGN_OR_RETURN(bool applied, d.ApplyInOrderLocked(pending, &item->wb, &record, &stats));
