@@ -87,6 +87,47 @@ TEST(RemoteWriteFastDecoderTest, DecodesWhatTheEncoderWrites) {
   EXPECT_TRUE(Agree(std::string(fast.buffer.get(), fast.size)));
 }
 
+// A receiver decodes into the same object request after request: a smaller body after a
+// larger one reuses the buffer and must show only its own series; ReleaseIfAbove frees what
+// an outsized body left behind.
+TEST(RemoteWriteFastDecoderTest, ReusedDecodeShowsOnlyTheLatestBody) {
+  WriteRequest big;
+  for (int i = 0; i < 500; ++i) {
+    big.series.push_back(
+        {Labels{{"__name__", "big_metric_with_a_long_name"}, {"i", std::to_string(i)}},
+         {{1000 + i, double(i)}}});
+  }
+  WriteRequest small;
+  small.series.push_back({Labels{{"__name__", "up"}}, {{7, 1.5}}});
+
+  DecodedWriteRequest decoded;
+  ASSERT_TRUE(DecodeWriteRequestView(EncodeWriteRequest(big), 1 << 20, &decoded).ok());
+  ASSERT_EQ(decoded.view.series.size(), 500u);
+  const size_t big_capacity = decoded.capacity;
+  const char* big_buffer = decoded.buffer.get();
+
+  ASSERT_TRUE(DecodeWriteRequestView(EncodeWriteRequest(small), 1 << 20, &decoded).ok());
+  EXPECT_EQ(decoded.buffer.get(), big_buffer);  // reused, not reallocated
+  EXPECT_EQ(decoded.capacity, big_capacity);
+  ASSERT_EQ(decoded.view.series.size(), 1u);
+  ASSERT_EQ(decoded.view.labels.size(), 1u);
+  EXPECT_EQ(decoded.view.labels[0].value, "up");
+  ASSERT_EQ(decoded.view.samples.size(), 1u);
+  EXPECT_EQ(decoded.view.samples[0], (Sample{7, 1.5}));
+
+  decoded.ReleaseIfAbove(big_capacity);  // at the bound: kept
+  EXPECT_EQ(decoded.buffer.get(), big_buffer);
+  decoded.ReleaseIfAbove(big_capacity - 1);
+  EXPECT_EQ(decoded.buffer, nullptr);
+  EXPECT_EQ(decoded.capacity, 0u);
+  EXPECT_EQ(decoded.view.labels.capacity(), 0u);
+
+  // A corrupt body after a good one is refused, and the next good body decodes whole.
+  ASSERT_FALSE(DecodeWriteRequestView("\x05\x01", 1 << 20, &decoded).ok());
+  ASSERT_TRUE(DecodeWriteRequestView(EncodeWriteRequest(small), 1 << 20, &decoded).ok());
+  EXPECT_EQ(decoded.view.labels[0].value, "up");
+}
+
 TEST(RemoteWriteFastDecoderTest, HandWrittenWireCasesMatchLibprotobuf) {
   const std::string labels = Label("__name__", "m") + Label("a", "b");
   const std::string sample = SampleBytes(0x3ff0000000000000, 1000);
