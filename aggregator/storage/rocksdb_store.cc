@@ -308,7 +308,8 @@ bool BlobEqualsViews(std::string_view blob, std::span<const LabelView> labels) {
   return blob.empty();
 }
 
-// Label value -> series ids, looked up by string_view without building a std::string.
+// Hashes std::string keys and std::string_view lookups alike, so that maps keyed by label
+// text are searched without building a std::string.
 struct StringViewHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -364,9 +365,9 @@ class SeriesTable {
       if (slot.hash == hash && matches(*slot.entry)) return slot.entry;
     }
   }
-  // For batched lookups, which otherwise miss the cache three times in a row each (slot,
-  // entry, label blob): PrefetchSlot starts loading the home slot; FirstCandidate (once the
-  // slot is loaded) gives the first entry a Find would compare, to prefetch it in turn.
+  // For batched lookups, which otherwise miss the cache twice in a row each (slot, then the
+  // entry with its labels): PrefetchSlot starts loading the home slot; FirstCandidate (once
+  // the slot is loaded) gives the first entry a Find would compare, to prefetch it in turn.
   void PrefetchSlot(uint64_t hash) const {
     if (!slots_.empty()) __builtin_prefetch(&slots_[Home(hash) & (slots_.size() - 1)]);
   }
@@ -565,6 +566,12 @@ struct RocksDbStore::Impl {
   rocksdb::ColumnFamilyHandle* FindPartition(int res, int64_t p) const;  // caller: cf_mu
   void AddSeriesToBatch(rocksdb::WriteBatch* wb, const SeriesEntry& e);
   void AddPostings(const Labels& labels, uint64_t id);  // caller holds index_mu unique
+  // One more series of `dc` (caller holds index_mu unique); a key is built only for a new dc.
+  void CountSeriesOfDc(std::string_view dc) {
+    auto have = dc_series.find(dc);
+    if (have == dc_series.end()) have = dc_series.emplace(dc, 0).first;
+    ++have->second;
+  }
   // Durable series with label name = value / whose value of matcher.name() matches; sorted.
   std::vector<uint64_t> PostingsForValue(const std::string& name, const std::string& value);
   std::vector<uint64_t> PostingsForName(const LabelMatcher& matcher);
@@ -823,7 +830,7 @@ Status RocksDbStore::Impl::Load() {
       return Internal("series " + labels.ToString() + " has two ids (" + std::to_string(dup->id) +
                       ", " + std::to_string(id) + ")");
     }
-    ++dc_series[std::string(labels.Get("dc"))];
+    CountSeriesOfDc(labels.Get("dc"));
     AddPostings(labels, id);
     Insert(SeriesEntry::Create(id, hash, View(it->value()), /*durable=*/true));
     next_id = std::max(next_id, id + 1);
@@ -1419,10 +1426,7 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
         r.entry =
             d.Insert(SeriesEntry::Create(d.next_id++, r.hash, EncodeLabels(new_labels[i]), false));
         r.entry->max_known = true;  // a new series has no samples yet
-        const std::string_view dc = new_labels[i].Get("dc");
-        auto have = d.dc_series.find(dc);
-        if (have == d.dc_series.end()) have = d.dc_series.emplace(dc, 0).first;
-        ++have->second;
+        d.CountSeriesOfDc(new_labels[i].Get("dc"));
         d.AddPostings(new_labels[i], r.entry->id);
       }
     }
