@@ -107,6 +107,16 @@ bool LooksLikeBcrypt(const std::string& hash) {
          (hash.rfind("$2a$", 0) == 0 || hash.rfind("$2b$", 0) == 0 || hash.rfind("$2y$", 0) == 0);
 }
 
+constexpr int kMaxBcryptCost = 14;  // ~1 s per check on a server core; 10-12 is usual
+
+// The two-digit cost of a hash LooksLikeBcrypt accepted ("$2y$10$..."); -1 if not digits
+// (crypt_r then refuses the hash as malformed).
+int BcryptCost(const std::string& hash) {
+  const char a = hash[4], b = hash[5];
+  if (a < '0' || a > '9' || b < '0' || b > '9' || hash[6] != '$') return -1;
+  return (a - '0') * 10 + (b - '0');
+}
+
 Status ParseVersion(ConfigMap& m, const char* key, int* out) {
   std::string v;
   RETURN_IF_ERROR(m.Get(key, &v));
@@ -404,6 +414,15 @@ Result<WebConfig> ParseWebConfig(const std::string& source, const std::string& y
     if (!LooksLikeBcrypt(hash)) {
       return root.Error("basic_auth_users",
                         "\"" + user + "\": not a bcrypt hash ($2a$, $2b$ or $2y$, 60 characters)");
+    }
+    // The cost is a power of two of work per check: past 14 every request (and this check)
+    // would hash for seconds to hours, a denial of service by configuration.
+    if (const int cost = BcryptCost(hash); cost > kMaxBcryptCost) {
+      return root.Error("basic_auth_users", "\"" + user + "\": bcrypt cost " +
+                                                std::to_string(cost) + " is above " +
+                                                std::to_string(kMaxBcryptCost) +
+                                                ": each request would hash for seconds or more; "
+                                                "use a cost of 10-12");
     }
     // crypt_r rejects a malformed salt or cost: find out now, not on every request.
     auto data = std::make_unique<crypt_data>();

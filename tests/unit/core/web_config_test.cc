@@ -259,6 +259,11 @@ TEST(WebConfigTest, ErrorsNameFileLineAndKey) {
        "cipher_suites: is not supported"},
       {"basic_auth_users:\n  u: plaintext\n", "web.yml:1: basic_auth_users: \"u\": not a bcrypt"},
       {"basic_auth_users:\n  u: $2y$99$abcdefghijklmnopqrstuubpco9BuLQZBZtn/gwh0hqaJSVqpe2FC\n",
+       "bcrypt cost 99 is above 14"},
+      // Found by the config fuzzer: a valid cost-20 hash made the check take minutes.
+      {"basic_auth_users:\n  u: $2y$20$abcdefghijklmnopqrstuubpco8BuLQZBZtn/gwh0hqaJSVqpe2FC\n",
+       "web.yml:1: basic_auth_users: \"u\": bcrypt cost 20 is above 14"},
+      {"basic_auth_users:\n  u: $2y$x0$abcdefghijklmnopqrstuubpco8BuLQZBZtn/gwh0hqaJSVqpe2FC\n",
        "malformed bcrypt hash"},
       {"credentials:\n  - name: a\n    bearer_tokens: [short]\n", "at least 16 characters"},
       {"credentials:\n  - name: a\n    bearer_tokens: [\"sha256:abc\"]\n", "64 hex digits"},
