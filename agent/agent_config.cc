@@ -64,6 +64,7 @@ Status ReadEndpoint(ConfigMap& m, RemoteWriteEndpoint* e) {
   RETURN_IF_ERROR(m.Get("out_of_order_window", &e->out_of_order_window));
   RETURN_IF_ERROR(m.Get("min_backoff", &e->min_backoff));
   RETURN_IF_ERROR(m.Get("max_backoff", &e->max_backoff));
+  RETURN_IF_ERROR(m.Get("min_send_interval", &e->min_send_interval));
   ASSIGN_OR_RETURN(ConfigMap tls, m.Map("tls_config"));
   RETURN_IF_ERROR(tls.Get("ca_file", &e->ca_file));
   RETURN_IF_ERROR(tls.Get("insecure_skip_verify", &e->insecure_skip_verify));

@@ -38,6 +38,11 @@ struct RemoteWriteEndpoint {
   std::chrono::milliseconds out_of_order_window{std::chrono::hours(1)};
   std::chrono::milliseconds min_backoff{250};    // first retry delay
   std::chrono::milliseconds max_backoff{30000};  // after 5xx/429; network errors: sample_interval
+  // Least time between the starts of two requests that carry new sweeps (0: send every sweep at
+  // once). A sweep that finds the last request older than this is sent at once; otherwise it
+  // waits and goes with every sweep pending then, in one request. Retries, a backlog of a full
+  // batch or more, and sweeps resent one at a time after a refusal are not held back.
+  std::chrono::milliseconds min_send_interval{1000};
 };
 
 struct AgentConfig {

@@ -150,11 +150,28 @@ void RemoteWriteSender::Run() {
   const std::string* body = nullptr;
   uint64_t samples = 0;
 
+  // Start of the last request, for min_send_interval.
+  std::chrono::steady_clock::time_point last_send{};
+  bool space_next = false;
+
   while (!stopping_) {
     if (batch.empty()) {
       if (!spool_.WaitPending(index_, stopping_,
                               std::chrono::steady_clock::now() + std::chrono::seconds(60))) {
         continue;
+      }
+      // Send spacing: fewer, larger requests when sweeps come faster than min_send_interval.
+      // Only once caught up: a backlog (replay), retries and one-at-a-time resends go at once.
+      // The wait ignores new sweeps (waking for each would cost the wake-ups this saves) but
+      // not a full batch pending when it starts.
+      if (space_next && endpoint_.min_send_interval.count() > 0 &&
+          spool_.PendingSamples(index_) < static_cast<uint64_t>(endpoint_.max_samples_per_send)) {
+        auto wait = last_send + endpoint_.min_send_interval - std::chrono::steady_clock::now();
+        // Stop() during the wait: what it held back is sent now, once (the loop then ends), so
+        // that the spacing never keeps a sweep past a shutdown or a reload.
+        if (wait > std::chrono::steady_clock::duration::zero()) {
+          Sleep(std::chrono::ceil<std::chrono::milliseconds>(wait));
+        }
       }
       batch = spool_.NextBatch(index_, endpoint_.replay_order,
                                static_cast<size_t>(endpoint_.max_samples_per_send), single_until,
@@ -179,6 +196,7 @@ void RemoteWriteSender::Run() {
     }
 
     const auto attempt = std::chrono::steady_clock::now();
+    last_send = attempt;
     auto result = plain ? plain->Post(endpoint_.url, *body, headers)
                         : curl->Post(endpoint_.url, *body, headers);
     WriteOutcome outcome;
@@ -224,6 +242,7 @@ void RemoteWriteSender::Run() {
 
     std::vector<SpoolRecord> done = std::move(batch);
     batch.clear();
+    space_next = false;
     if (outcome == WriteOutcome::kDrop && done.size() > 1) {
       // Find the sweep the receiver refuses instead of dropping the whole batch.
       requests_rejected_.Increment();
@@ -250,6 +269,8 @@ void RemoteWriteSender::Run() {
         }
       }
       spool_.Ack(index_, seqs);
+      // Caught up (nothing left, no one-at-a-time resends to go): space the next request.
+      space_next = done.back().seq + 1 >= single_until && spool_.PendingSamples(index_) == 0;
       requests_ok_.Increment();
       samples_sent_.Increment(static_cast<double>(samples));
       last_success_.Set(UnixNow());

@@ -9,6 +9,11 @@
 // sample), metadata kept once per metric family, and the result re-encoded. A single sweep is
 // sent as it was spooled, without re-encoding.
 //
+// Spacing: once caught up, the next request starts no sooner than min_send_interval after the
+// last one; a sweep that comes later than that is sent at once, earlier ones wait and go
+// together (so at 100 ms sampling and 1 s spacing, one request per second carries ten sweeps).
+// A backlog, retries and one-at-a-time resends are never held back.
+//
 // Retries: network errors, 5xx and 429 are retried with exponential backoff and full jitter on
 // the upper half, honouring Retry-After (seconds; at most 5 minutes). After a network error the
 // wait is at most one sample interval, so a link that comes back is used within one interval;
@@ -61,8 +66,9 @@ class RemoteWriteSender {
   RemoteWriteSender& operator=(const RemoteWriteSender&) = delete;
 
   void Start();
-  // Stops after the request in flight (bounded by the endpoint timeout). Unsent records stay in
-  // the spool (on disk: sent after a restart).
+  // Stops after the request in flight (bounded by the endpoint timeout), or after one attempt
+  // at what min_send_interval held back. Unsent records stay in the spool (on disk: sent after
+  // a restart).
   void Stop();
 
   const RemoteWriteEndpoint& endpoint() const { return endpoint_; }

@@ -60,5 +60,27 @@ TEST(AgentConfigTest, ErrorsNameLineAndKey) {
   EXPECT_EQ(fast.status().message(), "a.yml:1: sample_interval: must be at least 100ms");
 }
 
+TEST(AgentConfigTest, MinSendInterval) {
+  auto c = ParseAgentConfig("a.yml",
+                            "remote_write:\n"
+                            "  - url: http://a/w\n"
+                            "  - url: http://b/w\n"
+                            "    min_send_interval: 0\n"
+                            "  - url: http://c/w\n"
+                            "    min_send_interval: 2s500ms\n");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ASSERT_EQ(c->remote_write.size(), 3u);
+  EXPECT_EQ(c->remote_write[0].min_send_interval, std::chrono::seconds(1));  // the default
+  EXPECT_EQ(c->remote_write[1].min_send_interval, std::chrono::milliseconds(0));
+  EXPECT_EQ(c->remote_write[2].min_send_interval, std::chrono::milliseconds(2500));
+  auto bad = ParseAgentConfig("a.yml",
+                              "remote_write:\n"
+                              "  - url: http://a/w\n"
+                              "    min_send_interval: -1s\n");
+  EXPECT_EQ(bad.status().message(),
+            "a.yml:3: remote_write[0].min_send_interval: bad duration \"-1s\": expected a number, "
+            "e.g. 15s, 1m30s, 500ms");
+}
+
 }  // namespace
 }  // namespace suanli::agent

@@ -231,6 +231,46 @@ TEST(MergeRecordsTest, SameBytesAsMergingDecodedRequests) {
   EXPECT_EQ(*body, remote::EncodeWriteRequest(expected));
 }
 
+// Another writer may put a sample between label fields: the series still joins its copy.
+TEST(MergeRecordsTest, JoinsSeriesWhoseLabelsAreNotContiguous) {
+  // TimeSeries {Label{a=x}, Sample{value, ts}, Label{b=y}}: 0x0a len, labels 0x0a, sample 0x12.
+  auto series = [](char ts) {
+    std::string label_a = std::string(
+        "\x0a\x01"
+        "a"
+        "\x12\x01"
+        "x");
+    std::string label_b = std::string(
+        "\x0a\x01"
+        "b"
+        "\x12\x01"
+        "y");
+    std::string sample = std::string("\x09") + std::string(8, '\0') + "\x10" + ts;
+    std::string inner = "\x0a" + std::string(1, static_cast<char>(label_a.size())) + label_a +
+                        "\x12" + std::string(1, static_cast<char>(sample.size())) + sample +
+                        "\x0a" + std::string(1, static_cast<char>(label_b.size())) + label_b;
+    std::string raw = "\x0a" + std::string(1, static_cast<char>(inner.size())) + inner;
+    std::string body;
+    snappy::Compress(raw.data(), raw.size(), &body);
+    return body;
+  };
+  std::vector<SpoolRecord> records(2);
+  records[0].body = std::make_shared<const std::string>(series(1));
+  records[1].seq = 1;
+  records[1].body = std::make_shared<const std::string>(series(2));
+  size_t n = 0;
+  auto body = MergeRecords(records, &n);
+  ASSERT_TRUE(body.ok()) << body.status().ToString();
+  EXPECT_EQ(n, 1u);
+  auto req = remote::DecodeWriteRequest(*body, 1 << 20);
+  ASSERT_TRUE(req.ok()) << req.status().ToString();
+  ASSERT_EQ(req->series.size(), 1u);
+  EXPECT_EQ(req->series[0].labels.size(), 2u);
+  ASSERT_EQ(req->series[0].samples.size(), 2u);
+  EXPECT_EQ(req->series[0].samples[0].timestamp_ms, 1);
+  EXPECT_EQ(req->series[0].samples[1].timestamp_ms, 2);
+}
+
 TEST(MergeRecordsTest, MalformedRecordIsAnErrorNamingTheRecords) {
   std::vector<SpoolRecord> records(2);
   records[0].seq = 7;
@@ -370,6 +410,114 @@ TEST_F(SenderTest, LinkThatComesBackIsUsedWithinOneSampleInterval) {
   sender.Stop();
   EXPECT_LE(delay, milliseconds(300 + 100));
   EXPECT_EQ(rx.Timestamps("test_total"), Range(0, 1));
+}
+
+// min_send_interval at 30 ms sweeps: the first sweep goes at once, then one request per
+// interval carries what came meanwhile; every sample arrives exactly once, in order.
+TEST_F(SenderTest, SpacesRequestsAndDeliversEverySampleOnce) {
+  FakeReceiver rx;
+  auto spool = MemorySpool({rx.url()});
+  RemoteWriteEndpoint ep = Endpoint(rx.url(), 1000);
+  ep.min_send_interval = milliseconds(300);
+  RemoteWriteSender sender(ep, 0, *spool, milliseconds(30), registry_);
+  sender.Start();
+  Fill(*spool, 0, 1);
+  auto first = SteadyClock::now();
+  ASSERT_TRUE(WaitFor([&] { return spool->PendingSamples(0) == 0; }));
+  EXPECT_LT(SteadyClock::now() - first, milliseconds(200));  // not held back: nothing sent yet
+  for (int i = 1; i < 50; ++i) {
+    std::this_thread::sleep_for(milliseconds(30));
+    Fill(*spool, i, i + 1);
+  }
+  ASSERT_TRUE(WaitFor([&] { return spool->PendingSamples(0) == 0; }));
+  sender.Stop();
+  EXPECT_EQ(rx.Timestamps("test_total"), Range(0, 50));
+  EXPECT_EQ(rx.Timestamps("test_gauge"), Range(0, 50));
+  // 49 sweeps over >= 1.47 s at one request per 300 ms: 1 + 5 or 6 requests, not 50.
+  auto attempts = rx.attempts();
+  EXPECT_GE(attempts.size(), 5u);
+  EXPECT_LE(attempts.size(), 8u);
+  // Stamped on arrival: allow the first request's own transfer time.
+  for (size_t i = 1; i < attempts.size(); ++i) {
+    EXPECT_GE(attempts[i] - attempts[i - 1], milliseconds(290)) << "request " << i;
+  }
+  EXPECT_EQ(
+      Metric(registry_, "suanli_agent_remote_write_samples_sent_total", {{"endpoint", rx.url()}}),
+      100);
+}
+
+// 0: every sweep is its own request, sent as soon as it is spooled.
+TEST_F(SenderTest, ZeroSendIntervalSendsEverySweepAtOnce) {
+  FakeReceiver rx;
+  auto spool = MemorySpool({rx.url()});
+  RemoteWriteEndpoint ep = Endpoint(rx.url(), 1000);
+  ep.min_send_interval = milliseconds(0);
+  RemoteWriteSender sender(ep, 0, *spool, milliseconds(30), registry_);
+  sender.Start();
+  for (int i = 0; i < 10; ++i) {
+    Fill(*spool, i, i + 1);
+    auto appended = SteadyClock::now();
+    ASSERT_TRUE(WaitFor([&] { return spool->PendingSamples(0) == 0; }));
+    EXPECT_LT(SteadyClock::now() - appended, milliseconds(200)) << "sweep " << i;
+  }
+  sender.Stop();
+  EXPECT_EQ(rx.attempts().size(), 10u);
+  EXPECT_EQ(rx.Timestamps("test_total"), Range(0, 10));
+}
+
+// A backlog is replayed batch after batch, its tail included, without waiting for the spacing.
+TEST_F(SenderTest, SpacingNeverHoldsBackABacklog) {
+  FakeReceiver rx;
+  auto spool = MemorySpool({rx.url()});
+  Fill(*spool, 0, 25);
+  RemoteWriteEndpoint ep = Endpoint(rx.url(), 20);
+  ep.min_send_interval = milliseconds(60000);
+  RemoteWriteSender sender(ep, 0, *spool, milliseconds(100), registry_);
+  sender.Start();
+  ASSERT_TRUE(WaitFor([&] { return spool->PendingSamples(0) == 0; }, milliseconds(5000)));
+  sender.Stop();
+  EXPECT_EQ(rx.attempts().size(), 3u);  // 10 + 10 + 5 sweeps
+  EXPECT_EQ(rx.Timestamps("test_total"), Range(0, 25));
+}
+
+// Retries follow the backoff, not the spacing, and the backlog they leave goes at once.
+TEST_F(SenderTest, SpacingLeavesRetriesToTheBackoff) {
+  FakeReceiver rx;
+  rx.FailNext(3, 503);
+  auto spool = MemorySpool({rx.url()});
+  Fill(*spool, 0, 5);
+  RemoteWriteEndpoint ep = Endpoint(rx.url(), 4);  // 2 sweeps per request
+  ep.min_send_interval = milliseconds(60000);
+  RemoteWriteSender sender(ep, 0, *spool, milliseconds(100), registry_);
+  auto start = SteadyClock::now();
+  sender.Start();
+  ASSERT_TRUE(WaitFor([&] { return spool->PendingSamples(0) == 0; }, milliseconds(5000)));
+  EXPECT_LT(SteadyClock::now() - start, milliseconds(2000));
+  sender.Stop();
+  EXPECT_EQ(rx.attempts().size(), 6u);  // [0,1] refused 3 times then accepted, [2,3], [4]
+  EXPECT_EQ(rx.Timestamps("test_total"), Range(0, 5));
+}
+
+// Stop() does not leave behind what the spacing held back: it is sent, once, before the end.
+TEST_F(SenderTest, StopSendsWhatTheSpacingHeldBack) {
+  FakeReceiver rx;
+  auto spool = MemorySpool({rx.url()});
+  RemoteWriteEndpoint ep = Endpoint(rx.url(), 1000);
+  ep.min_send_interval = milliseconds(60000);
+  RemoteWriteSender sender(ep, 0, *spool, milliseconds(100), registry_);
+  sender.Start();
+  Fill(*spool, 0, 1);
+  ASSERT_TRUE(WaitFor([&] { return spool->PendingSamples(0) == 0; }));
+  Fill(*spool, 1, 3);
+  std::this_thread::sleep_for(milliseconds(200));
+  EXPECT_EQ(rx.attempts().size(), 1u);  // held back
+  EXPECT_EQ(spool->PendingSamples(0), 4u);
+  auto stop = SteadyClock::now();
+  sender.Stop();
+  EXPECT_LT(SteadyClock::now() - stop, milliseconds(1000));
+  EXPECT_EQ(rx.attempts().size(), 2u);
+  EXPECT_EQ(spool->PendingSamples(0), 0u);
+  EXPECT_EQ(rx.Timestamps("test_total"), Range(0, 3));
 }
 
 }  // namespace
