@@ -67,7 +67,7 @@ Status Aggregator::Start() {
 
   HttpServer::Options sopts;
   sopts.listen_address = config_.listen_address;
-  sopts.io_threads = 2;
+  sopts.io_threads = static_cast<int>(config_.http_io_threads);
   sopts.worker_threads = static_cast<int>(config_.http_worker_threads);
   sopts.max_body_bytes = static_cast<size_t>(config_.limits.max_body_bytes);
   sopts.on_refused = [this](int status) {
@@ -79,7 +79,7 @@ Status Aggregator::Start() {
   exposed_secret_files_->Set(WarnIfReadableByOthers(config_.web.secret_files));
   server_->Route(
       "POST", "/api/v1/write", [this](const HttpRequest& r) { return write_handler_->Handle(r); },
-      kScopeWrite);
+      kScopeWrite, HttpServer::RunOn::kIoThread);
   read_handler_ = std::make_unique<ReadHandler>(*store_, *registry_);
   server_->Route("POST", "/api/v1/read",
                  [this](const HttpRequest& r) { return read_handler_->Handle(r); });

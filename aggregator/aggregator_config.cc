@@ -41,6 +41,10 @@ Result<AggregatorConfig> ParseAggregatorConfig(const std::string& source, const 
   if (c.http_worker_threads < 1 || c.http_worker_threads > 1024) {
     return web.Error("worker_threads", "must be between 1 and 1024");
   }
+  RETURN_IF_ERROR(web.Get("io_threads", &c.http_io_threads));
+  if (c.http_io_threads < 1 || c.http_io_threads > 1024) {
+    return web.Error("io_threads", "must be between 1 and 1024");
+  }
   RETURN_IF_ERROR(web.Finish());
   ASSIGN_OR_RETURN(ConfigMap storage, root.Map("storage"));
   RETURN_IF_ERROR(storage.Get("path", &c.storage_path));

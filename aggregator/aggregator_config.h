@@ -63,6 +63,8 @@ struct AggregatorConfig {
   std::chrono::milliseconds watcher_window{std::chrono::minutes(15)};
   std::vector<FacilityPower> facility_power;
   int64_t http_worker_threads = 16;
+  // Connection threads; remote_write requests are handled on them (HttpServer::RunOn).
+  int64_t http_io_threads = 4;
   std::string log_level = "info";
   std::string log_format = "logfmt";
 };

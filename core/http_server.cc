@@ -260,9 +260,15 @@ class Server {
   }
   ~Server() { Stop(); }
 
+  struct RouteEntry {
+    HttpHandler handler;
+    uint32_t scope = kScopeRead;
+    HttpServer::RunOn run_on = HttpServer::RunOn::kWorkerPool;
+  };
+
   void Route(const std::string& method, const std::string& path, HttpHandler handler,
-             uint32_t scope) {
-    routes_[path][method] = {std::move(handler), scope};
+             uint32_t scope, HttpServer::RunOn run_on) {
+    routes_[path][method] = {std::move(handler), scope, run_on};
   }
   Status SetWebConfig(const WebConfig& config);
   bool tls() const { return security()->tls != nullptr; }
@@ -274,10 +280,9 @@ class Server {
   const Options& options() const { return options_; }
   bool stopping() const { return stopping_.load(std::memory_order_acquire); }
   asio::thread_pool& workers() { return *workers_; }
-  // Returns the handler of (method, path) and its scope, or nullptr with *fallback set to the
-  // 404/405 answer.
-  const HttpHandler* Find(const std::string& method, const std::string& path, uint32_t* scope,
-                          HttpResponse* fallback) const;
+  // Returns the route of (method, path), or nullptr with *fallback set to the 404/405 answer.
+  const RouteEntry* Find(const std::string& method, const std::string& path,
+                         HttpResponse* fallback) const;
   std::shared_ptr<const Security> security() const {
     std::lock_guard<std::mutex> lock(security_mu_);
     return security_;
@@ -294,11 +299,6 @@ class Server {
  private:
   void Accept();
   void OnAccept(beast::error_code ec, tcp::socket socket);
-
-  struct RouteEntry {
-    HttpHandler handler;
-    uint32_t scope = kScopeRead;
-  };
 
   Options options_;
   std::map<std::string, std::map<std::string, RouteEntry>> routes_;  // path -> method
@@ -492,28 +492,17 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     request.remote_address = remote_address_;
 
     HttpResponse fallback;
-    uint32_t scope = kScopeRead;
-    const HttpHandler* handler = server_->Find(request.method, request.path, &scope, &fallback);
-    if (handler == nullptr) return WriteResponse(std::move(fallback));
-    asio::post(server_->workers(), [self = this->shared_from_this(), handler, scope,
+    const Server::RouteEntry* route = server_->Find(request.method, request.path, &fallback);
+    if (route == nullptr) return WriteResponse(std::move(fallback));
+    // On this I/O thread (we are on the session's strand) when the route allows it and no
+    // bcrypt check may be needed: that one takes tens of milliseconds.
+    if (route->run_on == HttpServer::RunOn::kIoThread &&
+        !server_->security()->auth->MayBeSlow(request.Header("authorization"))) {
+      return WriteResponse(Handle(*route, request));
+    }
+    asio::post(server_->workers(), [self = this->shared_from_this(), route,
                                     request = std::move(request)]() mutable {
-      HttpResponse response;
-      try {
-        std::shared_ptr<const Security> security = self->server_->security();
-        AuthResult auth =
-            security->auth->Authenticate(request.Header("authorization"), *self->peer_, scope);
-        // Once checked here, handlers never see the secret, so they cannot log it.
-        if (security->auth->enabled()) request.headers.erase("authorization");
-        if (auth.outcome != AuthResult::Outcome::kOk) {
-          response = self->server_->Refuse(auth, *security, request);
-        } else {
-          request.identity = std::move(auth.identity);
-          response = (*handler)(request);
-        }
-      } catch (...) {
-        // No logging in this layer; the client learns of it, the server keeps serving.
-        response = HttpResponse::Text(500, "internal error\n");
-      }
+      HttpResponse response = self->Handle(*route, request);
       asio::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
         if (self->state_ == State::kClosed) {
           self->Done();
@@ -522,6 +511,25 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         self->WriteResponse(std::move(response));
       });
     });
+  }
+
+  // Checks the request's credentials against the route's scope, then calls its handler.
+  HttpResponse Handle(const Server::RouteEntry& route, HttpRequest& request) {
+    try {
+      std::shared_ptr<const Security> security = server_->security();
+      AuthResult auth =
+          security->auth->Authenticate(request.Header("authorization"), *peer_, route.scope);
+      // Once checked here, handlers never see the secret, so they cannot log it.
+      if (security->auth->enabled()) request.headers.erase("authorization");
+      if (auth.outcome != AuthResult::Outcome::kOk) {
+        return server_->Refuse(auth, *security, request);
+      }
+      request.identity = std::move(auth.identity);
+      return route.handler(request);
+    } catch (...) {
+      // No logging in this layer; the client learns of it, the server keeps serving.
+      return HttpResponse::Text(500, "internal error\n");
+    }
   }
 
   void WriteResponse(HttpResponse r) {
@@ -621,18 +629,15 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   bool counted_ = false;  // this session holds one of the server's in-flight counts
 };
 
-const HttpHandler* Server::Find(const std::string& method, const std::string& path, uint32_t* scope,
-                                HttpResponse* fallback) const {
+const Server::RouteEntry* Server::Find(const std::string& method, const std::string& path,
+                                       HttpResponse* fallback) const {
   auto by_path = routes_.find(path);
   if (by_path == routes_.end()) {
     *fallback = HttpResponse::Text(404, "not found\n");
     return nullptr;
   }
   auto by_method = by_path->second.find(method);
-  if (by_method != by_path->second.end()) {
-    *scope = by_method->second.scope;
-    return &by_method->second.handler;
-  }
+  if (by_method != by_path->second.end()) return &by_method->second;
   std::string allow;
   for (const auto& [m, unused] : by_path->second) {
     if (!allow.empty()) allow += ", ";
@@ -868,8 +873,8 @@ HttpServer::HttpServer(Options options) : impl_(std::make_unique<Impl>(std::move
 HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Route(const std::string& method, const std::string& path, HttpHandler handler,
-                       uint32_t scope) {
-  impl_->Route(method, path, std::move(handler), scope);
+                       uint32_t scope, RunOn run_on) {
+  impl_->Route(method, path, std::move(handler), scope, run_on);
 }
 
 Status HttpServer::SetWebConfig(const WebConfig& config) { return impl_->SetWebConfig(config); }

@@ -533,6 +533,12 @@ bool Authenticator::CheckBasic(const std::string& user, const std::string& passw
   return ok;
 }
 
+bool Authenticator::MayBeSlow(const std::string& authorization) const {
+  if (!enabled_) return false;
+  std::string_view value = TrimSpace(authorization);
+  return EqualsIgnoreCase(value.substr(0, value.find(' ')), "basic");
+}
+
 AuthResult Authenticator::Authenticate(const std::string& authorization,
                                        const PeerCertificate& peer, uint32_t required_scope) const {
   AuthResult r;

@@ -161,6 +161,10 @@ class Authenticator {
                           uint32_t required_scope) const;
   // The WWW-Authenticate value for 401s.
   const std::string& challenge() const { return challenge_; }
+  // True when Authenticate may take a bcrypt check for this Authorization header (basic
+  // credentials with authentication on; tens of milliseconds when not cached), so that
+  // the caller can keep it off threads that must stay responsive.
+  bool MayBeSlow(const std::string& authorization) const;
 
  private:
   Identity FromCredential(const Credential& c, Identity::Kind kind) const;

@@ -17,6 +17,8 @@ TEST(AggregatorConfigTest, DefaultsAndExample) {
   auto ex = ParseAggregatorConfig("aggregator.example.yml", *text);
   ASSERT_TRUE(ex.ok()) << ex.status().message();
   EXPECT_EQ(ex->limits.max_body_bytes, 16 << 20);
+  EXPECT_EQ(ex->http_io_threads, 4);
+  EXPECT_EQ(ParseAggregatorConfig("g.yml", "web:\n  io_threads: 8\n")->http_io_threads, 8);
 }
 
 TEST(AggregatorConfigTest, Errors) {
@@ -24,6 +26,8 @@ TEST(AggregatorConfigTest, Errors) {
             "g.yml:2: limits.max_body_bytes: must be >= 1024");
   EXPECT_EQ(ParseAggregatorConfig("g.yml", "storage:\n  pth: /x\n").status().message(),
             "g.yml:2: storage.pth: unknown key");
+  EXPECT_EQ(ParseAggregatorConfig("g.yml", "web:\n  io_threads: 0\n").status().message(),
+            "g.yml:2: web.io_threads: must be between 1 and 1024");
   EXPECT_EQ(ParseAggregatorConfig("g.yml", "capacity:\n  stale_after: soon\n").status().message(),
             "g.yml:2: capacity.stale_after: bad duration \"soon\": expected a number, e.g. 15s, "
             "1m30s, 500ms");

@@ -296,6 +296,58 @@ TEST(HttpServerTest, SlowHandlersOverlap) {
   EXPECT_LT(elapsed, std::chrono::milliseconds(kRequests * 200 / 2));
 }
 
+// A RunOn::kIoThread route is answered on the I/O thread: it does not wait for a worker, even
+// when every worker is busy.
+TEST(HttpServerTest, IoThreadRoutesNeedNoWorker) {
+  auto options = LocalOptions();
+  options.worker_threads = 1;
+  HttpServer server(options);
+  std::promise<void> entered, release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> worker_calls{0}, io_calls{0};
+  server.Route("GET", "/busy", [&](const HttpRequest&) {
+    if (worker_calls++ == 0) entered.set_value();
+    released.wait();
+    return HttpResponse::Text(200, "busy done");
+  });
+  server.Route(
+      "POST", "/write",
+      [&](const HttpRequest& r) {
+        ++io_calls;
+        return HttpResponse::Text(200, "wrote " + r.body);
+      },
+      kScopeRead, HttpServer::RunOn::kIoThread);
+  ASSERT_TRUE(server.Start().ok());
+
+  std::promise<Result<HttpClientResponse>> busy;
+  std::thread busy_client([&] {
+    HttpClient client;
+    busy.set_value(client.Get(Url(server, "/busy")));
+  });
+  entered.get_future().wait();  // the only worker is now blocked
+
+  std::promise<Result<HttpClientResponse>> write;
+  std::thread write_client([&] {
+    HttpClient client;
+    write.set_value(client.Post(Url(server, "/write"), "abc", {{"content-type", "text/plain"}}));
+  });
+  auto written = write.get_future();
+  const bool answered = written.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  release.set_value();
+  write_client.join();
+  busy_client.join();
+  ASSERT_TRUE(answered) << "the I/O-thread route waited for the busy worker";
+  auto w = written.get();
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ(w->status, 200);
+  EXPECT_EQ(w->body, "wrote abc");
+  auto b = busy.get_future().get();
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ(b->body, "busy done");
+  EXPECT_EQ(worker_calls.load(), 1);
+  EXPECT_EQ(io_calls.load(), 1);
+}
+
 TEST(HttpServerTest, KeepAliveReusesOneConnection) {
   HttpServer server(LocalOptions());
   server.Route("GET", "/peer",

@@ -187,6 +187,19 @@ TEST_F(AuthenticatorTest, AnonymousScopesAndPublicRoutesNeedNothing) {
   EXPECT_EQ(Check("Bearer wrong-token-0123456789", kScopeMetrics).http_status(), 401);
 }
 
+// Only basic credentials may cost a bcrypt check; the server keeps those off its I/O threads.
+TEST_F(AuthenticatorTest, OnlyBasicCredentialsMayBeSlow) {
+  EXPECT_TRUE(auth_->MayBeSlow(BasicHeader("prom", "pw")));
+  EXPECT_TRUE(auth_->MayBeSlow("  basic Zm9vOmJhcg=="));
+  EXPECT_TRUE(auth_->MayBeSlow("Basic"));
+  EXPECT_FALSE(auth_->MayBeSlow(std::string("Bearer ") + kTokenA));
+  EXPECT_FALSE(auth_->MayBeSlow(""));
+  EXPECT_FALSE(auth_->MayBeSlow("Basically"));
+  // Authentication off: nothing is checked at all.
+  Authenticator off{WebConfig{}};
+  EXPECT_FALSE(off.MayBeSlow(BasicHeader("prom", "pw")));
+}
+
 TEST_F(AuthenticatorTest, UnverifiedOrUnboundCertificatesGrantNothing) {
   PeerCertificate unverified;
   unverified.present = true;
