@@ -130,15 +130,22 @@ std::vector<std::string> Sampler::enabled() const {
 
 void Sampler::RunOnce(Sweep& out) {
   for (auto& e : entries_) {
-    scratch_.Clear();
     auto start = std::chrono::steady_clock::now();
     // Inline collectors add straight to the sweep; a runner's output is merged after.
-    CollectResult r =
-        e.runner ? e.runner->Run(scratch_, start + timeout_) : e.collector->Collect(out);
+    CollectResult r;
+    if (e.runner) {
+      scratch_.Clear();
+      r = e.runner->Run(scratch_, start + timeout_);
+    } else {
+      r = e.collector->Collect(out);
+    }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     e.duration->Set(secs);
-    e.success->Set(r.kind == CollectResult::Kind::kFailed ? 0 : 1);
-    e.no_data->Set(r.kind == CollectResult::Kind::kNoData ? 1 : 0);
+    if (!e.ran || r.kind != e.last_kind) {
+      e.success->Set(r.kind == CollectResult::Kind::kFailed ? 0 : 1);
+      e.no_data->Set(r.kind == CollectResult::Kind::kNoData ? 1 : 0);
+      e.ran = true;
+    }
     if (r.kind == CollectResult::Kind::kFailed) e.failures->Increment();
     // Log on change only: a sweep every second must not flood the log.
     if (r.kind != e.last_kind || r.message != e.last_message) {
@@ -156,7 +163,7 @@ void Sampler::RunOnce(Sweep& out) {
       e.last_kind = r.kind;
       e.last_message = r.message;
     }
-    out.Merge(std::move(scratch_));
+    if (e.runner) out.Merge(std::move(scratch_));
   }
 }
 

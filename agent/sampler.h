@@ -80,6 +80,7 @@ class Sampler {
     prometheus::Gauge* no_data;
     prometheus::Counter* failures;
     CollectResult::Kind last_kind = CollectResult::Kind::kOk;
+    bool ran = false;  // success and no_data are set on the first run and on a change of kind
     std::string last_message;
   };
   std::vector<Entry> entries_;

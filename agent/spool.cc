@@ -8,6 +8,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
 #include <algorithm>
 #include <array>
 #include <bit>
@@ -215,7 +219,7 @@ const char* const kDiskOps[] = {"open", "write", "sync", "read", "cursor"};
 
 }  // namespace
 
-uint32_t Crc32c(std::string_view data, uint32_t crc) {
+uint32_t Crc32cSoftware(std::string_view data, uint32_t crc) {
   const auto* p = reinterpret_cast<const unsigned char*>(data.data());
   size_t n = data.size();
   crc = ~crc;
@@ -232,6 +236,37 @@ uint32_t Crc32c(std::string_view data, uint32_t crc) {
   }
   while (n-- > 0) crc = kCrc.t[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
   return ~crc;
+}
+
+// The hardware CRC: 8 bytes per instruction, several times the tables' speed, and no 8 KB of
+// tables pulled into the cache for every record the sampling thread writes.
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) uint32_t Crc32cHardware(std::string_view data, uint32_t crc) {
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  size_t n = data.size();
+  uint64_t c = ~crc;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t word;
+    std::memcpy(&word, p, 8);
+    c = _mm_crc32_u64(c, word);
+  }
+  auto c32 = static_cast<uint32_t>(c);
+  while (n-- > 0) c32 = _mm_crc32_u8(c32, *p++);
+  return ~c32;
+}
+
+bool HaveHardwareCrc32c() {
+  static const bool have = __builtin_cpu_supports("sse4.2");
+  return have;
+}
+#else
+uint32_t Crc32cHardware(std::string_view data, uint32_t crc) { return Crc32cSoftware(data, crc); }
+bool HaveHardwareCrc32c() { return false; }
+#endif
+
+uint32_t Crc32c(std::string_view data, uint32_t crc) {
+  static const auto impl = HaveHardwareCrc32c() ? &Crc32cHardware : &Crc32cSoftware;
+  return impl(data, crc);
 }
 
 prometheus::Family<prometheus::Counter>& SamplesDroppedFamily(prometheus::Registry& registry) {
@@ -892,8 +927,10 @@ void Spool::Append(std::string body, uint32_t samples, int64_t min_ts_ms, int64_
       ep.pending_samples += samples;
       ep.pending_bytes += e.body_bytes;
     }
-    spdlog::debug("spool append seq={} samples={} min_ts={} max_ts={} medium={}", e.seq, samples,
-                  min_ts_ms, max_ts_ms, on_disk ? "disk" : "memory");
+    if (log_debug_) {
+      spdlog::debug("spool append seq={} samples={} min_ts={} max_ts={} medium={}", e.seq, samples,
+                    min_ts_ms, max_ts_ms, on_disk ? "disk" : "memory");
+    }
     entries_.push_back(std::move(e));
     appended_records_.Increment();
     if (!on_disk) EnforceMemoryCap();

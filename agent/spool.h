@@ -44,6 +44,7 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <semaphore.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <chrono>
@@ -66,7 +67,12 @@ namespace suanli::agent {
 
 // CRC-32C (Castagnoli), as iSCSI and ext4 use it: Crc32c("123456789") == 0xE3069283. Pass the
 // previous result as `crc` to continue over more bytes.
+// Uses the SSE4.2 crc32 instruction when the CPU has it (checked once), else slicing-by-8.
 uint32_t Crc32c(std::string_view data, uint32_t crc = 0);
+// The two implementations, for tests; Crc32cHardware only where HaveHardwareCrc32c().
+uint32_t Crc32cSoftware(std::string_view data, uint32_t crc = 0);
+uint32_t Crc32cHardware(std::string_view data, uint32_t crc = 0);
+bool HaveHardwareCrc32c();
 
 // Whatever the policy, a record is in the kernel's page cache once Append returns, so a crash or
 // SIGKILL of the agent loses nothing, and an outage of the endpoints loses nothing either (the
@@ -255,6 +261,9 @@ class Spool {
   void CountDropped(const char* reason, uint64_t samples);
 
   const SpoolOptions options_;
+  // The log level as of the start (a reload builds a new spool): asking spdlog's registry on
+  // every append showed in the sampling thread's profile.
+  const bool log_debug_ = spdlog::should_log(spdlog::level::debug);
   const Clock& clock_;
 
   mutable std::mutex mu_;

@@ -200,11 +200,13 @@ std::string WriteRequestEncoder::Encode(const Sweep& sweep, int64_t timestamp_ms
   }
   if (series != nullptr) *series = count;
 
-  std::string body(snappy::MaxCompressedLength(raw_.size()), '\0');
+  // Into a kept buffer, then an exact copy: a body sized for the worst case was zero-filled
+  // every sweep, and the spool kept its unused capacity for as long as it cached the body.
+  const size_t max = snappy::MaxCompressedLength(raw_.size());
+  if (compressed_.size() < max) compressed_.resize(max);
   size_t n = 0;
-  snappy::RawCompress(raw_.data(), raw_.size(), body.data(), &n);
-  body.resize(n);
-  return body;
+  snappy::RawCompress(raw_.data(), raw_.size(), compressed_.data(), &n);
+  return std::string(compressed_.data(), n);
 }
 
 // ---- merging ----
@@ -301,6 +303,7 @@ Result<std::string> MergeWriteRequests(const std::vector<std::string_view>& bodi
     };
     std::string_view in(raw);
     Field f;
+    size_t position = 0;  // of the series that follows the last one seen in this body
     while (!in.empty()) {
       if (!NextField(in, f)) return malformed("WriteRequest");
       if (f.number == 1 && f.wire_type == kLen) {  // TimeSeries
@@ -330,9 +333,18 @@ Result<std::string> MergeWriteRequests(const std::vector<std::string_view>& bodi
           }
           labels = owned.emplace_back(std::move(joined));
         }
-        auto [it, added] = by_labels.try_emplace(labels, merged.size());
-        if (added) merged.push_back({labels, {}, 0});
-        MergedSeries& m = merged[it->second];
+        // Consecutive sweeps list the same series in the same order: try the series at this
+        // position first (one comparison), hashing the labels only when it is another.
+        size_t index;
+        if (position < merged.size() && merged[position].labels == labels) {
+          index = position;
+        } else {
+          auto [it, added] = by_labels.try_emplace(labels, merged.size());
+          if (added) merged.push_back({labels, {}, 0});
+          index = it->second;
+        }
+        position = index + 1;
+        MergedSeries& m = merged[index];
         for (ts = f.payload; !ts.empty() && NextField(ts, g);) {
           if (g.number == 1) continue;
           m.rest.push_back(g.whole);

@@ -99,7 +99,8 @@ class WriteRequestEncoder {
   std::vector<SentFamily> sent_families_;
   int64_t metadata_sent_ms_ = 0;
   bool metadata_sent_ = false;
-  std::string raw_;  // scratch: the uncompressed request
+  std::string raw_;         // scratch: the uncompressed request
+  std::string compressed_;  // scratch: snappy's output, sized for the worst case
 };
 
 }  // namespace suanli::agent
