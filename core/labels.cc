@@ -91,32 +91,37 @@ bool IsValidUtf8(std::string_view s) {
   return true;
 }
 
-Status Labels::Validate() const {
-  std::string_view metric = MetricName();
+namespace labels_internal {
+
+Status CheckMetricName(std::string_view metric) {
   if (metric.empty()) return InvalidArgument("series has no metric name (__name__ label)");
   if (!IsValidMetricName(metric)) {
     return InvalidArgument("invalid metric name \"" + std::string(metric) + "\"");
   }
-  for (size_t i = 0; i < labels_.size(); ++i) {
-    const Label& l = labels_[i];
-    if (l.name.empty()) {
-      return InvalidArgument("series " + std::string(metric) + " has a label with an empty name");
-    }
-    if (!IsValidLabelName(l.name) && l.name != "__name__") {
-      return InvalidArgument("series " + std::string(metric) + " has an invalid label name \"" +
-                             l.name + "\"");
-    }
-    if (!IsValidUtf8(l.value)) {
-      return InvalidArgument("series " + std::string(metric) + " label \"" + l.name +
-                             "\" has a value that is not valid UTF-8");
-    }
-    if (i > 0 && labels_[i - 1].name == l.name) {
-      return InvalidArgument("series " + std::string(metric) + " has label \"" + l.name +
-                             "\" twice");
-    }
+  return Status::Ok();
+}
+
+Status CheckLabel(std::string_view metric, std::string_view name, std::string_view value,
+                  const std::string_view* previous) {
+  auto error = [&](const std::string& what) {
+    return InvalidArgument("series " + std::string(metric) + what);
+  };
+  if (name.empty()) return error(" has a label with an empty name");
+  if (!IsValidLabelName(name) && name != "__name__") {
+    return error(" has an invalid label name \"" + std::string(name) + "\"");
+  }
+  if (!IsValidUtf8(value)) {
+    return error(" label \"" + std::string(name) + "\" has a value that is not valid UTF-8");
+  }
+  if (previous != nullptr && *previous == name) {
+    return error(" has label \"" + std::string(name) + "\" twice");
   }
   return Status::Ok();
 }
+
+}  // namespace labels_internal
+
+Status Labels::Validate() const { return ValidateLabels(labels_); }
 
 uint64_t Labels::Hash() const {
   uint64_t h = 14695981039346656037ULL;

@@ -39,7 +39,7 @@ class Labels {
 
   // Checks the remote_write rules: a metric name, no empty or duplicate label names, valid
   // label-name characters. The message names the offending label.
-  Status Validate() const;
+  Status Validate() const;  // ValidateLabels(items())
 
   // Stable 64-bit hash of the label set (FNV-1a over name\xffvalue\xff...).
   uint64_t Hash() const;
@@ -60,5 +60,35 @@ bool IsValidLabelName(std::string_view name);
 bool IsValidUtf8(std::string_view s);
 // True when `name` matches [a-zA-Z_:][a-zA-Z0-9_:]*.
 bool IsValidMetricName(std::string_view name);
+
+namespace labels_internal {
+Status CheckMetricName(std::string_view metric);
+// One label of a series named `metric`; previous: the name of the label before it, if any.
+Status CheckLabel(std::string_view metric, std::string_view name, std::string_view value,
+                  const std::string_view* previous);
+}  // namespace labels_internal
+
+// Labels::Validate's rules for a label set held elsewhere (e.g. views into a decoded
+// request), sorted by name: a range of items with .name and .value.
+template <typename Range>
+Status ValidateLabels(const Range& labels) {
+  std::string_view metric;
+  for (const auto& l : labels) {
+    if (std::string_view(l.name) == "__name__") {
+      metric = l.value;
+      break;
+    }
+  }
+  RETURN_IF_ERROR(labels_internal::CheckMetricName(metric));
+  std::string_view previous;
+  bool first = true;
+  for (const auto& l : labels) {
+    RETURN_IF_ERROR(
+        labels_internal::CheckLabel(metric, l.name, l.value, first ? nullptr : &previous));
+    previous = l.name;
+    first = false;
+  }
+  return Status::Ok();
+}
 
 }  // namespace suanli

@@ -261,8 +261,9 @@ HttpResponse WriteHandler::Handle(const HttpRequest& request) {
     }
     // Runs for label sets the store does not hold yet (and any sent in non-canonical form).
     bool invalid_labels = false;
-    const storage::NewSeriesCheck validate = [&](size_t i, const Labels& l) -> Status {
-      Status st = l.Validate();
+    const storage::NewSeriesCheck validate = [&](size_t i,
+                                                 std::span<const storage::LabelView> l) -> Status {
+      Status st = ValidateLabels(l);
       if (st.ok()) return st;
       invalid_labels = true;
       return InvalidArgument(IndexedMessage(i, st));

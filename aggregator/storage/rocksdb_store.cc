@@ -119,16 +119,16 @@ bool GetLengthPrefixed(std::string_view* in, std::string* out) {
   return true;
 }
 
-std::string EncodeLabels(const Labels& labels) {
-  std::string out;
-  PutVarint(&out, labels.size());
-  for (const Label& l : labels.items()) {
-    PutVarint(&out, l.name.size());
-    out += l.name;
-    PutVarint(&out, l.value.size());
-    out += l.value;
+// Appends the blob form of a label set (a range of items with .name and .value) to *out.
+template <typename Range>
+void EncodeLabelsTo(const Range& labels, std::string* out) {
+  PutVarint(out, std::size(labels));
+  for (const auto& l : labels) {
+    PutVarint(out, std::size(l.name));
+    out->append(l.name);
+    PutVarint(out, std::size(l.value));
+    out->append(l.value);
   }
-  return out;
 }
 
 bool DecodeLabels(std::string_view in, Labels* labels) {
@@ -258,6 +258,14 @@ std::vector<LabelView> ViewsOf(const Labels& labels) {
   return out;
 }
 
+// Value of label `name` ("" when absent).
+std::string_view ValueOf(std::span<const LabelView> labels, std::string_view name) {
+  for (const LabelView& l : labels) {
+    if (l.name == name) return l.value;
+  }
+  return {};
+}
+
 Labels LabelsOf(std::span<const LabelView> views) {
   std::vector<Label> items;
   items.reserve(views.size());
@@ -366,7 +374,7 @@ struct SeriesEntry {
 
   const uint64_t id;
   const uint64_t hash;                 // lookup hash (HashViews or the label_hash seam)
-  const std::string_view labels_blob;  // EncodeLabels form, stored right after the entry
+  const std::string_view labels_blob;  // EncodeLabelsTo form, stored right after the entry
   std::atomic<bool> durable;
   // Head state (head_mu).
   bool max_known = false;
@@ -597,7 +605,8 @@ struct RocksDbStore::Impl {
   Result<rocksdb::ColumnFamilyHandle*> Partition(int res, int64_t p);    // creates if missing
   rocksdb::ColumnFamilyHandle* FindPartition(int res, int64_t p) const;  // caller: cf_mu
   void AddSeriesToBatch(rocksdb::WriteBatch* wb, const SeriesEntry& e);
-  void AddPostings(const Labels& labels, uint64_t id);  // caller holds index_mu unique
+  // Caller holds index_mu unique; labels canonical.
+  void AddPostings(std::span<const LabelView> labels, uint64_t id);
   // One more series of `dc` (caller holds index_mu unique); a key is built only for a new dc.
   void CountSeriesOfDc(std::string_view dc) {
     auto have = dc_series.find(dc);
@@ -863,7 +872,7 @@ Status RocksDbStore::Impl::Load() {
                       ", " + std::to_string(id) + ")");
     }
     CountSeriesOfDc(labels.Get("dc"));
-    AddPostings(labels, id);
+    AddPostings(ViewsOf(labels), id);
     Insert(SeriesEntry::Create(entry_arena, id, hash, View(it->value()), /*durable=*/true));
     next_id = std::max(next_id, id + 1);
     ++loaded;
@@ -898,12 +907,13 @@ void RocksDbStore::Impl::AddSeriesToBatch(rocksdb::WriteBatch* wb, const SeriesE
   wb->Put(index_cf, SeriesKey(e.id), e.labels_blob);
 }
 
-void RocksDbStore::Impl::AddPostings(const Labels& labels, uint64_t id) {
-  for (const Label& l : labels.items()) {
-    auto by_name = postings.try_emplace(l.name).first;
+void RocksDbStore::Impl::AddPostings(std::span<const LabelView> labels, uint64_t id) {
+  for (const LabelView& l : labels) {
+    auto by_name = postings.find(l.name);
+    if (by_name == postings.end()) by_name = postings.try_emplace(std::string(l.name)).first;
     ValuePostings& values = by_name->second;
-    auto by_value = values.find(std::string_view(l.value));
-    if (by_value == values.end()) by_value = values.try_emplace(l.value).first;
+    auto by_value = values.find(l.value);
+    if (by_value == values.end()) by_value = values.try_emplace(std::string(l.value)).first;
     by_value->second.push_back(id);
   }
 }
@@ -1405,23 +1415,24 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
   // 2. Series ids for the others. New ids are allocated under the unique lock and published
   // at once, so a concurrent batch with the same new series finds this entry and uses the
   // same id. Limits are checked for all new series of the batch before any is created.
-  std::deque<std::vector<LabelView>> rebuilt;  // canonical views of non-canonical series
+  // A series sent in canonical form (the usual case) is checked and created from the views
+  // into the request; only the others are rebuilt, here.
+  std::deque<Labels> rebuilt_labels;
+  std::deque<std::vector<LabelView>> rebuilt;  // views of rebuilt_labels
   if (missing) {
-    std::vector<Labels> new_labels(batch.size());
     for (size_t i = 0; i < refs.size(); ++i) {
       Ref& r = refs[i];
       if (!r.used || r.entry != nullptr) continue;
-      const bool canonical = IsCanonical(r.labels) && !r.labels.empty();
-      Labels sent = LabelsOf(r.labels);
-      if (check_new_series != nullptr) RETURN_IF_ERROR((*check_new_series)(i, sent));
-      if (canonical) {
-        new_labels[i] = std::move(sent);
-      } else {
-        new_labels[i] = CanonicalLabels(sent);
-        rebuilt.push_back(ViewsOf(new_labels[i]));
-        r.labels = rebuilt.back();
-        r.hash = d.LookupHash(r.labels);
+      if (IsCanonical(r.labels) && !r.labels.empty()) {
+        if (check_new_series != nullptr) RETURN_IF_ERROR((*check_new_series)(i, r.labels));
+        continue;
       }
+      Labels sent = LabelsOf(r.labels);  // sorted by name, duplicates kept
+      if (check_new_series != nullptr) RETURN_IF_ERROR((*check_new_series)(i, ViewsOf(sent)));
+      rebuilt_labels.push_back(CanonicalLabels(sent));
+      rebuilt.push_back(ViewsOf(rebuilt_labels.back()));
+      r.labels = rebuilt.back();
+      r.hash = d.LookupHash(r.labels);
     }
     std::unique_lock lock(d.index_mu);
     std::unordered_map<std::string_view, uint64_t> new_per_dc;
@@ -1430,15 +1441,15 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
       if (!r.used || r.entry != nullptr) continue;
       r.entry = d.Find(r.labels, r.hash);
       if (r.entry != nullptr) continue;
-      const Labels& labels = new_labels[i];
+      const std::span<const LabelView> labels = r.labels;
       if (d.limits.max_labels_per_series > 0 && labels.size() > d.limits.max_labels_per_series) {
         d.rejected_labels_limit.fetch_add(1, std::memory_order_relaxed);
         return ResourceExhausted("limit max_labels_per_series (" +
                                  std::to_string(d.limits.max_labels_per_series) +
-                                 ") exceeded by series " + labels.ToString() + " with " +
+                                 ") exceeded by series " + LabelsOf(labels).ToString() + " with " +
                                  std::to_string(labels.size()) + " labels");
       }
-      std::string_view dc = labels.Get("dc");
+      std::string_view dc = ValueOf(labels, "dc");
       uint64_t n = ++new_per_dc[dc];
       auto have = d.dc_series.find(dc);
       uint64_t existing = have == d.dc_series.end() ? 0 : have->second;
@@ -1447,19 +1458,21 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
         return ResourceExhausted("limit max_series_per_dc (" +
                                  std::to_string(d.limits.max_series_per_dc) +
                                  ") reached for dc=\"" + std::string(dc) + "\"; series " +
-                                 labels.ToString() + " refused");
+                                 LabelsOf(labels).ToString() + " refused");
       }
     }
+    std::string blob;
     for (size_t i = 0; i < refs.size(); ++i) {
       Ref& r = refs[i];
       if (!r.used || r.entry != nullptr) continue;
       r.entry = d.Find(r.labels, r.hash);
       if (r.entry == nullptr) {
-        r.entry = d.Insert(SeriesEntry::Create(d.entry_arena, d.next_id++, r.hash,
-                                               EncodeLabels(new_labels[i]), false));
+        blob.clear();
+        EncodeLabelsTo(r.labels, &blob);
+        r.entry = d.Insert(SeriesEntry::Create(d.entry_arena, d.next_id++, r.hash, blob, false));
         r.entry->max_known = true;  // a new series has no samples yet
-        d.CountSeriesOfDc(new_labels[i].Get("dc"));
-        d.AddPostings(new_labels[i], r.entry->id);
+        d.CountSeriesOfDc(ValueOf(r.labels, "dc"));
+        d.AddPostings(r.labels, r.entry->id);
       }
     }
   }

@@ -63,10 +63,11 @@ struct SeriesView {
 
 // Called by Append for each series of a batch that the store does not hold yet (or that does
 // not come in canonical form: labels not strictly sorted by name, or an empty value), before
-// anything is stored, with its index in the batch and its labels as sent, sorted by name. An
-// error refuses the whole batch and is returned as is. A label set the store holds in
-// canonical form was checked when it was created, and the same bytes give the same answer.
-using NewSeriesCheck = std::function<Status(size_t index, const Labels& labels)>;
+// anything is stored, with its index in the batch and its labels as sent, sorted by name
+// (duplicates and empty values kept; views valid during the call). An error refuses the whole
+// batch and is returned as is. A label set the store holds in canonical form was checked when
+// it was created, and the same bytes give the same answer.
+using NewSeriesCheck = std::function<Status(size_t index, std::span<const LabelView> labels)>;
 
 struct SeriesSamples {
   Labels labels;                // canonical: no empty-valued labels

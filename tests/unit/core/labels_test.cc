@@ -41,6 +41,30 @@ TEST(LabelsTest, Validate) {
   EXPECT_NE(utf.message().find("not valid UTF-8"), std::string::npos) << utf.message();
 }
 
+// The same rules over views, as the ingest path checks a new series in the request's bytes.
+TEST(LabelsTest, ValidateLabelsOverViews) {
+  struct View {
+    std::string_view name, value;
+  };
+  using Views = std::vector<View>;
+  EXPECT_TRUE(ValidateLabels(Views{{"__name__", "node_load1"}, {"instance", "x"}}).ok());
+  EXPECT_EQ(ValidateLabels(Views{{"instance", "x"}}).message(),
+            "series has no metric name (__name__ label)");
+  EXPECT_EQ(ValidateLabels(Views{{"__name__", "1bad"}}).message(), "invalid metric name \"1bad\"");
+  EXPECT_EQ(ValidateLabels(Views{{"", "v"}, {"__name__", "m"}}).message(),
+            "series m has a label with an empty name");
+  EXPECT_EQ(ValidateLabels(Views{{"__name__", "m"}, {"bad-name", "v"}}).message(),
+            "series m has an invalid label name \"bad-name\"");
+  EXPECT_EQ(ValidateLabels(Views{{"__name__", "m"}, {"dc", "a"}, {"dc", "b"}}).message(),
+            "series m has label \"dc\" twice");
+  EXPECT_EQ(
+      ValidateLabels(Views{{"__name__", "m"}, {"dc", std::string_view("\xff\xfe", 2)}}).message(),
+      "series m label \"dc\" has a value that is not valid UTF-8");
+  // Labels::Validate is the same function.
+  EXPECT_EQ(Labels({{"__name__", "m"}, {"dc", "a"}, {"dc", "b"}}).Validate().message(),
+            "series m has label \"dc\" twice");
+}
+
 TEST(LabelsTest, Utf8) {
   EXPECT_TRUE(IsValidUtf8("lanzhou 兰州 ✓"));
   EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));         // overlong '/'
