@@ -1,12 +1,17 @@
 // The command line of both binaries: --version, --help, --config.check on good and bad files,
 // unknown flags. Every bad file must be reported with its path, the line and the key.
+#include <crypt.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "core/http_client.h"
 #include "tests/integration/harness.h"
+#include "tests/unit/core/test_certs.h"
 
 namespace suanli::it {
 namespace {
@@ -193,6 +198,66 @@ INSTANTIATE_TEST_SUITE_P(Binaries, CliTest, ::testing::ValuesIn(Cases()),
                          [](const ::testing::TestParamInfo<BinaryCase>& info) {
                            return info.param.name;
                          });
+
+// Whether the process has `library` (a file name) mapped.
+bool Maps(pid_t pid, const std::string& library) {
+  std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    if (line.find("/" + library) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// The agent loads OpenSSL only when its web configuration needs it (agent/lazy_openssl.cc):
+// plain HTTP never maps libssl or libcrypto; TLS with basic auth works through the lazily loaded
+// library, and a wrong password is still refused.
+TEST(AgentOpenSslTest, LoadedOnlyForTlsAndBasicAuthWhichThenWork) {
+  TempDir tmp("suanli-it-openssl");
+  auto plain =
+      StartAgent(tmp.path(), {"--remote-write.url=http://127.0.0.1:9/api/v1/write"}, "plain.log");
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  auto metrics = HttpGet(plain->Url("/metrics"));
+  ASSERT_TRUE(metrics.ok() && metrics->status == 200);
+  EXPECT_FALSE(Maps(plain->process->pid(), "libssl.so.3"));
+  EXPECT_FALSE(Maps(plain->process->pid(), "libcrypto.so.3"));
+
+  testing_pki::TestPki pki;
+  std::string error;
+  ASSERT_TRUE(pki.Create(tmp.path(), &error)) << error;
+  auto data = std::make_unique<crypt_data>();
+  char salt[64];
+  ASSERT_NE(crypt_gensalt_rn("$2y$", 4, nullptr, 0, salt, sizeof salt), nullptr);
+  const char* hash = crypt_r("s3cret", salt, data.get());
+  ASSERT_NE(hash, nullptr);
+  ASSERT_TRUE(WriteFile(tmp.Sub("web.yml"), "tls_server_config:\n  cert_file: " + pki.server_crt +
+                                                "\n  key_file: " + pki.server_key +
+                                                "\nbasic_auth_users:\n  prometheus: \"" + hash +
+                                                "\"\n")
+                  .ok());
+  auto process =
+      Process::Start(AgentBinary(),
+                     {"--web.listen-address=127.0.0.1:0", "--web.config.file=" + tmp.Sub("web.yml"),
+                      "--remote-write.url=http://127.0.0.1:9/api/v1/write"},
+                     tmp.Sub("tls.log"));
+  ASSERT_TRUE(process.ok()) << process.status().ToString();
+  auto address = (*process)->WaitForLog(R"(listening on https://([0-9.]+:[0-9]+))", seconds(30));
+  ASSERT_TRUE(address.has_value()) << (*process)->LogTail();
+  HttpClient::Options o;
+  o.timeout = seconds(5);
+  o.ca_file = pki.ca_crt;
+  o.username = "prometheus";
+  o.password = "s3cret";
+  auto ok = HttpClient(o).Get("https://" + *address + "/metrics");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_THAT(ok->body, HasSubstr("suanli_agent_sweeps_total"));
+  o.password = "wrong";
+  auto refused = HttpClient(o).Get("https://" + *address + "/metrics");
+  ASSERT_TRUE(refused.ok()) << refused.status().ToString();
+  EXPECT_EQ(refused->status, 401);
+  EXPECT_TRUE(Maps((*process)->pid(), "libssl.so.3"));
+}
 
 }  // namespace
 }  // namespace suanli::it
