@@ -209,9 +209,9 @@ bool Maps(pid_t pid, const std::string& library) {
   return false;
 }
 
-// The agent loads OpenSSL only when its web configuration needs it (agent/lazy_openssl.cc):
-// plain HTTP never maps libssl or libcrypto; TLS with basic auth works through the lazily loaded
-// library, and a wrong password is still refused.
+// The agent loads OpenSSL and libcrypt only when its web configuration needs them
+// (agent/lazy_openssl.cc, lazy_libcrypt.cc): plain HTTP never maps them; TLS with basic auth
+// works through the lazily loaded libraries, and a wrong password is still refused.
 TEST(AgentOpenSslTest, LoadedOnlyForTlsAndBasicAuthWhichThenWork) {
   TempDir tmp("suanli-it-openssl");
   auto plain =
@@ -221,6 +221,7 @@ TEST(AgentOpenSslTest, LoadedOnlyForTlsAndBasicAuthWhichThenWork) {
   ASSERT_TRUE(metrics.ok() && metrics->status == 200);
   EXPECT_FALSE(Maps(plain->process->pid(), "libssl.so.3"));
   EXPECT_FALSE(Maps(plain->process->pid(), "libcrypto.so.3"));
+  EXPECT_FALSE(Maps(plain->process->pid(), "libcrypt.so.1"));
 
   testing_pki::TestPki pki;
   std::string error;
@@ -257,6 +258,7 @@ TEST(AgentOpenSslTest, LoadedOnlyForTlsAndBasicAuthWhichThenWork) {
   ASSERT_TRUE(refused.ok()) << refused.status().ToString();
   EXPECT_EQ(refused->status, 401);
   EXPECT_TRUE(Maps((*process)->pid(), "libssl.so.3"));
+  EXPECT_TRUE(Maps((*process)->pid(), "libcrypt.so.1"));
 }
 
 }  // namespace
