@@ -345,10 +345,20 @@ Result<std::string> MergeWriteRequests(const std::vector<std::string_view>& bodi
         }
         position = index + 1;
         MergedSeries& m = merged[index];
-        for (ts = f.payload; !ts.empty() && NextField(ts, g);) {
-          if (g.number == 1) continue;
-          m.rest.push_back(g.whole);
-          m.rest_bytes += g.whole.size();
+        const char* payload_end = f.payload.data() + f.payload.size();
+        if (first == nullptr || (contiguous && first == f.payload.data())) {
+          // Labels first (or none): everything after them, in order, is the rest. One view.
+          const char* from = first == nullptr ? f.payload.data() : end;
+          if (from != payload_end) {
+            m.rest.emplace_back(from, static_cast<size_t>(payload_end - from));
+            m.rest_bytes += static_cast<size_t>(payload_end - from);
+          }
+        } else {
+          for (ts = f.payload; !ts.empty() && NextField(ts, g);) {
+            if (g.number == 1) continue;
+            m.rest.push_back(g.whole);
+            m.rest_bytes += g.whole.size();
+          }
         }
       } else if (f.number == 3 && f.wire_type == kLen) {  // MetricMetadata
         std::string_view md = f.payload, name;
