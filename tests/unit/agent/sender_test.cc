@@ -440,9 +440,11 @@ TEST_F(SenderTest, SpacesRequestsAndDeliversEverySampleOnce) {
   auto attempts = rx.attempts();
   EXPECT_GE(attempts.size(), 5u);
   EXPECT_LE(attempts.size(), static_cast<size_t>(2 + filled / milliseconds(300)));
-  // Stamped on arrival, not when sent: allow for one request taking longer to arrive.
+  // Stamped on arrival, not when sent, so a request delayed on its way (a loaded machine, a
+  // sanitizer build) shortens the next gap: half the interval still tells 300 ms spacing from
+  // the 30 ms of per-sweep sending.
   for (size_t i = 1; i < attempts.size(); ++i) {
-    EXPECT_GE(attempts[i] - attempts[i - 1], milliseconds(270)) << "request " << i;
+    EXPECT_GE(attempts[i] - attempts[i - 1], milliseconds(150)) << "request " << i;
   }
   EXPECT_EQ(
       Metric(registry_, "suanli_agent_remote_write_samples_sent_total", {{"endpoint", rx.url()}}),
@@ -461,7 +463,7 @@ TEST_F(SenderTest, ZeroSendIntervalSendsEverySweepAtOnce) {
     Fill(*spool, i, i + 1);
     auto appended = SteadyClock::now();
     ASSERT_TRUE(WaitFor([&] { return spool->PendingSamples(0) == 0; }));
-    EXPECT_LT(SteadyClock::now() - appended, milliseconds(200)) << "sweep " << i;
+    EXPECT_LT(SteadyClock::now() - appended, milliseconds(500)) << "sweep " << i;  // not 1 s
   }
   sender.Stop();
   EXPECT_EQ(rx.attempts().size(), 10u);
