@@ -496,13 +496,15 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (route == nullptr) return WriteResponse(std::move(fallback));
     // On this I/O thread (we are on the session's strand) when the route allows it and no
     // bcrypt check may be needed: that one takes tens of milliseconds.
+    std::shared_ptr<const Security> security = server_->security();
     if (route->run_on == HttpServer::RunOn::kIoThread &&
-        !server_->security()->auth->MayBeSlow(request.Header("authorization"))) {
-      return WriteResponse(Handle(*route, request));
+        !security->auth->MayBeSlow(request.Header("authorization"))) {
+      return WriteResponse(Handle(*route, *security, request));
     }
     asio::post(server_->workers(), [self = this->shared_from_this(), route,
+                                    security = std::move(security),
                                     request = std::move(request)]() mutable {
-      HttpResponse response = self->Handle(*route, request);
+      HttpResponse response = self->Handle(*route, *security, request);
       asio::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
         if (self->state_ == State::kClosed) {
           self->Done();
@@ -514,15 +516,15 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   // Checks the request's credentials against the route's scope, then calls its handler.
-  HttpResponse Handle(const Server::RouteEntry& route, HttpRequest& request) {
+  HttpResponse Handle(const Server::RouteEntry& route, const Security& security,
+                      HttpRequest& request) {
     try {
-      std::shared_ptr<const Security> security = server_->security();
       AuthResult auth =
-          security->auth->Authenticate(request.Header("authorization"), *peer_, route.scope);
+          security.auth->Authenticate(request.Header("authorization"), *peer_, route.scope);
       // Once checked here, handlers never see the secret, so they cannot log it.
-      if (security->auth->enabled()) request.headers.erase("authorization");
+      if (security.auth->enabled()) request.headers.erase("authorization");
       if (auth.outcome != AuthResult::Outcome::kOk) {
-        return server_->Refuse(auth, *security, request);
+        return server_->Refuse(auth, security, request);
       }
       request.identity = std::move(auth.identity);
       return route.handler(request);
