@@ -8,7 +8,8 @@
 // request, label name/value length, a per-dc samples-per-second token bucket (429), and the
 // credential's binding: a request from an identity bound to a region/dc that carries any
 // series with other region/dc labels is refused whole with 403 (reason forbidden_dc).
-// Thread-safety: Handle() is called concurrently from HTTP worker threads.
+// Thread-safety: Handle() is called concurrently from the HTTP server's I/O threads (its route
+// runs there) and worker threads (requests with basic credentials).
 #pragma once
 
 #include <prometheus/counter.h>
