@@ -21,6 +21,7 @@ enum class Kind {
   kCapacityBySource,
   kGpuUtilization,
   kGpuMemoryUsed,
+  kGpuMemoryReserved,
   kGpuMemoryTotal,
   kGpuPower,
   kGpuInfo,
@@ -48,6 +49,7 @@ const std::unordered_map<std::string_view, Kind>& Kinds() {
       {"suanli_node_compute_capacity_flops_by_source", Kind::kCapacityBySource},
       {"suanli_gpu_utilization_ratio", Kind::kGpuUtilization},
       {"suanli_gpu_memory_used_bytes", Kind::kGpuMemoryUsed},
+      {"suanli_gpu_memory_reserved_bytes", Kind::kGpuMemoryReserved},
       {"suanli_gpu_memory_total_bytes", Kind::kGpuMemoryTotal},
       {"suanli_gpu_power_watts", Kind::kGpuPower},
       {"suanli_gpu_info", Kind::kGpuInfo},
@@ -151,7 +153,8 @@ void CapacityModel::Accumulator::Push(const Sample& s) {
 
 int64_t CapacityModel::Gpu::newest_ms() const {
   return std::max({utilization.s.timestamp_ms, memory_used.s.timestamp_ms,
-                   memory_total.s.timestamp_ms, power.s.timestamp_ms, info.s.timestamp_ms});
+                   memory_reserved.s.timestamp_ms, memory_total.s.timestamp_ms,
+                   power.s.timestamp_ms, info.s.timestamp_ms});
 }
 
 // ---- history ----
@@ -350,6 +353,9 @@ void CapacityModel::Observe(const std::vector<TimeSeries>& batch) {
       case Kind::kGpuMemoryUsed:
         push_all(gpu().memory_used);
         break;
+      case Kind::kGpuMemoryReserved:
+        push_all(gpu().memory_reserved);
+        break;
       case Kind::kGpuMemoryTotal:
         push_all(gpu().memory_total);
         break;
@@ -480,6 +486,9 @@ void CapacityModel::Derive(NodeState& n) const {
     }
     if (g.memory_total.has()) f.gpu_memory_total_bytes += g.memory_total.s.value;
     if (g.memory_used.has()) f.gpu_memory_used_bytes += g.memory_used.s.value;
+    // Memory the driver sets aside is no more free than allocated memory (agents on R510+
+    // drivers report it apart from "used", older ones inside it).
+    if (g.memory_reserved.has()) f.gpu_memory_used_bytes += g.memory_reserved.s.value;
     if (g.power.has()) f.gpu_power_watts += g.power.s.value;
   }
   double gpu_util = f.gpus_with_utilization > 0 ? f.gpu_busy / f.gpus_with_utilization : NAN;

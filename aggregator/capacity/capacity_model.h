@@ -71,7 +71,7 @@ struct GroupFigures {
   double gpu_busy = 0;  // sum of utilization over GPUs that report it
   double gpus_with_utilization = 0;
   double gpu_memory_total_bytes = 0;
-  double gpu_memory_used_bytes = 0;
+  double gpu_memory_used_bytes = 0;  // allocated plus what the driver reserves: not free
   double gpu_power_watts = 0;
   std::map<std::string, ComputeFigures> compute;  // by precision ("fp64", "fp32", ...)
   double power_watts = 0;                         // whole-server power, nodes that report it
@@ -190,7 +190,7 @@ class CapacityModel {
     bool HasRate() const { return prev.timestamp_ms != INT64_MIN; }
   };
   struct Gpu {
-    Latest utilization, memory_used, memory_total, power, info;
+    Latest utilization, memory_used, memory_reserved, memory_total, power, info;
     int64_t newest_ms() const;
   };
   struct LinkDevice {

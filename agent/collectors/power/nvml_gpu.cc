@@ -24,6 +24,17 @@ struct nvmlMemory_t {
   unsigned long long free;
   unsigned long long used;
 };
+// nvmlMemory_v2_t (R510+): "used" no longer counts what the driver and firmware set aside, which
+// is "reserved"; this is what nvidia-smi shows as Used and Reserved.
+struct nvmlMemoryV2_t {
+  unsigned int version;
+  unsigned long long total;  // bytes
+  unsigned long long reserved;
+  unsigned long long free;
+  unsigned long long used;
+};
+// NVML_STRUCT_VERSION(Memory, 2): the struct's size with the version in the top byte.
+constexpr unsigned int kNvmlMemoryV2 = sizeof(nvmlMemoryV2_t) | (2u << 24);
 struct nvmlUtilization_t {
   unsigned int gpu;  // percent
   unsigned int memory;
@@ -37,6 +48,7 @@ constexpr nvmlReturn_t kNvmlErrorDriverNotLoaded = 9;
 constexpr nvmlReturn_t kNvmlErrorLibraryNotFound = 12;
 constexpr nvmlReturn_t kNvmlErrorFunctionNotFound = 13;
 constexpr nvmlReturn_t kNvmlErrorGpuIsLost = 15;
+constexpr nvmlReturn_t kNvmlErrorArgumentVersionMismatch = 25;
 constexpr unsigned int kNvmlDeviceMigEnable = 1;
 // The v2 buffer sizes (NVML_DEVICE_NAME_V2_BUFFER_SIZE, NVML_DEVICE_UUID_V2_BUFFER_SIZE) are the
 // largest any NVML asks for; NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE is 80.
@@ -97,6 +109,7 @@ struct NvmlGpuCollector::Nvml {
   nvmlReturn_t (*GetEnforcedPowerLimit)(nvmlDevice_t, unsigned int*) = nullptr;  // mW
   nvmlReturn_t (*GetUtilizationRates)(nvmlDevice_t, nvmlUtilization_t*) = nullptr;
   nvmlReturn_t (*GetMemoryInfo)(nvmlDevice_t, nvmlMemory_t*) = nullptr;
+  nvmlReturn_t (*GetMemoryInfoV2)(nvmlDevice_t, nvmlMemoryV2_t*) = nullptr;
   nvmlReturn_t (*GetMigMode)(nvmlDevice_t, unsigned int*, unsigned int*) = nullptr;
   nvmlReturn_t (*GetMaxMigDeviceCount)(nvmlDevice_t, unsigned int*) = nullptr;
   nvmlReturn_t (*GetMigDeviceHandleByIndex)(nvmlDevice_t, unsigned int, nvmlDevice_t*) = nullptr;
@@ -117,7 +130,7 @@ struct Reading {
     std::optional<double> memory_used_bytes, memory_total_bytes, utilization;
   };
   std::optional<double> power_watts, energy_joules, power_limit_watts, utilization,
-      memory_utilization, memory_used_bytes, memory_total_bytes;
+      memory_utilization, memory_used_bytes, memory_total_bytes, memory_reserved_bytes;
   std::vector<Mig> migs;
 };
 
@@ -129,6 +142,36 @@ struct Failures {
   int count = 0;
   std::string first;
 };
+
+// Memory of a GPU or MIG instance: v2 where the driver has it, so that "used" is what nvidia-smi
+// shows (on an H200 with driver 580, v1's "used" is 616 MiB higher: the reserved memory); v1
+// otherwise, whose "used" includes the reserved memory and which has no reserved figure.
+using MemoryInfoV2Fn = nvmlReturn_t (*)(nvmlDevice_t, nvmlMemoryV2_t*);
+using MemoryInfoFn = nvmlReturn_t (*)(nvmlDevice_t, nvmlMemory_t*);
+nvmlReturn_t ReadMemory(MemoryInfoV2Fn get_v2, MemoryInfoFn get_v1, nvmlDevice_t device,
+                        std::optional<double>& used, std::optional<double>& total,
+                        std::optional<double>* reserved) {
+  nvmlMemoryV2_t v2 = {};
+  v2.version = kNvmlMemoryV2;
+  nvmlReturn_t rc = Call(get_v2, device, &v2);
+  if (rc == kNvmlSuccess) {
+    used = static_cast<double>(v2.used);
+    total = static_cast<double>(v2.total);
+    if (reserved != nullptr) *reserved = static_cast<double>(v2.reserved);
+    return rc;
+  }
+  if (rc != kNvmlErrorFunctionNotFound && rc != kNvmlErrorNotSupported &&
+      rc != kNvmlErrorArgumentVersionMismatch) {
+    return rc;
+  }
+  nvmlMemory_t v1 = {};
+  rc = Call(get_v1, device, &v1);
+  if (rc == kNvmlSuccess) {
+    used = static_cast<double>(v1.used);
+    total = static_cast<double>(v1.total);
+  }
+  return rc;
+}
 
 }  // namespace
 
@@ -183,6 +226,7 @@ CollectResult NvmlGpuCollector::Open() {
     resolve("nvmlDeviceGetEnforcedPowerLimit", nvml->GetEnforcedPowerLimit, false);
     resolve("nvmlDeviceGetUtilizationRates", nvml->GetUtilizationRates, false);
     resolve("nvmlDeviceGetMemoryInfo", nvml->GetMemoryInfo, false);
+    resolve("nvmlDeviceGetMemoryInfo_v2", nvml->GetMemoryInfoV2, false);
     resolve("nvmlDeviceGetMigMode", nvml->GetMigMode, false);
     resolve("nvmlDeviceGetMaxMigDeviceCount", nvml->GetMaxMigDeviceCount, false);
     resolve("nvmlDeviceGetMigDeviceHandleByIndex", nvml->GetMigDeviceHandleByIndex, false);
@@ -297,10 +341,10 @@ CollectResult NvmlGpuCollector::Collect(Sweep& out) {
       r.utilization = util.gpu / 100.0;
       r.memory_utilization = util.memory / 100.0;
     }
-    nvmlMemory_t mem = {};
-    if (!lost && ok(Call(n.GetMemoryInfo, d.handle, &mem), "nvmlDeviceGetMemoryInfo")) {
-      r.memory_used_bytes = static_cast<double>(mem.used);
-      r.memory_total_bytes = static_cast<double>(mem.total);
+    if (!lost) {
+      ok(ReadMemory(n.GetMemoryInfoV2, n.GetMemoryInfo, d.handle, r.memory_used_bytes,
+                    r.memory_total_bytes, &r.memory_reserved_bytes),
+         "nvmlDeviceGetMemoryInfo");
     }
 
     unsigned int mig_mode = 0, pending = 0;
@@ -319,11 +363,9 @@ CollectResult NvmlGpuCollector::Collect(Sweep& out) {
           if (ok(Call(n.GetUuid, mig, uuid, kUuidBufferSize), "nvmlDeviceGetUUID")) {
             m.uuid = StringFrom(uuid, sizeof(uuid));
           }
-          nvmlMemory_t mig_mem = {};
-          if (ok(Call(n.GetMemoryInfo, mig, &mig_mem), "nvmlDeviceGetMemoryInfo")) {
-            m.memory_used_bytes = static_cast<double>(mig_mem.used);
-            m.memory_total_bytes = static_cast<double>(mig_mem.total);
-          }
+          ok(ReadMemory(n.GetMemoryInfoV2, n.GetMemoryInfo, mig, m.memory_used_bytes,
+                        m.memory_total_bytes, nullptr),
+             "nvmlDeviceGetMemoryInfo");
           // NVML answers NOT_SUPPORTED here on current drivers; kept for those that answer.
           nvmlUtilization_t mig_util = {};
           if (ok(Call(n.GetUtilizationRates, mig, &mig_util), "nvmlDeviceGetUtilizationRates")) {
@@ -380,10 +422,16 @@ CollectResult NvmlGpuCollector::Collect(Sweep& out) {
   emit("suanli_gpu_memory_utilization_ratio",
        "Share of the last NVML sample period in which GPU memory was read or written (0 to 1).",
        MetricType::kGauge, &Reading::memory_utilization);
-  emit("suanli_gpu_memory_used_bytes", "GPU memory allocated, in bytes (NVML).", MetricType::kGauge,
-       &Reading::memory_used_bytes);
+  emit("suanli_gpu_memory_used_bytes",
+       "GPU memory allocated, in bytes (NVML; as nvidia-smi's Used, without the reserved memory "
+       "where the driver reports it apart).",
+       MetricType::kGauge, &Reading::memory_used_bytes);
   emit("suanli_gpu_memory_total_bytes", "GPU memory installed, in bytes (NVML).",
        MetricType::kGauge, &Reading::memory_total_bytes);
+  emit("suanli_gpu_memory_reserved_bytes",
+       "GPU memory the driver and firmware set aside, in bytes (NVML v2, R510+); neither used "
+       "nor free.",
+       MetricType::kGauge, &Reading::memory_reserved_bytes);
 
   auto emit_mig = [&](std::string_view name, std::string_view help,
                       std::optional<double> Reading::Mig::*field) {

@@ -165,6 +165,13 @@ TEST(CapacityViewTest, FreeComputeIsCapacityTimesOneMinusUtilizationPerSource) {
   EXPECT_DOUBLE_EQ(dc.gpu_utilization(), 0.75);
   EXPECT_DOUBLE_EQ(dc.gpu_memory_used_bytes, 60e9);
   EXPECT_DOUBLE_EQ(dc.gpu_power_watts, 300);
+  // What the driver reserves (R510+ reports it apart) is not free either.
+  std::vector<TimeSeries> b3;
+  b3.push_back(At(n, "suanli_gpu_memory_reserved_bytes", {{"gpu", "0"}, {"uuid", "GPU-1"}}, 20'000,
+                  644'939'776));
+  m.Observe(b3);
+  EXPECT_DOUBLE_EQ(m.Snapshot(21'000).dcs.at({"gansu", "dc1"}).gpu_memory_used_bytes,
+                   60e9 + 644'939'776);
   const ComputeFigures& c = dc.compute.at("fp32");
   EXPECT_DOUBLE_EQ(c.capacity_flops, 21e12);
   EXPECT_DOUBLE_EQ(c.cpu_capacity_flops, 1e12);

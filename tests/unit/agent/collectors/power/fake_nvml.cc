@@ -17,9 +17,14 @@ using nvmlReturn_t = int;
 struct nvmlMemory_t {
   unsigned long long total, free, used;
 };
+struct nvmlMemory_v2_t {
+  unsigned int version;
+  unsigned long long total, reserved, free, used;
+};
 struct nvmlUtilization_t {
   unsigned int gpu, memory;
 };
+constexpr unsigned int kMemoryV2 = sizeof(nvmlMemory_v2_t) | (2u << 24);
 
 constexpr nvmlReturn_t kSuccess = 0;
 constexpr nvmlReturn_t kUninitialized = 1;
@@ -28,6 +33,7 @@ constexpr nvmlReturn_t kNotSupported = 3;
 constexpr nvmlReturn_t kNotFound = 6;
 constexpr nvmlReturn_t kInsufficientSize = 7;
 constexpr nvmlReturn_t kGpuIsLost = 15;
+constexpr nvmlReturn_t kArgumentVersionMismatch = 25;
 
 constexpr unsigned int kMaxGpus = 8;
 constexpr unsigned int kMigSlots = 7;
@@ -38,7 +44,9 @@ struct FakeDevice {
   unsigned long long energy_mj = 0;
   unsigned int power_limit_mw = 0;
   unsigned int util_gpu = 0, util_memory = 0;
-  unsigned long long memory_total = 0, memory_used = 0;
+  // memory_used is v2's (without the reserved memory); v1's "used" adds memory_reserved to it,
+  // as the drivers do.
+  unsigned long long memory_total = 0, memory_used = 0, memory_reserved = 0;
   std::string name, uuid;
   std::set<std::string> not_supported;  // entry point names
   bool lost = false;
@@ -217,8 +225,20 @@ nvmlReturn_t nvmlDeviceGetMemoryInfo(void* device, nvmlMemory_t* memory) {
   Found f;
   if (nvmlReturn_t rc = Check(device, memory, __func__, f); rc != kSuccess) return rc;
   memory->total = f.device->memory_total;
-  memory->used = f.device->memory_used;
+  memory->used = f.device->memory_used + f.device->memory_reserved;
   memory->free = memory->total - memory->used;
+  return kSuccess;
+}
+
+nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(void* device, nvmlMemory_v2_t* memory) {
+  Found f;
+  if (nvmlReturn_t rc = Check(device, memory, __func__, f); rc != kSuccess) return rc;
+  if (memory->version != kMemoryV2) return kArgumentVersionMismatch;
+  if (f.device->not_supported.count("v2_version_mismatch") != 0) return kArgumentVersionMismatch;
+  memory->total = f.device->memory_total;
+  memory->reserved = f.device->memory_reserved;
+  memory->used = f.device->memory_used;
+  memory->free = memory->total - memory->reserved - memory->used;
   return kSuccess;
 }
 
@@ -275,10 +295,14 @@ void fake_nvml_set_memory(unsigned int i, unsigned long long total, unsigned lon
     d->memory_used = used;
   }
 }
+void fake_nvml_set_memory_reserved(unsigned int i, unsigned long long reserved) {
+  if (FakeDevice* d = Gpu(i)) d->memory_reserved = reserved;
+}
 void fake_nvml_set_name(unsigned int i, const char* name) {
   if (FakeDevice* d = Gpu(i)) d->name = name;
 }
-// Makes `fn` answer NOT_SUPPORTED for GPU i.
+// Makes `fn` answer NOT_SUPPORTED for GPU i; "v2_version_mismatch" makes
+// nvmlDeviceGetMemoryInfo_v2 answer ARGUMENT_VERSION_MISMATCH, as a driver that knows only v1.
 void fake_nvml_set_not_supported(unsigned int i, const char* fn) {
   if (FakeDevice* d = Gpu(i)) d->not_supported.insert(fn);
 }

@@ -55,6 +55,9 @@ class NvmlGpuTest : public ::testing::Test {
     Fn<void(unsigned, unsigned long long, unsigned long long)>("fake_nvml_set_memory")(i, total,
                                                                                        used);
   }
+  void SetMemoryReserved(unsigned i, unsigned long long reserved) {
+    Fn<void(unsigned, unsigned long long)>("fake_nvml_set_memory_reserved")(i, reserved);
+  }
   void SetName(unsigned i, const char* name) {
     Fn<void(unsigned, const char*)>("fake_nvml_set_name")(i, name);
   }
@@ -89,6 +92,8 @@ class NvmlGpuTest : public ::testing::Test {
     SetUtilization(1, 0, 3);
     SetMemory(0, 85'520'809'984ull, 1'073'741'824ull);
     SetMemory(1, 42'949'672'960ull, 524'288'000ull);
+    SetMemoryReserved(0, 644'939'776ull);  // what an H200 with driver 580 reserves
+    SetMemoryReserved(1, 0);
   }
 
   void* lib_ = nullptr;
@@ -127,6 +132,9 @@ TEST_F(NvmlGpuTest, TwoGpusExportExactValues) {
   EXPECT_EQ(ValueOf(sweep, "suanli_gpu_memory_used_bytes", Gpu(1)), 524'288'000.0);
   EXPECT_EQ(ValueOf(sweep, "suanli_gpu_memory_total_bytes", Gpu(0)), 85'520'809'984.0);
   EXPECT_EQ(ValueOf(sweep, "suanli_gpu_memory_total_bytes", Gpu(1)), 42'949'672'960.0);
+  // Used is v2's, as nvidia-smi shows it; the reserved memory is its own family.
+  EXPECT_EQ(ValueOf(sweep, "suanli_gpu_memory_reserved_bytes", Gpu(0)), 644'939'776.0);
+  EXPECT_EQ(ValueOf(sweep, "suanli_gpu_memory_reserved_bytes", Gpu(1)), 0.0);
   EXPECT_EQ(ValueOf(sweep, "suanli_gpu_info",
                     {{"gpu", "0"},
                      {"uuid", kUuid0},
@@ -155,11 +163,28 @@ TEST_F(NvmlGpuTest, TwoGpusExportExactValues) {
       EXPECT_TRUE(labels.Validate().ok()) << labels.ToString();
     }
   }
-  EXPECT_EQ(names, (std::vector<std::string>{
-                       "suanli_gpu_info", "suanli_gpu_power_watts",
-                       "suanli_gpu_energy_joules_total", "suanli_gpu_power_limit_watts",
-                       "suanli_gpu_utilization_ratio", "suanli_gpu_memory_utilization_ratio",
-                       "suanli_gpu_memory_used_bytes", "suanli_gpu_memory_total_bytes"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{
+                "suanli_gpu_info", "suanli_gpu_power_watts", "suanli_gpu_energy_joules_total",
+                "suanli_gpu_power_limit_watts", "suanli_gpu_utilization_ratio",
+                "suanli_gpu_memory_utilization_ratio", "suanli_gpu_memory_used_bytes",
+                "suanli_gpu_memory_total_bytes", "suanli_gpu_memory_reserved_bytes"}));
+}
+
+TEST_F(NvmlGpuTest, DriverWithoutMemoryV2FallsBackToV1) {
+  TwoGpus();
+  SetNotSupported(0, "nvmlDeviceGetMemoryInfo_v2");
+  SetNotSupported(1, "v2_version_mismatch");  // a driver that knows the entry point, not v2
+  NvmlGpuCollector c(FAKE_NVML_PATH);
+  Sweep sweep;
+  CollectResult r = c.Collect(sweep);
+  ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
+  // v1's "used" includes the reserved memory, and v1 has no reserved figure.
+  EXPECT_EQ(ValueOf(sweep, "suanli_gpu_memory_used_bytes", Gpu(0)),
+            1'073'741'824.0 + 644'939'776.0);
+  EXPECT_EQ(ValueOf(sweep, "suanli_gpu_memory_used_bytes", Gpu(1)), 524'288'000.0);
+  EXPECT_EQ(ValueOf(sweep, "suanli_gpu_memory_total_bytes", Gpu(0)), 85'520'809'984.0);
+  EXPECT_EQ(FindFamily(sweep, "suanli_gpu_memory_reserved_bytes"), nullptr);
 }
 
 TEST_F(NvmlGpuTest, UnsupportedEnergyCounterLeavesOutThatGpusFamilyOnly) {
@@ -179,9 +204,10 @@ TEST_F(NvmlGpuTest, UnsupportedEnergyCounterLeavesOutThatGpusFamilyOnly) {
 
 TEST_F(NvmlGpuTest, EveryUnsupportedCallLeavesOnlyTheInfo) {
   SetGpuCount(1);
-  for (const char* fn : {"nvmlDeviceGetPowerUsage", "nvmlDeviceGetTotalEnergyConsumption",
-                         "nvmlDeviceGetEnforcedPowerLimit", "nvmlDeviceGetUtilizationRates",
-                         "nvmlDeviceGetMemoryInfo", "nvmlDeviceGetMigMode"}) {
+  for (const char* fn :
+       {"nvmlDeviceGetPowerUsage", "nvmlDeviceGetTotalEnergyConsumption",
+        "nvmlDeviceGetEnforcedPowerLimit", "nvmlDeviceGetUtilizationRates",
+        "nvmlDeviceGetMemoryInfo", "nvmlDeviceGetMemoryInfo_v2", "nvmlDeviceGetMigMode"}) {
     SetNotSupported(0, fn);
   }
   NvmlGpuCollector c(FAKE_NVML_PATH);
