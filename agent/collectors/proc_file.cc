@@ -48,6 +48,11 @@ Status ReadFromStart(int fd, const std::string& path, std::string& buf, size_t& 
   return Status::Ok();
 }
 
+// The errors of a read through a kept descriptor that mean its file is gone.
+bool FileGone(int err) {
+  return err == ENODEV || err == ENOENT || err == ESTALE || err == ENXIO || err == ESRCH;
+}
+
 // Opens `path` for reading; on failure sets *err and returns the status.
 Status OpenForRead(const std::string& path, int* fd, int* err) {
   *fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -69,8 +74,8 @@ Status ReadWholeFile(const std::string& path, std::string& buf, size_t& size, in
   return st;
 }
 
-ProcFile::ProcFile(std::string path, size_t size_hint, Layout layout)
-    : path_(std::move(path)), layout_(layout) {
+ProcFile::ProcFile(std::string path, size_t size_hint, Layout layout, Keep keep)
+    : path_(std::move(path)), layout_(layout), keep_(keep) {
   buf_.resize(std::max(size_hint, kMinBuffer));
 }
 
@@ -81,6 +86,7 @@ ProcFile::~ProcFile() {
 ProcFile::ProcFile(ProcFile&& other) noexcept
     : path_(std::move(other.path_)),
       layout_(other.layout_),
+      keep_(other.keep_),
       fd_(std::exchange(other.fd_, -1)),
       buf_(std::move(other.buf_)),
       size_(other.size_),
@@ -91,8 +97,8 @@ Status ProcFile::Read() {
   const bool whole = layout_ == Layout::kWhole;
   if (fd_ >= 0) {
     Status st = ReadFromStart(fd_, path_, buf_, size_, &errno_, whole);
-    if (st.ok()) return st;
-    ::close(fd_);  // gone or broken: open the path again below
+    if (st.ok() || !FileGone(errno_)) return st;
+    ::close(fd_);  // gone: open the path again below
     fd_ = -1;
     errno_ = 0;
   }
@@ -100,7 +106,7 @@ Status ProcFile::Read() {
   RETURN_IF_ERROR(OpenForRead(path_, &fd, &errno_));
   Status st = ReadFromStart(fd, path_, buf_, size_, &errno_, whole);
   struct statfs fs {};
-  if (st.ok() && ::fstatfs(fd, &fs) == 0 &&
+  if (keep_ == Keep::kOpen && (st.ok() || !FileGone(errno_)) && ::fstatfs(fd, &fs) == 0 &&
       (fs.f_type == PROC_SUPER_MAGIC || fs.f_type == SYSFS_MAGIC)) {
     fd_ = fd;  // the kernel regenerates it at every read from offset 0
   } else {

@@ -3,8 +3,11 @@
 // (/proc/stat's intr line alone can be 132 KB). A file on procfs or sysfs is opened once and
 // read again from offset 0 with pread (the kernel regenerates it each time): open and close
 // were most of the cost of reading a small file. Files elsewhere (test fixtures under a
-// --path.procfs) are opened for every read, so that a replaced file is seen; a kept descriptor
-// whose read fails (the device went away) is closed and the path opened once more. Also the small,
+// --path.procfs) are opened for every read, so that a replaced file is seen. A kept descriptor
+// stays kept when a read is refused (EINVAL from the speed of a link that is down, EIO from a
+// sensor): that is the attribute's state, and the next read asks again. Only a file that went
+// away (ENODEV, ENOENT, ESTALE, ENXIO, ESRCH: its device or process is gone) is closed and its
+// path opened once more. Also the small,
 // allocation-free parsing helpers the collectors share (std::string_view + std::from_chars; no
 // regex, no iostreams).
 //
@@ -45,8 +48,12 @@ class ProcFile {
     // would return 0 (one syscall per file and sweep). Also true of regular files.
     kWhole,
   };
-  // `size_hint`: the first buffer size in bytes; it doubles until the file fits.
-  explicit ProcFile(std::string path, size_t size_hint = 4096, Layout layout = Layout::kRecords);
+  // Whether a file on procfs or sysfs keeps its descriptor between reads.
+  enum class Keep { kOpen, kNever };
+  // `size_hint`: the first buffer size in bytes; it doubles until the file fits. kNever: for
+  // callers that read more files than they may hold descriptors for.
+  explicit ProcFile(std::string path, size_t size_hint = 4096, Layout layout = Layout::kRecords,
+                    Keep keep = Keep::kOpen);
   ~ProcFile();
   ProcFile(ProcFile&& other) noexcept;
   ProcFile& operator=(ProcFile&&) = delete;
@@ -63,6 +70,7 @@ class ProcFile {
  private:
   std::string path_;
   Layout layout_;
+  Keep keep_;
   int fd_ = -1;      // kept open on procfs and sysfs
   std::string buf_;  // sized to its capacity; only the first size_ bytes are the file
   size_t size_ = 0;

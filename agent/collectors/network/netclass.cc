@@ -34,18 +34,15 @@ struct DirCloser {
 
 }  // namespace
 
-NetclassCollector::NetclassCollector(const HostPaths& paths) : dir_(paths.sysfs + "/class/net") {
-  buf_.resize(256);
+NetclassCollector::NetclassCollector(const HostPaths& paths) : dir_(paths.sysfs + "/class/net") {}
+
+std::optional<std::string_view> NetclassCollector::ReadAttr(ProcFile& file) {
+  if (!file.Read().ok()) return std::nullopt;
+  return TrimBlanks(file.contents());
 }
 
-std::optional<std::string_view> NetclassCollector::ReadAttr(const std::string& path) {
-  size_t size = 0;
-  if (!ReadWholeFile(path, buf_, size).ok()) return std::nullopt;
-  return TrimBlanks(std::string_view(buf_.data(), size));
-}
-
-std::optional<int64_t> NetclassCollector::ReadInt(const std::string& path) {
-  std::optional<std::string_view> text = ReadAttr(path);
+std::optional<int64_t> NetclassCollector::ReadInt(ProcFile& file) {
+  std::optional<std::string_view> text = ReadAttr(file);
   if (!text) return std::nullopt;
   int64_t v = 0;
   // flags is printed in hex ("0x1303").
@@ -58,7 +55,7 @@ void NetclassCollector::ReadDevice(Device& d) {
   // info's labels, sorted by name: address, adminstate, broadcast, device, duplex, ifalias,
   // operstate. Values are assigned in place so that their buffers are reused.
   auto set = [&](size_t label, Attr attr) {
-    std::optional<std::string_view> text = ReadAttr(d.paths[attr]);
+    std::optional<std::string_view> text = ReadAttr(d.files[attr]);
     d.info[label].value.assign(text ? *text : std::string_view{});
   };
   set(0, kAddress);
@@ -67,14 +64,14 @@ void NetclassCollector::ReadDevice(Device& d) {
   set(5, kIfalias);
   set(6, kOperstate);
   d.up = d.info[6].value == "up" ? 1 : 0;
-  std::optional<int64_t> flags = ReadInt(d.paths[kFlags]);
+  std::optional<int64_t> flags = ReadInt(d.files[kFlags]);
   d.info[1].value.assign(!flags ? "unknown" : (*flags & kIffUp) ? "up" : "down");
 
-  d.carrier = ReadInt(d.paths[kCarrier]);
-  d.mtu = ReadInt(d.paths[kMtu]);
-  d.speed = ReadInt(d.paths[kSpeed]);
+  d.carrier = ReadInt(d.files[kCarrier]);
+  d.mtu = ReadInt(d.files[kMtu]);
+  d.speed = ReadInt(d.files[kSpeed]);
   if (d.speed && *d.speed < 0) d.speed.reset();  // -1: unknown (no link, virtual device)
-  d.tx_queue_len = ReadInt(d.paths[kTxQueueLen]);
+  d.tx_queue_len = ReadInt(d.files[kTxQueueLen]);
 }
 
 CollectResult NetclassCollector::Collect(Sweep& out) {
@@ -102,20 +99,31 @@ CollectResult NetclassCollector::Collect(Sweep& out) {
   bool same = names_.size() == devices_.size();
   for (size_t i = 0; same && i < names_.size(); ++i) same = names_[i] == devices_[i].name;
   if (!same) {
-    // Interfaces came or went: keep the known ones' paths and labels, build the new ones'.
+    // Interfaces came or went: keep the known ones' files and labels, build the new ones'.
     std::vector<Device> next(names_.size());
+    size_t kept_open = 0;
     for (size_t i = 0; i < names_.size(); ++i) {
       auto old = std::find_if(devices_.begin(), devices_.end(),
                               [&](const Device& d) { return d.name == names_[i]; });
       if (old != devices_.end()) {
         next[i] = std::move(*old);
-        continue;
+        kept_open += next[i].kept_open ? 1 : 0;
       }
+    }
+    for (size_t i = 0; i < names_.size(); ++i) {
       Device& d = next[i];
+      if (!d.name.empty()) continue;  // known
       d.name = names_[i];
+      d.kept_open = kept_open < kMaxDevicesKeptOpen;
+      kept_open += d.kept_open ? 1 : 0;
       std::string base = dir_ + "/" + d.name + "/";
       static_assert(kAttrFiles.size() == kAttrCount);
-      for (size_t a = 0; a < kAttrCount; ++a) d.paths[a] = base + std::string(kAttrFiles[a]);
+      d.files.reserve(kAttrCount);
+      for (size_t a = 0; a < kAttrCount; ++a) {
+        // Attributes are one short line; sized for ifalias (IFALIASZ is 256).
+        d.files.emplace_back(base + std::string(kAttrFiles[a]), 64, ProcFile::Layout::kWhole,
+                             d.kept_open ? ProcFile::Keep::kOpen : ProcFile::Keep::kNever);
+      }
       d.labels = {Label{"device", d.name}};
       d.info = {Label{"address", ""},    Label{"adminstate", ""}, Label{"broadcast", ""},
                 Label{"device", d.name}, Label{"duplex", ""},     Label{"ifalias", ""},

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "tests/unit/agent/collectors/expected_metrics.h"
@@ -175,12 +176,33 @@ TEST(NetclassCollectorTest, FollowsDevicesThatComeAndGo) {
   EXPECT_EQ(Prop(sweep, "node_network_mtu_bytes", "eth1"), 9000);
 }
 
-TEST(NetclassCollectorTest, ReadsThisHost) {
+// Descriptors this process holds.
+int OpenDescriptors() {
+  int n = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/self/fd")) ++n;
+  return n;
+}
+
+TEST(NetclassCollectorTest, ReadsThisHostThroughDescriptorsItKeeps) {
+  int before = OpenDescriptors();
   NetclassCollector c(HostPaths{});
   Sweep sweep;
   CollectResult r = c.Collect(sweep);
   ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
   EXPECT_FALSE(std::isnan(Prop(sweep, "node_network_up", "lo")));
+  int kept = OpenDescriptors() - before;
+  // Ten attribute files per device, lo's among them (a refused read keeps its descriptor too).
+  EXPECT_GE(kept, 10);
+  EXPECT_EQ(kept % 10, 0);
+
+  // A later sweep reads through the same descriptors, and reads what the kernel says now.
+  sweep.Clear();
+  ASSERT_EQ(c.Collect(sweep).kind, CollectResult::Kind::kOk);
+  EXPECT_EQ(OpenDescriptors() - before, kept);
+  std::ifstream mtu("/sys/class/net/lo/mtu");
+  double want = 0;
+  ASSERT_TRUE(mtu >> want);
+  EXPECT_EQ(Prop(sweep, "node_network_mtu_bytes", "lo"), want);
 }
 
 }  // namespace

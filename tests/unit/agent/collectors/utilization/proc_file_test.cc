@@ -2,6 +2,7 @@
 // takes tests/unit/agent/collectors/*/*_test.cc only.)
 #include "agent/collectors/proc_file.h"
 
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -70,6 +71,39 @@ TEST(ProcFileTest, ReadsWholeGeneratedFilesInOneRead) {
   ProcFile f(tree.Path("f"), 64, ProcFile::Layout::kWhole);
   ASSERT_TRUE(f.Read().ok());
   EXPECT_EQ(f.contents(), big);
+}
+
+// Descriptors this process holds.
+int OpenDescriptors() {
+  int n = 0;
+  if (DIR* d = ::opendir("/proc/self/fd")) {
+    while (::readdir(d) != nullptr) ++n;
+    ::closedir(d);
+  }
+  return n;
+}
+
+TEST(ProcFileTest, KeptAttributeThatRefusesAReadKeepsItsDescriptor) {
+  // The loopback device has no link speed: the kernel answers EINVAL at every read.
+  const std::string speed = "/sys/class/net/lo/speed";
+  if (::access(speed.c_str(), R_OK) != 0) GTEST_SKIP() << "no " << speed << " here";
+  int before = OpenDescriptors();
+  ProcFile f(speed, 64, ProcFile::Layout::kWhole);
+  Status st = f.Read();
+  if (st.ok()) GTEST_SKIP() << "this kernel reports a speed for lo: " << f.contents();
+  EXPECT_EQ(f.error_number(), EINVAL) << st.message();
+  EXPECT_EQ(OpenDescriptors(), before + 1);  // kept: the refusal is the attribute's state
+  EXPECT_FALSE(f.Read().ok());
+  EXPECT_EQ(f.error_number(), EINVAL);
+  EXPECT_EQ(OpenDescriptors(), before + 1);  // asked again through the same descriptor
+
+  ProcFile never("/proc/loadavg", 64, ProcFile::Layout::kWhole, ProcFile::Keep::kNever);
+  ASSERT_TRUE(never.Read().ok());
+  EXPECT_FALSE(never.contents().empty());
+  EXPECT_EQ(OpenDescriptors(), before + 1);
+  ProcFile kept("/proc/loadavg", 64, ProcFile::Layout::kWhole);
+  ASSERT_TRUE(kept.Read().ok());
+  EXPECT_EQ(OpenDescriptors(), before + 2);
 }
 
 TEST(ProcFileTest, MapsErrnoToStatus) {
