@@ -10,7 +10,10 @@
 # one keep-alive connection. CPU is the sum of the threads' run time from
 # /proc/PID/task/*/schedstat (nanoseconds; utime+stime from /proc/PID/stat counts 10 ms ticks,
 # too coarse for tens of microseconds per sweep, and is printed beside it as a check); memory is
-# VmRSS after the run, split into anonymous and file-backed (shared libraries) pages. Prints the
+# VmRSS after the run, split into anonymous and file-backed (shared libraries) pages, and beside
+# it PSS and the private pages (USS) from smaps_rollup: RSS counts libc and libstdc++ pages that
+# every C++ process on the host shares, while node_exporter is one static binary, so USS is what
+# each adds to a host. Prints the
 # ratios the issue asks for, then the agent's CPU per thread (threads are named: sampler,
 # sender-N, c-COLLECTOR for collectors that may block).
 #
@@ -39,6 +42,10 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%.0f\n", s}'; }
 thread_ns() { for t in /proc/"$1"/task/*; do echo "${t##*/} $(cat "$t/comm") $(cut -d' ' -f1 "$t/schedstat")"; done; }
 rss_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+# From smaps_rollup: PSS (shared pages divided among the processes that map them) and the
+# private pages (USS: what the process alone holds), in kB.
+pss_kb() { awk '$1 == "Pss:" {print $2}' "/proc/$1/smaps_rollup"; }
+uss_kb() { awk '$1 ~ /^Private_(Clean|Dirty):$/ {s += $2} END {print s}' "/proc/$1/smaps_rollup"; }
 # host:port a daemon logged as "listening on http://..." (waits up to 10 s for the line).
 listen_address() {
   for _ in $(seq 100); do grep -qs 'listening on' "$1" && break; sleep 0.1; done
@@ -47,7 +54,8 @@ listen_address() {
 hz=$(getconf CLK_TCK)
 
 # One comparison; prints "agent_us ne_us agent_rss_kb ne_rss_kb agent_anon_kb agent_file_kb
-# ne_anon_kb ne_file_kb sweeps scrapes agent_tick_us ne_tick_us" and leaves the agent's
+# ne_anon_kb ne_file_kb sweeps scrapes agent_tick_us ne_tick_us agent_pss_kb ne_pss_kb
+# agent_uss_kb ne_uss_kb" and leaves the agent's
 # per-thread figures in $work/threads.
 one_run() {
   local dir=$work/run$1
@@ -108,7 +116,8 @@ YML
     printf "  %-14s %7.1f us/sweep\n", $2, ($5 - $3) / 1e3 / sw}' >"$work/threads"
   echo "$(( (a1 - a0) / 1000 )) $(( (n1 - n0) / 1000 )) $(rss_kb $agent VmRSS) $(rss_kb $ne VmRSS)" \
     "$(rss_kb $agent RssAnon) $(rss_kb $agent RssFile) $(rss_kb $ne RssAnon) $(rss_kb $ne RssFile)" \
-    "$sweeps $scrapes $((at1 - at0)) $((nt1 - nt0))"
+    "$sweeps $scrapes $((at1 - at0)) $((nt1 - nt0))" \
+    "$(pss_kb $agent) $(pss_kb $ne) $(uss_kb $agent) $(uss_kb $ne)"
   kill $agent $ne $aggpid
   wait $agent $ne $aggpid 2>/dev/null || true
   pids=()
@@ -116,8 +125,9 @@ YML
 
 for r in $(seq "$runs"); do
   one_run "$r" | awk -v hz="$hz" '{
-    printf "%.1f %.1f %d %d %d %d %d %d %d %d %.1f %.1f\n", $1 / $9, $2 / $10, $3, $4, $5, $6,
-      $7, $8, $9, $10, $11 / hz / $9 * 1e6, $12 / hz / $10 * 1e6 }' >>"$work/results"
+    printf "%.1f %.1f %d %d %d %d %d %d %d %d %.1f %.1f %d %d %d %d\n", $1 / $9, $2 / $10, $3,
+      $4, $5, $6, $7, $8, $9, $10, $11 / hz / $9 * 1e6, $12 / hz / $10 * 1e6, $13, $14, $15,
+      $16 }' >>"$work/results"
   if [ "$runs" -gt 1 ]; then
     awk '{printf "run: agent %.0f us/sweep, node_exporter %.0f us/scrape, RSS %.1f / %.1f MB\n",
       $1, $2, $3 / 1024, $4 / 1024}' <(tail -1 "$work/results")
@@ -129,11 +139,13 @@ median() { cut -d' ' -f"$1" "$work/results" | sort -g | awk '{v[NR] = $1} END {p
 a=$(median 1); n=$(median 2); ar=$(median 3); nr=$(median 4)
 awk -v a="$a" -v n="$n" -v ar="$ar" -v nr="$nr" -v aa="$(median 5)" -v af="$(median 6)" \
   -v na="$(median 7)" -v nf="$(median 8)" -v sw="$(median 9)" -v sc="$(median 10)" \
-  -v at="$(median 11)" -v nt="$(median 12)" -v runs="$runs" 'BEGIN {
+  -v at="$(median 11)" -v nt="$(median 12)" -v ap="$(median 13)" -v np="$(median 14)" \
+  -v au="$(median 15)" -v nu="$(median 16)" -v runs="$runs" 'BEGIN {
   printf "median of %d run(s):\n", runs;
   printf "suanli-agent:   %d sweeps, %.0f us CPU per sweep (ticks: %.0f), RSS %.1f MB (anon %.1f, file %.1f)\n", sw, a, at, ar / 1024, aa / 1024, af / 1024;
   printf "node_exporter:  %d scrapes, %.0f us CPU per scrape (ticks: %.0f), RSS %.1f MB (anon %.1f, file %.1f)\n", sc, n, nt, nr / 1024, na / 1024, nf / 1024;
   printf "ratios: CPU per sweep / CPU per scrape = 1/%.1f, RSS = 1/%.1f\n", n / a, nr / ar;
+  printf "beside RSS: PSS agent %.1f MB, node_exporter %.1f MB (1/%.1f); private pages (USS) agent %.1f MB, node_exporter %.1f MB (1/%.1f)\n", ap / 1024, np / 1024, np / ap, au / 1024, nu / 1024, nu / au;
 }'
 echo "agent CPU by thread (last run):"
 cat "$work/threads"
