@@ -1,15 +1,22 @@
-#!/usr/bin/env python3
-"""Runs suanli-agent on a machine with NVIDIA GPUs and checks its GPU series against nvidia-smi
-and NVML (through nvidia-ml-py), idle and under a PyTorch matrix-multiply load; also measures
-the agent's CPU per sweep with and without the gpu collector. Not part of the test suite: CI
-machines have no GPU.
+#!/ usr / bin / env python3
+""
+    "Runs suanli-agent on a machine with NVIDIA GPUs and checks its GPU series against nvidia-smi
+    and NVML(through nvidia - ml - py),
+    idle and under a PyTorch matrix - multiply load;
+also measures the
+        agent's CPU per sweep with and without the gpu collector. Not part of the test suite: CI machines
+            have no GPU.
 
-  tests/device/pack_agent.sh build /tmp/gpucheck   # here: the agent, its libraries, this script
-  python3 /tmp/gpucheck/gpu_vs_nvidia_smi.py       # there; OUT=DIR keeps the report and logs
+    tests /
+    device / pack_agent.sh build / tmp / gpucheck #here : the agent,
+    its libraries, this script python3 / tmp / gpucheck / gpu_vs_nvidia_smi.py #there;
+OUT = DIR keeps the report and logs
 
-The GPU host needs nvidia-smi; nvidia-ml-py (import pynvml) adds the energy and memory
-cross-checks, and PyTorch the load phase; without them those checks are skipped and say so.
-Exits 1 when a check fails. Uses 127.0.0.1 ports 19465-19467 and 19490.
+                                       The GPU host needs nvidia -
+                                   smi;
+nvidia - ml - py(import pynvml) adds the energy and memory cross - checks,
+    and PyTorch the load phase; without them those checks are skipped and say so.
+Exits 1 when a check fails. Uses 127.0.0.1 ports 19465-19468 and 19490.
 """
 import glob, json, os, re, resource, shutil, subprocess, sys, time, urllib.request
 
@@ -43,7 +50,7 @@ nvml_paths = [p for d in ["/usr/local/nvidia/lib64", "/usr/local/nvidia/lib", "/
 log("libnvidia-ml.so.1 at: %s" % nvml_paths)
 nvml_dirs = ":".join(sorted({os.path.dirname(p) for p in nvml_paths}))
 
-# Direct run with the host's libc when it is new enough, else Debian's loader and libc.
+#Direct run with the host 's libc when it is new enough, else Debian' s loader and libc.
 env = dict(os.environ)
 env["LD_LIBRARY_PATH"] = HERE + "/lib:" + env.get("LD_LIBRARY_PATH", "")
 agent = [HERE + "/suanli-agent"]
@@ -56,15 +63,17 @@ log("agent: %s" % subprocess.run(agent + ["--version"], env=env, capture_output=
                                   text=True).stdout.strip())
 
 
-def start_agent(name, port, interval, extra=(), library=None):
+def start_agent(name, port, interval, extra=(), library=None, energy_interval=None):
     cfg = "/tmp/%s.yml" % name
     spool = "/tmp/spool-%s" % name
     shutil.rmtree(spool, ignore_errors=True)
     text = ("labels: {region: gansu, dc: gpu-check}\nsample_interval: %s\n"
             "remote_write:\n  - url: http://127.0.0.1:19490/api/v1/write\n"
             "spool: {directory: %s}\nweb: {listen_address: \"127.0.0.1:%d\"}\n" % (interval, spool, port))
-    if library:
-        text += "collector_config:\n  gpu:\n    library: %s\n" % library
+    if library or energy_interval:
+        text += "collector_config:\n  gpu:\n"
+        text += "    library: %s\n" % library if library else ""
+        text += "    energy_interval: %s\n" % energy_interval if energy_interval else ""
     open(cfg, "w").write(text)
     logf = open(os.path.join(OUT if name == "agent" else "/tmp", name + ".log"), "w")
     p = subprocess.Popen(agent + ["--config.file=" + cfg] + list(extra), env=env, stdout=logf,
@@ -134,22 +143,16 @@ def smi():
 
 try:
     import pynvml
-    pynvml.nvmlInit()
-except Exception as e:  # noqa
-    pynvml = None
-    log("pynvml unavailable: %r" % e)
+    pynvml
+  .nvmlInit() except Exception as e : #noqa pynvml = None log("pynvml unavailable: %r" % e)
 
-
-def nvml_read(i):
-    if pynvml is None:
-        return {}
-    h = pynvml.nvmlDeviceGetHandleByIndex(i)
-    d = {"power_w": pynvml.nvmlDeviceGetPowerUsage(h) / 1e3,
-         "energy_j": pynvml.nvmlDeviceGetTotalEnergyConsumption(h) / 1e3}
-    m1 = pynvml.nvmlDeviceGetMemoryInfo(h)
-    d["mem_v1_used"], d["mem_v1_total"] = m1.used, m1.total
-    try:
-        m2 = pynvml.nvmlDeviceGetMemoryInfo(h, version=pynvml.nvmlMemory_v2)
+      def nvml_read(i)
+      : if pynvml is None : return {}
+h = pynvml.nvmlDeviceGetHandleByIndex(i) d = {
+  "power_w" : pynvml.nvmlDeviceGetPowerUsage(h) / 1e3,
+  "energy_j" : pynvml.nvmlDeviceGetTotalEnergyConsumption(h) / 1e3
+} m1 = pynvml.nvmlDeviceGetMemoryInfo(h) d["mem_v1_used"],
+                                         d["mem_v1_total"] = m1.used, m1.total try : m2 = pynvml.nvmlDeviceGetMemoryInfo(h, version=pynvml.nvmlMemory_v2)
         d["mem_v2_used"], d["mem_v2_total"], d["mem_v2_reserved"] = m2.used, m2.total, m2.reserved
     except Exception as e:  # noqa
         d["mem_v2"] = repr(e)
@@ -233,7 +236,7 @@ if not smi():
     log("nvidia-smi reports no GPU: nothing to compare")
     sys.exit(2)
 
-# A receiver that accepts every remote_write, so that the agents' CPU is that of a healthy link.
+#A receiver that accepts every remote_write, so that the agents' CPU is that of a healthy link.
 import http.server, threading
 
 
@@ -250,7 +253,7 @@ class Sink(http.server.BaseHTTPRequestHandler):
 sink = http.server.ThreadingHTTPServer(("127.0.0.1", 19490), Sink)
 threading.Thread(target=sink.serve_forever, daemon=True).start()
 
-# ---- main agent at 1 s, default library name
+#-- -- main agent at 1 s, default library name
 PORT = 19465
 p = start_agent("agent", PORT, "1s")
 time.sleep(3)
@@ -264,7 +267,7 @@ if nd == 1 and nvml_paths:
     p = start_agent("agent", PORT, "1s", library=nvml_paths[0])
     time.sleep(3)
 
-# the torch load starts importing now so that its start-up overlaps the idle phase
+#the torch load starts importing now so that its start - up overlaps the idle phase
 if os.path.exists("/tmp/load_started"):
     os.remove("/tmp/load_started")
 load = subprocess.Popen([sys.executable, "-c", """
@@ -282,16 +285,19 @@ t_cpu0, s0 = cpu_ticks(p.pid), pick(series(scrape(PORT)), "suanli_agent_sweeps_t
 idle = compare("idle", PORT, 4, 1.0)
 idle_med = power_summary(idle, "idle")
 
-# ---- per-sweep cost at 100 ms with and without the gpu collector (run side by side)
-pa = start_agent("fast-all", 19466, "100ms")
+#-- -- per - sweep cost at 100 ms with and without the gpu collector(run side by side)
+lib = nvml_paths[0] if nd == 1 and nvml_paths else None
+pa = start_agent("fast-all", 19466, "100ms", library=lib)
 pb = start_agent("fast-nogpu", 19467, "100ms", extra=["--no-collector.gpu"])
+pc = start_agent("fast-energy-1s", 19468, "100ms", library=lib, energy_interval="1s")
+FAST = [("all", pa, 19466), ("no-gpu", pb, 19467), ("all, gpu energy_interval 1s", pc, 19468)]
 time.sleep(2)
 base = {}
-for name, pp, port in [("all", pa, 19466), ("no-gpu", pb, 19467)]:
+for name, pp, port in FAST:
     base[name] = (cpu_ticks(pp.pid), pick(series(scrape(port)), "suanli_agent_sweeps_total")[0])
 time.sleep(12)
 hz = os.sysconf("SC_CLK_TCK")
-for name, pp, port in [("all", pa, 19466), ("no-gpu", pb, 19467)]:
+for name, pp, port in FAST:
     c1, s1 = cpu_ticks(pp.pid), pick(series(scrape(port)), "suanli_agent_sweeps_total")[0]
     c0, s0b = base[name]
     sweeps = s1 - s0b
@@ -300,9 +306,14 @@ for name, pp, port in [("all", pa, 19466), ("no-gpu", pb, 19467)]:
     dur = [(dict(ls).get("collector"), v) for (n, ls), v in series(scrape(port)).items()
            if n == "suanli_agent_collector_duration_seconds"]
     log("   collector durations (s): %s" % sorted(dur))
-pa.terminate(); pb.terminate(); pa.wait(); pb.wait()
+e_calls = series(scrape(19468))
+ev, _ = pick(e_calls, "suanli_gpu_energy_joules_total", gpu="0")
+check(ev is not None, "energy_interval 1s still exports the energy counter: %s J" % ev)
+for pp in (pa, pb, pc):
+    pp.terminate()
+    pp.wait()
 
-# nvidia-smi's own cost for one query, for scale
+#nvidia - smi's own cost for one query, for scale
 r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
 for _ in range(5):
     sh("nvidia-smi --query-gpu=power.draw,utilization.gpu,memory.used --format=csv,noheader")
@@ -310,7 +321,7 @@ r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
 log("nvidia-smi query: %.1f ms CPU each (mean of 5)"
     % ((r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) / 5 * 1e3))
 
-# ---- load phase
+#-- -- load phase
 for _ in range(120):
     if os.path.exists("/tmp/load_started") or load.poll() is not None:
         break

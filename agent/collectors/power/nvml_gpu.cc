@@ -78,6 +78,9 @@ struct NvmlGpuCollector::Nvml {
     nvmlDevice_t handle = nullptr;
     std::string uuid;
     std::string model;
+    // The last energy reading and when it was taken (energy_interval).
+    std::optional<double> energy_joules;
+    std::chrono::steady_clock::time_point energy_read_at{};
   };
 
   ~Nvml() {
@@ -175,7 +178,9 @@ nvmlReturn_t ReadMemory(MemoryInfoV2Fn get_v2, MemoryInfoFn get_v1, nvmlDevice_t
 
 }  // namespace
 
-NvmlGpuCollector::NvmlGpuCollector(std::string library) : library_(std::move(library)) {}
+NvmlGpuCollector::NvmlGpuCollector(std::string library, std::chrono::milliseconds energy_interval,
+                                   Clock now)
+    : library_(std::move(library)), energy_interval_(energy_interval), now_(std::move(now)) {}
 
 NvmlGpuCollector::~NvmlGpuCollector() = default;
 
@@ -183,7 +188,13 @@ Result<std::unique_ptr<Collector>> NvmlGpuCollector::Make(CollectorContext& ctx)
   std::string library = kDefaultLibrary;
   RETURN_IF_ERROR(ctx.options.Get("library", &library));
   if (library.empty()) return ctx.options.Error("library", "must not be empty");
-  return std::unique_ptr<Collector>(std::make_unique<NvmlGpuCollector>(std::move(library)));
+  std::chrono::milliseconds energy_interval{0};
+  RETURN_IF_ERROR(ctx.options.Get("energy_interval", &energy_interval));
+  if (energy_interval.count() < 0) {
+    return ctx.options.Error("energy_interval", "must be 0 (every sweep) or more");
+  }
+  return std::unique_ptr<Collector>(
+      std::make_unique<NvmlGpuCollector>(std::move(library), energy_interval));
 }
 
 CollectResult NvmlGpuCollector::Open() {
@@ -307,7 +318,8 @@ CollectResult NvmlGpuCollector::Collect(Sweep& out) {
   }
 
   std::vector<std::pair<const Nvml::Device*, Reading>> readings;
-  for (const Nvml::Device& d : n.devices) {
+  const auto now = now_();
+  for (Nvml::Device& d : n.devices) {
     Reading r;
     bool lost = false;
     const std::string gpu = "GPU " + std::to_string(d.index);
@@ -327,9 +339,16 @@ CollectResult NvmlGpuCollector::Collect(Sweep& out) {
     if (ok(Call(n.GetPowerUsage, d.handle, &mw), "nvmlDeviceGetPowerUsage")) {
       r.power_watts = mw / 1e3;
     }
-    unsigned long long mj = 0;
-    if (!lost && ok(Call(n.GetTotalEnergy, d.handle, &mj), "nvmlDeviceGetTotalEnergyConsumption")) {
-      r.energy_joules = static_cast<double>(mj) / 1e3;
+    // The counter costs ~3.4 ms of CPU per read on an H200 (the other calls ~45 us).
+    if (energy_interval_.count() > 0 && d.energy_joules &&
+        now - d.energy_read_at < energy_interval_) {
+      r.energy_joules = d.energy_joules;
+    } else if (unsigned long long mj = 0; !lost && ok(Call(n.GetTotalEnergy, d.handle, &mj),
+                                                      "nvmlDeviceGetTotalEnergyConsumption")) {
+      r.energy_joules = d.energy_joules = static_cast<double>(mj) / 1e3;
+      d.energy_read_at = now;
+    } else {
+      d.energy_joules.reset();
     }
     if (!lost &&
         ok(Call(n.GetEnforcedPowerLimit, d.handle, &mw), "nvmlDeviceGetEnforcedPowerLimit")) {

@@ -34,17 +34,22 @@
 // gave.
 //
 // Cost, measured on an H200 with driver 580 (README, "GPU check"): about 3.5 ms of CPU per GPU
-// and sweep, nearly all of it in nvmlDeviceGetTotalEnergyConsumption (3.0-3.5 ms per call; the
-// field-values API costs the same); nvmlDeviceGetMigMode 0.5 ms; the others 40-50 us. At the
-// default 15 s interval that is 0.02% of a core per GPU. nvmlInit maps about 20 MB into the agent.
+// and sweep, nearly all of it in nvmlDeviceGetTotalEnergyConsumption (3.0-3.5 ms per call, up to
+// 11 ms on another machine; the field-values API costs the same); nvmlDeviceGetMigMode 0.5 ms;
+// the others 40-50 us. At the default 15 s interval that is 0.02% of a core per GPU (see
+// energy_interval below for fast sampling). nvmlInit maps about 20 MB into the agent.
 //
 // Options (collector_config.gpu): library: path or soname to dlopen (default
-// "libnvidia-ml.so.1"; tests point it at a fake).
+// "libnvidia-ml.so.1"; tests point it at a fake). energy_interval (default 0s: every sweep): read
+// the energy counter at most this often; the sweeps in between repeat the last reading, so at
+// fast sampling on a many-GPU server the counter's cost is paid once per interval. rate() over a
+// window is then off by at most one interval's energy at each end; power is read every sweep.
 // Thread-safety: not thread-safe; one thread at a time (may_block: the sampler gives it its own
 // thread). NVML itself is thread-safe, so several instances may coexist.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -60,7 +65,12 @@ class NvmlGpuCollector : public Collector {
   // Reads the `library` option; touches nothing on the host.
   static Result<std::unique_ptr<Collector>> Make(CollectorContext& ctx);
 
-  explicit NvmlGpuCollector(std::string library = kDefaultLibrary);
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+
+  // `now`: a seam for tests of energy_interval.
+  explicit NvmlGpuCollector(std::string library = kDefaultLibrary,
+                            std::chrono::milliseconds energy_interval = {},
+                            Clock now = &std::chrono::steady_clock::now);
   ~NvmlGpuCollector() override;
   NvmlGpuCollector(const NvmlGpuCollector&) = delete;
   NvmlGpuCollector& operator=(const NvmlGpuCollector&) = delete;
@@ -81,6 +91,8 @@ class NvmlGpuCollector : public Collector {
   CollectResult Enumerate(unsigned int count);
 
   std::string library_;
+  std::chrono::milliseconds energy_interval_;
+  Clock now_;
   std::unique_ptr<Nvml> nvml_;
   // A failed dlopen searches the whole linker path (measured: the largest CPU cost of a 100 ms
   // sweep on a host without GPUs), so it is retried at most once a minute.

@@ -72,6 +72,7 @@ struct State {
   int init_calls = 0;
   int handle_lookups = 0;
   int mig_power_calls = 0;
+  int energy_calls = 0;
   unsigned int count = 0;
   std::string driver_version = "550.54.15";
   FakeDevice gpus[kMaxGpus];
@@ -198,6 +199,7 @@ nvmlReturn_t nvmlDeviceGetPowerUsage(void* device, unsigned int* power) {
 
 nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(void* device, unsigned long long* energy) {
   Found f;
+  ++g.energy_calls;
   if (nvmlReturn_t rc = Check(device, energy, __func__, f); rc != kSuccess) return rc;
   if (f.mig) ++g.mig_power_calls;
   *energy = g.gpus[f.gpu].energy_mj;
@@ -327,5 +329,6 @@ int fake_nvml_init_refs() { return g.init_refs; }
 int fake_nvml_init_calls() { return g.init_calls; }
 int fake_nvml_handle_lookups() { return g.handle_lookups; }
 int fake_nvml_mig_power_calls() { return g.mig_power_calls; }
+int fake_nvml_energy_calls() { return g.energy_calls; }
 
 }  // extern "C"

@@ -76,6 +76,7 @@ class NvmlGpuTest : public ::testing::Test {
   int InitCalls() { return Fn<int()>("fake_nvml_init_calls")(); }
   int HandleLookups() { return Fn<int()>("fake_nvml_handle_lookups")(); }
   int MigPowerCalls() { return Fn<int()>("fake_nvml_mig_power_calls")(); }
+  int EnergyCalls() { return Fn<int()>("fake_nvml_energy_calls")(); }
 
   // Two GPUs with every figure distinct.
   void TwoGpus() {
@@ -384,6 +385,45 @@ TEST_F(NvmlGpuTest, LostGpuFailsKeepsTheOthersAndIsReenumerated) {
   EXPECT_EQ(HandleLookups(), 2 + 2);  // handles taken afresh
 }
 
+TEST_F(NvmlGpuTest, EnergyIntervalReadsTheCounterAtMostThatOften) {
+  TwoGpus();
+  auto now = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  NvmlGpuCollector c(FAKE_NVML_PATH, std::chrono::seconds(10), [&] { return now; });
+  Sweep first;
+  ASSERT_EQ(c.Collect(first).kind, CollectResult::Kind::kOk);
+  EXPECT_EQ(EnergyCalls(), 2);  // one per GPU
+  EXPECT_EQ(ValueOf(first, "suanli_gpu_energy_joules_total", Gpu(1)), 5.0);
+
+  // 9 s later: the last reading again, without asking NVML; power is read every sweep.
+  SetEnergyMj(1, 9'000);
+  SetPowerMw(1, 80'000);
+  now += std::chrono::seconds(9);
+  Sweep second;
+  ASSERT_EQ(c.Collect(second).kind, CollectResult::Kind::kOk);
+  EXPECT_EQ(EnergyCalls(), 2);
+  EXPECT_EQ(ValueOf(second, "suanli_gpu_energy_joules_total", Gpu(1)), 5.0);
+  EXPECT_EQ(ValueOf(second, "suanli_gpu_power_watts", Gpu(1)), 80.0);
+
+  // 10 s after the reading: read again.
+  now += std::chrono::seconds(1);
+  Sweep third;
+  ASSERT_EQ(c.Collect(third).kind, CollectResult::Kind::kOk);
+  EXPECT_EQ(EnergyCalls(), 4);
+  EXPECT_EQ(ValueOf(third, "suanli_gpu_energy_joules_total", Gpu(1)), 9.0);
+}
+
+TEST_F(NvmlGpuTest, EverySweepReadsTheEnergyByDefault) {
+  TwoGpus();
+  NvmlGpuCollector c(FAKE_NVML_PATH);
+  for (int i = 1; i <= 3; ++i) {
+    SetEnergyMj(0, 1'000 * i);
+    Sweep sweep;
+    ASSERT_EQ(c.Collect(sweep).kind, CollectResult::Kind::kOk);
+    EXPECT_EQ(ValueOf(sweep, "suanli_gpu_energy_joules_total", Gpu(0)), 1.0 * i);
+  }
+  EXPECT_EQ(EnergyCalls(), 6);
+}
+
 TEST_F(NvmlGpuTest, MakeReadsTheLibraryOption) {
   TwoGpus();
   auto config = ConfigMap::Parse("agent.yml", std::string("library: ") + FAKE_NVML_PATH + "\n");
@@ -396,6 +436,14 @@ TEST_F(NvmlGpuTest, MakeReadsTheLibraryOption) {
   Sweep sweep;
   ASSERT_EQ((*made)->Collect(sweep).kind, CollectResult::Kind::kOk);
   EXPECT_EQ(Points(sweep, "suanli_gpu_info"), 2u);
+
+  auto negative = ConfigMap::Parse("agent.yml", "energy_interval: -5s\n");
+  ASSERT_TRUE(negative.ok());
+  CollectorContext neg{HostPaths{}, negative.value()};
+  auto no = NvmlGpuCollector::Make(neg);
+  ASSERT_FALSE(no.ok());
+  EXPECT_NE(no.status().message().find("energy_interval"), std::string::npos)
+      << no.status().message();
 
   auto empty = ConfigMap::Parse("agent.yml", "library: ''\n");
   ASSERT_TRUE(empty.ok());
