@@ -35,9 +35,11 @@
 //
 // Cost, measured on an H200 with driver 580 (README, "GPU check"): about 3.5 ms of CPU per GPU
 // and sweep, nearly all of it in nvmlDeviceGetTotalEnergyConsumption (3.0-3.5 ms per call, up to
-// 11 ms on another machine; the field-values API costs the same); nvmlDeviceGetMigMode 0.5 ms;
-// the others 40-50 us. At the default 15 s interval that is 0.02% of a core per GPU (see
-// energy_interval below for fast sampling). nvmlInit maps about 20 MB into the agent.
+// 11 ms on another machine; the field-values API costs the same); nvmlDeviceGetMigMode 0.5 ms,
+// so MIG mode is read again at most once a minute (it changes only with a GPU reset; instances
+// are listed every sweep while it is on); the others 40-50 us. At the default 15 s interval that is
+// 0.02% of a core per GPU (see energy_interval below for fast sampling). nvmlInit maps about 20 MB
+// into the agent.
 //
 // Options (collector_config.gpu): library: path or soname to dlopen (default
 // "libnvidia-ml.so.1"; tests point it at a fake). energy_interval (default 0s: every sweep): read

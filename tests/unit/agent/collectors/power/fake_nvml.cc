@@ -73,6 +73,7 @@ struct State {
   int handle_lookups = 0;
   int mig_power_calls = 0;
   int energy_calls = 0;
+  int mig_mode_calls = 0;
   unsigned int count = 0;
   std::string driver_version = "550.54.15";
   FakeDevice gpus[kMaxGpus];
@@ -245,6 +246,7 @@ nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(void* device, nvmlMemory_v2_t* memory) {
 }
 
 nvmlReturn_t nvmlDeviceGetMigMode(void* device, unsigned int* current, unsigned int* pending) {
+  ++g.mig_mode_calls;
   Found f;
   if (nvmlReturn_t rc = Check(device, current, __func__, f); rc != kSuccess) return rc;
   if (pending == nullptr || f.mig) return kInvalidArgument;
@@ -330,5 +332,6 @@ int fake_nvml_init_calls() { return g.init_calls; }
 int fake_nvml_handle_lookups() { return g.handle_lookups; }
 int fake_nvml_mig_power_calls() { return g.mig_power_calls; }
 int fake_nvml_energy_calls() { return g.energy_calls; }
+int fake_nvml_mig_mode_calls() { return g.mig_mode_calls; }
 
 }  // extern "C"

@@ -77,6 +77,7 @@ class NvmlGpuTest : public ::testing::Test {
   int HandleLookups() { return Fn<int()>("fake_nvml_handle_lookups")(); }
   int MigPowerCalls() { return Fn<int()>("fake_nvml_mig_power_calls")(); }
   int EnergyCalls() { return Fn<int()>("fake_nvml_energy_calls")(); }
+  int MigModeCalls() { return Fn<int()>("fake_nvml_mig_mode_calls")(); }
 
   // Two GPUs with every figure distinct.
   void TwoGpus() {
@@ -410,6 +411,37 @@ TEST_F(NvmlGpuTest, EnergyIntervalReadsTheCounterAtMostThatOften) {
   ASSERT_EQ(c.Collect(third).kind, CollectResult::Kind::kOk);
   EXPECT_EQ(EnergyCalls(), 4);
   EXPECT_EQ(ValueOf(third, "suanli_gpu_energy_joules_total", Gpu(1)), 9.0);
+}
+
+TEST_F(NvmlGpuTest, MigModeIsReadAgainAtMostEveryMinute) {
+  TwoGpus();
+  auto now = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+  NvmlGpuCollector c(FAKE_NVML_PATH, {}, [&] { return now; });
+  Sweep first;
+  ASSERT_EQ(c.Collect(first).kind, CollectResult::Kind::kOk);
+  EXPECT_EQ(MigModeCalls(), 2);
+  EXPECT_EQ(FindFamily(first, "suanli_gpu_mig_memory_used_bytes"), nullptr);
+
+  // MIG mode turned on (a GPU reset): seen at the first read after a minute, not before.
+  SetMig(0, true, 1);
+  SetMigMemory(0, 0, 10'200'547'328ull, 13'107'200ull);
+  now += std::chrono::seconds(59);
+  Sweep before;
+  ASSERT_EQ(c.Collect(before).kind, CollectResult::Kind::kOk);
+  EXPECT_EQ(MigModeCalls(), 2);
+  now += std::chrono::seconds(1);
+  Sweep after;
+  ASSERT_EQ(c.Collect(after).kind, CollectResult::Kind::kOk);
+  EXPECT_EQ(MigModeCalls(), 4);
+  EXPECT_EQ(Points(after, "suanli_gpu_mig_memory_used_bytes"), 1u);
+
+  // Instances are listed every sweep while the mode is on; the mode itself is not asked again.
+  SetMig(0, true, 2);
+  now += std::chrono::seconds(1);
+  Sweep more;
+  ASSERT_EQ(c.Collect(more).kind, CollectResult::Kind::kOk);
+  EXPECT_EQ(MigModeCalls(), 4);
+  EXPECT_EQ(Points(more, "suanli_gpu_mig_memory_used_bytes"), 2u);
 }
 
 TEST_F(NvmlGpuTest, EverySweepReadsTheEnergyByDefault) {
