@@ -1,21 +1,14 @@
-#!/ usr / bin / env python3
-""
-    "Runs suanli-agent on a machine with NVIDIA GPUs and checks its GPU series against nvidia-smi
-    and NVML(through nvidia - ml - py),
-    idle and under a PyTorch matrix - multiply load;
-also measures the
-        agent's CPU per sweep with and without the gpu collector. Not part of the test suite: CI machines
-            have no GPU.
+#!/usr/bin/env python3
+"""Runs suanli-agent on a machine with NVIDIA GPUs and checks its GPU series against nvidia-smi
+and NVML (through nvidia-ml-py), idle and under a PyTorch matrix-multiply load; also measures
+the agent's CPU per sweep with and without the gpu collector. Not part of the test suite: CI
+machines have no GPU.
 
-    tests /
-    device / pack_agent.sh build / tmp / gpucheck #here : the agent,
-    its libraries, this script python3 / tmp / gpucheck / gpu_vs_nvidia_smi.py #there;
-OUT = DIR keeps the report and logs
+  tests/device/pack_agent.sh build /tmp/gpucheck   # here: the agent, its libraries, this script
+  python3 /tmp/gpucheck/gpu_vs_nvidia_smi.py       # there; OUT=DIR keeps the report and logs
 
-                                       The GPU host needs nvidia -
-                                   smi;
-nvidia - ml - py(import pynvml) adds the energy and memory cross - checks,
-    and PyTorch the load phase; without them those checks are skipped and say so.
+The GPU host needs nvidia-smi; nvidia-ml-py (import pynvml) adds the energy and memory
+cross-checks, and PyTorch the load phase; without them those checks are skipped and say so.
 Exits 1 when a check fails. Uses 127.0.0.1 ports 19465-19468 and 19490.
 """
 import glob, json, os, re, resource, shutil, subprocess, sys, time, urllib.request
@@ -50,7 +43,7 @@ nvml_paths = [p for d in ["/usr/local/nvidia/lib64", "/usr/local/nvidia/lib", "/
 log("libnvidia-ml.so.1 at: %s" % nvml_paths)
 nvml_dirs = ":".join(sorted({os.path.dirname(p) for p in nvml_paths}))
 
-#Direct run with the host 's libc when it is new enough, else Debian' s loader and libc.
+# Direct run with the host's libc when it is new enough, else Debian's loader and libc.
 env = dict(os.environ)
 env["LD_LIBRARY_PATH"] = HERE + "/lib:" + env.get("LD_LIBRARY_PATH", "")
 agent = [HERE + "/suanli-agent"]
@@ -143,16 +136,22 @@ def smi():
 
 try:
     import pynvml
-    pynvml
-  .nvmlInit() except Exception as e : #noqa pynvml = None log("pynvml unavailable: %r" % e)
+    pynvml.nvmlInit()
+except Exception as e:  # noqa
+    pynvml = None
+    log("pynvml unavailable: %r" % e)
 
-      def nvml_read(i)
-      : if pynvml is None : return {}
-h = pynvml.nvmlDeviceGetHandleByIndex(i) d = {
-  "power_w" : pynvml.nvmlDeviceGetPowerUsage(h) / 1e3,
-  "energy_j" : pynvml.nvmlDeviceGetTotalEnergyConsumption(h) / 1e3
-} m1 = pynvml.nvmlDeviceGetMemoryInfo(h) d["mem_v1_used"],
-                                         d["mem_v1_total"] = m1.used, m1.total try : m2 = pynvml.nvmlDeviceGetMemoryInfo(h, version=pynvml.nvmlMemory_v2)
+
+def nvml_read(i):
+    if pynvml is None:
+        return {}
+    h = pynvml.nvmlDeviceGetHandleByIndex(i)
+    d = {"power_w": pynvml.nvmlDeviceGetPowerUsage(h) / 1e3,
+         "energy_j": pynvml.nvmlDeviceGetTotalEnergyConsumption(h) / 1e3}
+    m1 = pynvml.nvmlDeviceGetMemoryInfo(h)
+    d["mem_v1_used"], d["mem_v1_total"] = m1.used, m1.total
+    try:
+        m2 = pynvml.nvmlDeviceGetMemoryInfo(h, version=pynvml.nvmlMemory_v2)
         d["mem_v2_used"], d["mem_v2_total"], d["mem_v2_reserved"] = m2.used, m2.total, m2.reserved
     except Exception as e:  # noqa
         d["mem_v2"] = repr(e)
@@ -236,7 +235,7 @@ if not smi():
     log("nvidia-smi reports no GPU: nothing to compare")
     sys.exit(2)
 
-#A receiver that accepts every remote_write, so that the agents' CPU is that of a healthy link.
+# A receiver that accepts every remote_write, so that the agents' CPU is that of a healthy link.
 import http.server, threading
 
 
@@ -253,7 +252,7 @@ class Sink(http.server.BaseHTTPRequestHandler):
 sink = http.server.ThreadingHTTPServer(("127.0.0.1", 19490), Sink)
 threading.Thread(target=sink.serve_forever, daemon=True).start()
 
-#-- -- main agent at 1 s, default library name
+# ---- main agent at 1 s, default library name
 PORT = 19465
 p = start_agent("agent", PORT, "1s")
 time.sleep(3)
@@ -267,7 +266,7 @@ if nd == 1 and nvml_paths:
     p = start_agent("agent", PORT, "1s", library=nvml_paths[0])
     time.sleep(3)
 
-#the torch load starts importing now so that its start - up overlaps the idle phase
+# the torch load starts importing now so that its start-up overlaps the idle phase
 if os.path.exists("/tmp/load_started"):
     os.remove("/tmp/load_started")
 load = subprocess.Popen([sys.executable, "-c", """
@@ -285,7 +284,7 @@ t_cpu0, s0 = cpu_ticks(p.pid), pick(series(scrape(PORT)), "suanli_agent_sweeps_t
 idle = compare("idle", PORT, 4, 1.0)
 idle_med = power_summary(idle, "idle")
 
-#-- -- per - sweep cost at 100 ms with and without the gpu collector(run side by side)
+# ---- per-sweep cost at 100 ms with and without the gpu collector (run side by side)
 lib = nvml_paths[0] if nd == 1 and nvml_paths else None
 pa = start_agent("fast-all", 19466, "100ms", library=lib)
 pb = start_agent("fast-nogpu", 19467, "100ms", extra=["--no-collector.gpu"])
@@ -313,7 +312,7 @@ for pp in (pa, pb, pc):
     pp.terminate()
     pp.wait()
 
-#nvidia - smi's own cost for one query, for scale
+# nvidia-smi's own cost for one query, for scale
 r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
 for _ in range(5):
     sh("nvidia-smi --query-gpu=power.draw,utilization.gpu,memory.used --format=csv,noheader")
@@ -321,7 +320,7 @@ r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
 log("nvidia-smi query: %.1f ms CPU each (mean of 5)"
     % ((r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime) / 5 * 1e3))
 
-#-- -- load phase
+# ---- load phase
 for _ in range(120):
     if os.path.exists("/tmp/load_started") or load.poll() is not None:
         break
