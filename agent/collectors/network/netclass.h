@@ -24,7 +24,6 @@
 // Thread-safety: not thread-safe; one thread at a time.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
