@@ -18,7 +18,7 @@
 // ProcFile), for the first kMaxDevicesKeptOpen devices in name order; a host with more (a
 // Kubernetes node's veths) opens the rest at each read, so the agent never needs more than a few
 // hundred descriptors. Kept open, an attribute costs one pread instead of open, two reads and
-// close (4 interfaces: ~500 -> ~150 us per sweep on a 2-core VM).
+// close (4 interfaces: ~500 -> ~200 us per sweep on a 2-core VM).
 //
 // Outcomes: no /sys/class/net is NoData; another error listing it is Failed.
 // Thread-safety: not thread-safe; one thread at a time.
