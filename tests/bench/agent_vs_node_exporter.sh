@@ -6,8 +6,15 @@
 #   tests/bench/agent_vs_node_exporter.sh [BUILD_DIR] [SECONDS]
 #
 # The agent sweeps every 100 ms and pushes each sweep to a local suanli-aggregator (so its
-# figure includes encoding and sending); node_exporter is scraped as fast as curl can over
-# one keep-alive connection. CPU is the sum of the threads' run time from
+# figure includes encoding and sending). node_exporter is measured twice over one keep-alive
+# connection: scraped at the agent's cadence (every 100 ms, as Prometheus would scrape it in
+# place of the agent: the like-for-like figure, where each wake-up starts with cold caches) and
+# then as fast as curl can (warm caches: its cheapest figure per scrape). Beside them runs
+# agent_floor_reader (tests/bench/agent_floor_reader.cc): a C++ program that wakes every 100 ms
+# and reads the same /proc and /sys files, nothing else, i.e. the least CPU per sweep and the
+# least memory any agent can reach on this host. The agent and the floor reader are measured
+# during the paced phase (every process wakes at the same cadence, the machine otherwise idle,
+# as in production); the back-to-back phase only gives node_exporter's warm figure. CPU is the sum of the threads' run time from
 # /proc/PID/task/*/schedstat (nanoseconds; utime+stime from /proc/PID/stat counts 10 ms ticks,
 # too coarse for tens of microseconds per sweep, and is printed beside it as a check); memory is
 # VmRSS after the run, split into anonymous and file-backed (shared libraries) pages, and beside
@@ -53,10 +60,31 @@ listen_address() {
 }
 hz=$(getconf CLK_TCK)
 
+# Scrapes http://$1/metrics every $3 seconds for $2 seconds over one keep-alive connection;
+# prints the number of scrapes.
+paced_scrapes() {
+  python3 - "$@" <<'PY'
+import http.client, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+secs, period = float(sys.argv[2]), float(sys.argv[3])
+conn = http.client.HTTPConnection(host, int(port), timeout=10)
+n, start = 0, time.monotonic()
+while time.monotonic() - start < secs:
+    conn.request("GET", "/metrics")
+    conn.getresponse().read()
+    n += 1
+    time.sleep(max(0.0, start + n * period - time.monotonic()))
+print(n)
+PY
+}
+
 # One comparison; prints "agent_us ne_us agent_rss_kb ne_rss_kb agent_anon_kb agent_file_kb
 # ne_anon_kb ne_file_kb sweeps scrapes agent_tick_us ne_tick_us agent_pss_kb ne_pss_kb
-# agent_uss_kb ne_uss_kb" and leaves the agent's
-# per-thread figures in $work/threads.
+# agent_uss_kb ne_uss_kb ne_paced_us paced_scrapes floor_us floor_rss_kb floor_sweeps
+# collect_us memory_us" (the last two: the variants' CPU over the paced phase) and
+# leaves the agent's per-thread figures in $work/threads. ne_us is per scrape back to back,
+# ne_paced_us per scrape at the agent's interval; the agent's and the floor reader's figures
+# cover both phases.
 one_run() {
   local dir=$work/run$1
   mkdir -p "$dir"
@@ -85,6 +113,19 @@ YML
   pids+=($agent)
   local aport
   aport=$(listen_address "$dir/agent.log")
+  # Two variants, for where the agent's CPU goes: collectors and the sweep loop only (no
+  # remote_write: nothing is encoded, spooled or sent), and the whole pipeline with the spool in
+  # memory (encoding, compression and sending, but no segment writes or syncs).
+  sed '/^remote_write/d; /^spool/d' "$dir/agent.yml" >"$dir/agent-collect.yml"
+  sed 's|^spool: .*|spool: {directory: ""}|' "$dir/agent.yml" >"$dir/agent-memory.yml"
+  local collect memory
+  "$bin/suanli-agent" --config.file="$dir/agent-collect.yml" --web.listen-address=127.0.0.1:0 \
+    2>"$dir/agent-collect.log" &
+  collect=$!
+  "$bin/suanli-agent" --config.file="$dir/agent-memory.yml" --web.listen-address=127.0.0.1:0 \
+    2>"$dir/agent-memory.log" &
+  memory=$!
+  pids+=($collect $memory)
 
   prometheus-node-exporter --web.listen-address=127.0.0.1:0 --collector.disable-defaults \
     --collector.cpu --collector.meminfo --collector.netdev --collector.loadavg \
@@ -95,21 +136,55 @@ YML
   local neaddr
   neaddr=$(grep -o 'address=[0-9.:]*' "$dir/ne.log" | tail -1 | sed 's/address=//')
 
-  sleep 2  # let both settle (first sweeps, page cache)
-  local sweeps0 a0 n0 at0 nt0
+  # The floor: the files the agent's collectors read on this host (those that exist), at its
+  # interval.
+  local files=(/proc/stat /proc/meminfo /proc/loadavg /proc/net/dev)
+  local f
+  for f in /proc/pressure/{cpu,memory,io} /sys/class/powercap/*/energy_uj \
+    /sys/class/hwmon/hwmon*/{power,energy,temp,in,curr,fan}*_input; do
+    [ -r "$f" ] && files+=("$f")
+  done
+  "$bin/agent_floor_reader" 100 "${files[@]}" &
+  local floor=$!
+  pids+=($floor)
+
+  sleep 2  # let them settle (first sweeps, page cache)
+  local sweeps0 a0 n0 at0 nt0 f0 fw0
   sweeps0=$(curl -s "http://$aport/metrics" | awk '/^suanli_agent_sweeps_total/ {print $2}')
-  a0=$(cpu_ns $agent); n0=$(cpu_ns $ne); at0=$(cpu_ticks $agent); nt0=$(cpu_ticks $ne)
+  a0=$(cpu_ns $agent); at0=$(cpu_ticks $agent)
+  f0=$(cpu_ns $floor); fw0=$(date +%s%N)
+  local c0 m0 c1 m1
+  c0=$(cpu_ns $collect); m0=$(cpu_ns $memory)
   thread_ns $agent | sort >"$dir/t0"
+  local paced np0 np1
+  np0=$(cpu_ns $ne)
+  paced=$(paced_scrapes "$neaddr" "$secs" 0.1)
+  np1=$(cpu_ns $ne)
+  # The agent and the floor reader are measured over the paced phase, in which every process
+  # wakes at the same cadence and the machine is otherwise as idle as a production host.
+  local a1 at1 sweeps1 f1 fw1
+  a1=$(cpu_ns $agent); at1=$(cpu_ticks $agent)
+  f1=$(cpu_ns $floor); fw1=$(date +%s%N)
+  c1=$(cpu_ns $collect); m1=$(cpu_ns $memory)
+  local floor_rss
+  floor_rss=$(rss_kb $floor VmRSS)
+  # Stopped before the memory figures are read: pages the variants map from the same binary,
+  # and the floor reader from the same libraries, would count as shared in the agent's PSS and
+  # USS.
+  kill $floor $collect $memory
+  wait $floor $collect $memory 2>/dev/null || true
+  thread_ns $agent | sort >"$dir/t1"
+  sweeps1=$(curl -s "http://$aport/metrics" | awk '/^suanli_agent_sweeps_total/ {print $2}')
+
+  local n1 nt1
+  n0=$(cpu_ns $ne); nt0=$(cpu_ticks $ne)
   local end=$((SECONDS + secs)) scrapes=0 urls=()
   for _ in $(seq 50); do urls+=("http://$neaddr/metrics"); done
   while [ $SECONDS -lt $end ]; do
     curl -s "${urls[@]}" >/dev/null # 50 scrapes over one keep-alive connection
     scrapes=$((scrapes + 50))
   done
-  local a1 n1 at1 nt1 sweeps1
-  a1=$(cpu_ns $agent); n1=$(cpu_ns $ne); at1=$(cpu_ticks $agent); nt1=$(cpu_ticks $ne)
-  thread_ns $agent | sort >"$dir/t1"
-  sweeps1=$(curl -s "http://$aport/metrics" | awk '/^suanli_agent_sweeps_total/ {print $2}')
+  n1=$(cpu_ns $ne); nt1=$(cpu_ticks $ne)
   local sweeps
   sweeps=$(awk -v a="$sweeps0" -v b="$sweeps1" 'BEGIN {print b - a}')
   join "$dir/t0" "$dir/t1" | awk -v sw="$sweeps" '$5 > $3 {
@@ -117,7 +192,9 @@ YML
   echo "$(( (a1 - a0) / 1000 )) $(( (n1 - n0) / 1000 )) $(rss_kb $agent VmRSS) $(rss_kb $ne VmRSS)" \
     "$(rss_kb $agent RssAnon) $(rss_kb $agent RssFile) $(rss_kb $ne RssAnon) $(rss_kb $ne RssFile)" \
     "$sweeps $scrapes $((at1 - at0)) $((nt1 - nt0))" \
-    "$(pss_kb $agent) $(pss_kb $ne) $(uss_kb $agent) $(uss_kb $ne)"
+    "$(pss_kb $agent) $(pss_kb $ne) $(uss_kb $agent) $(uss_kb $ne)" \
+    "$(( (np1 - np0) / 1000 )) $paced $(( (f1 - f0) / 1000 )) $floor_rss" \
+    "$(( (fw1 - fw0) / 100000000 )) $(( (c1 - c0) / 1000 )) $(( (m1 - m0) / 1000 ))"
   kill $agent $ne $aggpid
   wait $agent $ne $aggpid 2>/dev/null || true
   pids=()
@@ -125,12 +202,15 @@ YML
 
 for r in $(seq "$runs"); do
   one_run "$r" | awk -v hz="$hz" '{
-    printf "%.1f %.1f %d %d %d %d %d %d %d %d %.1f %.1f %d %d %d %d\n", $1 / $9, $2 / $10, $3,
-      $4, $5, $6, $7, $8, $9, $10, $11 / hz / $9 * 1e6, $12 / hz / $10 * 1e6, $13, $14, $15,
-      $16 }' >>"$work/results"
+    printf "%.1f %.1f %d %d %d %d %d %d %d %d %.1f %.1f %d %d %d %d %.1f %d %.1f %d %d %.1f %.1f\n",
+      $1 / $9, $2 / $10, $3, $4, $5, $6, $7, $8, $9, $10, $11 / hz / $9 * 1e6,
+      $12 / hz / $10 * 1e6, $13, $14, $15, $16, $17 / $18, $18, $19 / $21, $20, $21,
+      $22 / $21, $23 / $21 }' \
+    >>"$work/results"
   if [ "$runs" -gt 1 ]; then
-    awk '{printf "run: agent %.0f us/sweep, node_exporter %.0f us/scrape, RSS %.1f / %.1f MB\n",
-      $1, $2, $3 / 1024, $4 / 1024}' <(tail -1 "$work/results")
+    awk '{printf "run: agent %.0f us/sweep, node_exporter %.0f us/scrape at 100 ms and %.0f back " \
+      "to back, floor %.0f us; RSS %.1f / %.1f MB\n", $1, $17, $2, $19, $3 / 1024, $4 / 1024}' \
+      <(tail -1 "$work/results")
   fi
 done
 
@@ -140,11 +220,17 @@ a=$(median 1); n=$(median 2); ar=$(median 3); nr=$(median 4)
 awk -v a="$a" -v n="$n" -v ar="$ar" -v nr="$nr" -v aa="$(median 5)" -v af="$(median 6)" \
   -v na="$(median 7)" -v nf="$(median 8)" -v sw="$(median 9)" -v sc="$(median 10)" \
   -v at="$(median 11)" -v nt="$(median 12)" -v ap="$(median 13)" -v np="$(median 14)" \
-  -v au="$(median 15)" -v nu="$(median 16)" -v runs="$runs" 'BEGIN {
+  -v au="$(median 15)" -v nu="$(median 16)" -v npc="$(median 17)" -v psc="$(median 18)" \
+  -v fl="$(median 19)" -v flr="$(median 20)" -v fsw="$(median 21)" -v co="$(median 22)" \
+  -v me="$(median 23)" -v runs="$runs" 'BEGIN {
   printf "median of %d run(s):\n", runs;
   printf "suanli-agent:   %d sweeps, %.0f us CPU per sweep (ticks: %.0f), RSS %.1f MB (anon %.1f, file %.1f)\n", sw, a, at, ar / 1024, aa / 1024, af / 1024;
-  printf "node_exporter:  %d scrapes, %.0f us CPU per scrape (ticks: %.0f), RSS %.1f MB (anon %.1f, file %.1f)\n", sc, n, nt, nr / 1024, na / 1024, nf / 1024;
-  printf "ratios: CPU per sweep / CPU per scrape = 1/%.1f, RSS = 1/%.1f\n", n / a, nr / ar;
+  printf "node_exporter:  %d scrapes at 100 ms, %.0f us CPU per scrape\n", psc, npc;
+  printf "node_exporter:  %d scrapes back to back, %.0f us CPU per scrape (ticks: %.0f), RSS %.1f MB (anon %.1f, file %.1f)\n", sc, n, nt, nr / 1024, na / 1024, nf / 1024;
+  printf "floor reader:   %d sweeps, %.0f us CPU per sweep, RSS %.1f MB\n", fsw, fl, flr / 1024;
+  printf "ratios: CPU per sweep / CPU per scrape at 100 ms = 1/%.1f (floor: 1/%.1f), back to back = 1/%.1f (floor: 1/%.1f); RSS = 1/%.1f (floor: 1/%.1f)\n", npc / a, npc / fl, n / a, n / fl, nr / ar, nr / flr;
+  printf "agent above the floor: %.0f us CPU per sweep, %.1f MB RSS\n", a - fl, (ar - flr) / 1024;
+  printf "  of which: collectors and sweep loop %.0f us (agent without remote_write: %.0f), encoding, compressing and sending %.0f us (spool in memory: %.0f), spool segment writes and syncs %.0f us\n", co - fl, co, me - co, me, a - me;
   printf "beside RSS: PSS agent %.1f MB, node_exporter %.1f MB (1/%.1f); private pages (USS) agent %.1f MB, node_exporter %.1f MB (1/%.1f)\n", ap / 1024, np / 1024, np / ap, au / 1024, nu / 1024, nu / au;
 }'
 echo "agent CPU by thread (last run):"
