@@ -117,7 +117,9 @@ YML
   # remote_write: nothing is encoded, spooled or sent), and the whole pipeline with the spool in
   # memory (encoding, compression and sending, but no segment writes or syncs).
   sed '/^remote_write/d; /^spool/d' "$dir/agent.yml" >"$dir/agent-collect.yml"
-  sed 's|^spool: .*|spool: {directory: ""}|' "$dir/agent.yml" >"$dir/agent-memory.yml"
+  # (Its own dc label: the aggregator would refuse its samples as duplicates of the agent's.)
+  sed 's|^spool: .*|spool: {directory: ""}|; s|dc: bench-1|dc: bench-memory|' "$dir/agent.yml" \
+    >"$dir/agent-memory.yml"
   local collect memory
   "$bin/suanli-agent" --config.file="$dir/agent-collect.yml" --web.listen-address=127.0.0.1:0 \
     2>"$dir/agent-collect.log" &
@@ -171,6 +173,10 @@ YML
   # Stopped before the memory figures are read: pages the variants map from the same binary,
   # and the floor reader from the same libraries, would count as shared in the agent's PSS and
   # USS.
+  if grep -q 'remote_write' "$dir/agent-memory.log"; then
+    echo "agent with its spool in memory logged remote_write trouble:" >&2
+    grep 'remote_write' "$dir/agent-memory.log" >&2
+  fi
   kill $floor $collect $memory
   wait $floor $collect $memory 2>/dev/null || true
   thread_ns $agent | sort >"$dir/t1"
