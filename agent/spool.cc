@@ -335,7 +335,18 @@ Spool::Spool(SpoolOptions options, std::vector<std::string> endpoints, const Clo
                               .Name("suanli_agent_spool_disk_errors_total")
                               .Help("Failed spool file operations, by operation (open, write, "
                                     "sync, read, cursor).")
-                              .Register(registry)) {
+                              .Register(registry)),
+      segment_syncs_counter_(prometheus::BuildCounter()
+                                 .Name("suanli_agent_spool_syncs_total")
+                                 .Help("fdatasync calls on spool files, by file: segment "
+                                       "(records) or cursor.")
+                                 .Register(registry)
+                                 .Add({{"file", "segment"}})),
+      cursor_syncs_counter_(prometheus::BuildCounter()
+                                .Name("suanli_agent_spool_syncs_total")
+                                .Help("")
+                                .Register(registry)
+                                .Add({{"file", "cursor"}})) {
   for (const char* r : kDropReasons) dropped_family_.Add({{"reason", r}});
   for (const char* op : kDiskOps) disk_errors_family_.Add({{"op", op}});
   auto& dropped = SamplesDroppedFamily(registry);
@@ -693,8 +704,11 @@ Status Spool::StartSegment(uint64_t first_seq) {
   struct iovec iov = {h, sizeof h};
   Status st = WriteFully(fd, &iov, 1, 0, path);
   if (st.ok() && options_.fsync != FsyncPolicy::kNever) {  // once per segment
+    ++segment_syncs_;
+    segment_syncs_counter_.Increment();
     if (::fdatasync(fd) != 0) st = ErrnoStatus(errno, "fdatasync " + path);
     if (st.ok()) st = SyncDirectory(options_.directory);  // the new name survives a power cut
+    last_sync_ = clock_.SteadyNow();
   }
   if (!st.ok()) {
     ::close(fd);
@@ -712,14 +726,34 @@ Status Spool::StartSegment(uint64_t first_seq) {
   return Status::Ok();
 }
 
-bool Spool::SyncDue() {
+bool Spool::SegmentSyncDue(Segment& seg, uint64_t seq) {
   if (options_.fsync == FsyncPolicy::kNever) return false;
-  if (options_.fsync == FsyncPolicy::kInterval) {
-    auto now = clock_.SteadyNow();
-    if (now - last_sync_ < options_.fsync_interval) return false;
-    last_sync_ = now;
+  if (options_.fsync == FsyncPolicy::kAlways) return true;
+  auto now = clock_.SteadyNow();
+  if (now - last_sync_ < options_.fsync_interval) return false;
+  // Record `seq` is not in entries_ yet, so every entry at or after unsynced_from is an earlier
+  // record written since the last sync that an endpoint still needs.
+  if (IndexOf(seg.unsynced_from) == entries_.size()) {
+    // All accepted already: they need no disk. The interval stays due, so that the next append
+    // syncs if this record is still held then.
+    seg.unsynced_from = seq;
+    return false;
   }
+  last_sync_ = now;
   return true;
+}
+
+int Spool::SyncSegment(Segment& seg) {
+  ++segment_syncs_;
+  segment_syncs_counter_.Increment();
+  seg.unsynced = false;
+  return ::fdatasync(seg.write_fd);
+}
+
+int Spool::SyncCursor(int fd) {
+  ++cursor_syncs_;
+  cursor_syncs_counter_.Increment();
+  return ::fdatasync(fd);
 }
 
 void Spool::CloseActiveSegment() {
@@ -728,7 +762,7 @@ void Spool::CloseActiveSegment() {
   if (it != segments_.end()) {
     // The records not yet synced go to disk before their segment is left behind.
     if (it->second.unsynced && it->second.write_fd >= 0 && options_.fsync != FsyncPolicy::kNever) {
-      ::fdatasync(it->second.write_fd);  // best effort: a failure here is the next write's
+      SyncSegment(it->second);  // best effort: a failure here is the next write's
     }
     CloseFd(&it->second.write_fd);
   }
@@ -753,10 +787,10 @@ Status Spool::WriteToDisk(Entry& e, const std::string& body) {
   struct iovec iov[2] = {{h, sizeof h}, {const_cast<char*>(body.data()), body.size()}};
   Status st = WriteFully(seg.write_fd, iov, 2, seg.size, seg.path);
   if (st.ok()) {
+    if (!seg.unsynced) seg.unsynced_from = e.seq;
     seg.unsynced = true;
-    if (SyncDue()) {
-      if (::fdatasync(seg.write_fd) != 0) st = ErrnoStatus(errno, "fdatasync " + seg.path);
-      seg.unsynced = false;
+    if (SegmentSyncDue(seg, e.seq) && SyncSegment(seg) != 0) {
+      st = ErrnoStatus(errno, "fdatasync " + seg.path);
     }
   }
   if (!st.ok()) {
@@ -1089,8 +1123,9 @@ Status Spool::PersistCursor(Endpoint& ep, bool force) {
     // written to a new file and renamed over the old one every fsync_interval: creating and
     // renaming a file was most of the sender thread's disk work. A torn write fails the CRC
     // and makes the next start resend everything the spool holds, never skip a record.
+    // Synced for kAlways only (see FsyncPolicy): a cursor bounds duplicates, it loses nothing.
     st = WriteFully(ep.cursor_fd, &iov, 1, 0, ep.cursor_path);
-    if (st.ok() && options_.fsync != FsyncPolicy::kNever && ::fdatasync(ep.cursor_fd) != 0) {
+    if (st.ok() && options_.fsync == FsyncPolicy::kAlways && SyncCursor(ep.cursor_fd) != 0) {
       st = ErrnoStatus(errno, "fdatasync " + ep.cursor_path);
     }
     if (!st.ok()) CloseFd(&ep.cursor_fd);  // next time: replaced whole
@@ -1102,7 +1137,8 @@ Status Spool::PersistCursor(Endpoint& ep, bool force) {
       st = ErrnoStatus(errno, "create " + tmp);
     } else {
       st = WriteFully(fd, &iov, 1, 0, tmp);
-      if (st.ok() && options_.fsync != FsyncPolicy::kNever && ::fdatasync(fd) != 0) {
+      // Synced before the rename, so that a power cut never leaves an empty cursor file.
+      if (st.ok() && options_.fsync != FsyncPolicy::kNever && SyncCursor(fd) != 0) {
         st = ErrnoStatus(errno, "fdatasync " + tmp);
       }
       if (st.ok() && ::rename(tmp.c_str(), ep.cursor_path.c_str()) != 0) {
@@ -1301,6 +1337,8 @@ SpoolStats Spool::Stats() const {
   s.corrupt_records = corrupt_records_;
   s.corrupt_bytes = corrupt_bytes_;
   s.dropped_samples = dropped_;
+  s.segment_syncs = segment_syncs_;
+  s.cursor_syncs = cursor_syncs_;
   return s;
 }
 

@@ -81,14 +81,21 @@ bool HaveHardwareCrc32c();
 enum class FsyncPolicy {
   kAlways,    // fdatasync after every append and cursor update: a power cut loses nothing
   kInterval,  // group sync: an append fdatasyncs the segment (with every record before it) only
-              // when fsync_interval has passed since the last sync (a segment is synced when
-              // it is closed); a power cut loses at most the records of the last
-              // fsync_interval plus one sample interval
+              // when fsync_interval has passed since the last sync AND a record written since
+              // then is still held (not yet accepted by every endpoint). Records the endpoints
+              // accepted before that are never synced: what a receiver holds needs no disk, and
+              // a host whose receivers keep up (each sweep accepted before the next, as at the
+              // default 15 s sampling) never waits on fdatasync. A segment is synced when it is
+              // closed. A power cut loses at most the records of the last fsync_interval plus
+              // one sample interval that no endpoint had accepted.
   kNever,     // leave it to the kernel: a power cut loses what the kernel had not written back
 };
-// Cursors (kInterval and kNever) are written at most once per fsync_interval while records are
-// acknowledged, and when the spool closes: after a crash or power cut an endpoint is sent again
-// at most fsync_interval of records it had already accepted (receivers drop exact duplicates).
+// Cursors are written at most once per fsync_interval while records are acknowledged (kAlways:
+// at every acknowledgement, synced), and when the spool closes. kInterval and kNever do not
+// sync a cursor's update: it only bounds what an endpoint is sent again after a restart, and
+// receivers drop exact duplicates. After a crash an endpoint is sent again at most
+// fsync_interval of records it had already accepted; after a power cut, at most what the kernel
+// had not yet written back of the cursor file (vm.dirty_expire_centisecs: 30 s by default).
 
 // The order in which an endpoint's backlog is sent after an outage.
 enum class ReplayOrder {
@@ -133,6 +140,8 @@ struct SpoolStats {
   bool degraded = false;         // appends go to memory because the directory is unusable
   uint64_t corrupt_records = 0;  // cut off at open, or failed their check when read
   uint64_t corrupt_bytes = 0;
+  uint64_t segment_syncs = 0;                       // fdatasync of a segment file (records)
+  uint64_t cursor_syncs = 0;                        // fdatasync of a cursor file
   std::map<std::string, uint64_t> dropped_samples;  // reason -> samples no endpoint got
 };
 
@@ -191,11 +200,12 @@ class Spool {
   struct Segment {
     uint64_t first_seq = 0;
     std::string path;
-    uint64_t size = 0;      // bytes, header included
-    uint64_t live = 0;      // records of this segment still in entries_
-    int write_fd = -1;      // the active (last) segment only
-    bool unsynced = false;  // records written since its last fdatasync (kInterval)
-    int read_fd = -1;       // opened on first read
+    uint64_t size = 0;           // bytes, header included
+    uint64_t live = 0;           // records of this segment still in entries_
+    int write_fd = -1;           // the active (last) segment only
+    bool unsynced = false;       // records written since its last fdatasync (kInterval)
+    uint64_t unsynced_from = 0;  // while unsynced: the first of them that may still be held
+    int read_fd = -1;            // opened on first read
   };
   struct Entry {
     uint64_t seq = 0;
@@ -238,8 +248,12 @@ class Spool {
   void LoadCursors();
   // `force`: write even within fsync_interval of the last write (closing, new endpoints).
   Status PersistCursor(Endpoint& ep, bool force = true);
-  // Whether a write now should be followed by fdatasync, per the policy; records the sync.
-  bool SyncDue();
+  // Whether the write of record `seq` to `seg` should be followed by fdatasync, per the policy
+  // (kInterval: only while a record written before it since the last sync is still held).
+  bool SegmentSyncDue(Segment& seg, uint64_t seq);
+  // fdatasync, counted.
+  int SyncSegment(Segment& seg);
+  int SyncCursor(int fd);
   Status WriteToDisk(Entry& e, const std::string& body);
   Status StartSegment(uint64_t first_seq);
   void CloseActiveSegment();
@@ -285,6 +299,7 @@ class Spool {
   std::chrono::steady_clock::time_point next_disk_retry_{};
   uint64_t corrupt_records_ = 0, corrupt_bytes_ = 0;
   std::map<std::string, uint64_t> dropped_;
+  uint64_t segment_syncs_ = 0, cursor_syncs_ = 0;
 
   prometheus::Gauge& disk_bytes_gauge_;
   prometheus::Gauge& memory_bytes_gauge_;
@@ -296,6 +311,8 @@ class Spool {
   prometheus::Counter& corrupt_bytes_counter_;
   prometheus::Family<prometheus::Counter>& dropped_family_;
   prometheus::Family<prometheus::Counter>& disk_errors_family_;
+  prometheus::Counter& segment_syncs_counter_;
+  prometheus::Counter& cursor_syncs_counter_;
 };
 
 }  // namespace suanli::agent

@@ -495,6 +495,82 @@ TEST_F(SpoolTest, IntervalPolicyWritesCursorsAtMostOncePerInterval) {
   EXPECT_THAT(Seqs(Drain(*s)), ElementsAre(3));
 }
 
+// kInterval syncs a segment only for records an endpoint still needs: what every endpoint
+// accepted before a sync was due never costs an fdatasync (the steady state of a host whose
+// receivers keep up), while a record still held when the interval has passed is synced by the
+// next append.
+TEST_F(SpoolTest, IntervalPolicySyncsOnlyRecordsStillHeld) {
+  SpoolOptions o = Options();
+  o.fsync = FsyncPolicy::kInterval;
+  o.fsync_interval = std::chrono::seconds(1);
+  auto s = Open(o, {"a", "b"});
+  auto syncs = [&] { return s->Stats().segment_syncs; };
+  Fill(*s, 0, 1);  // creates the segment (synced once, with the directory)
+  const uint64_t base = syncs();
+  EXPECT_EQ(base, 1u);
+  Drain(*s, 0);
+  Drain(*s, 1);
+  clock_.AdvanceMs(2000);
+  Fill(*s, 1, 2);  // record 0 was accepted by both endpoints: no sync
+  EXPECT_EQ(syncs(), base);
+  Drain(*s, 0);  // record 1: endpoint b has not accepted it
+  clock_.AdvanceMs(2000);
+  Fill(*s, 2, 3);  // record 1 is still held: synced (with 2)
+  EXPECT_EQ(syncs(), base + 1);
+  Fill(*s, 3, 4);  // within the interval of that sync
+  EXPECT_EQ(syncs(), base + 1);
+  clock_.AdvanceMs(2000);
+  Drain(*s, 0);
+  Drain(*s, 1);
+  Fill(*s, 4, 5);  // records 2 and 3 were accepted: no sync, though the interval has passed
+  EXPECT_EQ(syncs(), base + 1);
+  clock_.AdvanceMs(100);
+  Fill(*s, 5, 6);  // record 4 is held and the interval is still due: synced
+  EXPECT_EQ(syncs(), base + 2);
+  EXPECT_EQ(Metric(registry_, "suanli_agent_spool_syncs_total", {{"file", "segment"}}),
+            static_cast<double>(base + 2));
+  // A restart finds every record the endpoints had not accepted.
+  s.reset();
+  s = Open(o, {"a", "b"});
+  EXPECT_THAT(Seqs(Drain(*s, 0)), ElementsAre(4, 5));
+  EXPECT_THAT(Seqs(Drain(*s, 1)), ElementsAre(4, 5));
+}
+
+TEST_F(SpoolTest, SyncCountsFollowThePolicy) {
+  for (FsyncPolicy policy : {FsyncPolicy::kAlways, FsyncPolicy::kInterval, FsyncPolicy::kNever}) {
+    SCOPED_TRACE(static_cast<int>(policy));
+    SpoolOptions o = Options();
+    o.directory = dir_ + "-" + std::to_string(static_cast<int>(policy));
+    o.fsync = policy;
+    o.fsync_interval = std::chrono::seconds(1);
+    auto s = Open(o);
+    Fill(*s, 0, 3);
+    for (uint64_t i = 0; i < 3; ++i) {
+      clock_.AdvanceMs(1000);
+      s->Ack(0, {i});
+    }
+    SpoolStats st = s->Stats();
+    switch (policy) {
+      case FsyncPolicy::kAlways:
+        EXPECT_EQ(st.segment_syncs, 4u);  // the new segment, then every record
+        EXPECT_EQ(st.cursor_syncs, 4u);   // the first cursor (replaced whole), then every Ack
+        break;
+      case FsyncPolicy::kInterval:
+        // The new segment only: the records came within one interval. The cursor's first write
+        // is synced before its rename; its updates in place are not (they bound duplicates).
+        EXPECT_EQ(st.segment_syncs, 1u);
+        EXPECT_EQ(st.cursor_syncs, 1u);
+        break;
+      case FsyncPolicy::kNever:
+        EXPECT_EQ(st.segment_syncs, 0u);
+        EXPECT_EQ(st.cursor_syncs, 0u);
+        break;
+    }
+    s.reset();
+    EXPECT_THAT(Seqs(Drain(*Open(o))), ::testing::IsEmpty());  // every Ack's cursor persisted
+  }
+}
+
 TEST_F(SpoolTest, UnreadableCursorResendsEverything) {
   { Fill(*Open(Options()), 0, 3); }
   {
