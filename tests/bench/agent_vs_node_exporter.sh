@@ -7,28 +7,32 @@
 #
 # The agent sweeps every 100 ms and pushes each sweep to a local suanli-aggregator (so its
 # figure includes encoding and sending). node_exporter is measured twice over one keep-alive
-# connection: scraped at the agent's cadence (every 100 ms, as Prometheus would scrape it in
-# place of the agent: the like-for-like figure, where each wake-up starts with cold caches) and
-# then as fast as curl can (warm caches: its cheapest figure per scrape). Beside them runs
-# agent_floor_reader (tests/bench/agent_floor_reader.cc): a C++ program that wakes every 100 ms
-# and reads the same /proc and /sys files, nothing else, i.e. the least CPU per sweep and the
-# least memory any agent can reach on this host. The agent and the floor reader are measured
-# during the paced phase (every process wakes at the same cadence, the machine otherwise idle,
-# as in production); the back-to-back phase only gives node_exporter's warm figure. CPU is the sum of the threads' run time from
-# /proc/PID/task/*/schedstat (nanoseconds; utime+stime from /proc/PID/stat counts 10 ms ticks,
-# too coarse for tens of microseconds per sweep, and is printed beside it as a check); memory is
-# VmRSS after the run, split into anonymous and file-backed (shared libraries) pages, and beside
-# it PSS and the private pages (USS) from smaps_rollup: RSS counts libc and libstdc++ pages that
-# every C++ process on the host shares, while node_exporter is one static binary, so USS is what
-# each adds to a host. Prints the
-# ratios the issue asks for, then the agent's CPU per thread (threads are named: sampler,
-# sender-N, c-COLLECTOR for collectors that may block).
+# connection: scraped at the agent's cadence (as Prometheus would scrape it in place of the
+# agent: the like-for-like figure, where each wake-up starts with cold caches), then as fast as
+# curl can (warm caches: its cheapest figure per scrape). Beside them runs agent_floor_reader
+# (tests/bench/agent_floor_reader.cc), a C++ program that wakes at the same cadence and reads
+# the same /proc and /sys files, nothing else: the least CPU per sweep and the least memory any
+# agent can reach on this host. The agent and the floor reader are measured during the paced
+# phase (every process wakes at the same cadence, the machine otherwise idle, as in
+# production); the back-to-back phase only gives node_exporter's warm figure.
+#
+# CPU is the sum of the threads' run time from /proc/PID/task/*/schedstat (nanoseconds;
+# utime+stime from /proc/PID/stat counts 10 ms ticks, too coarse for tens of microseconds per
+# sweep, and is printed beside it as a check). Memory is VmRSS after the run, split into
+# anonymous and file-backed (shared libraries) pages, and beside it PSS and the private pages
+# (USS) from smaps_rollup: RSS counts libc and libstdc++ pages that every C++ process on the
+# host shares, while node_exporter is one static binary, so USS is what each adds to a host.
+# Prints the ratios the issue asks for, then the agent's CPU per thread (threads are named:
+# sampler, sender-N, c-COLLECTOR for collectors that may block).
 #
 # RUNS=N runs the whole comparison N times and prints the median of each figure.
+# INTERVAL_MS=N sets the cadence of the agent, the paced scrapes and the floor reader (default
+# 100; at 1000 and above every sweep is sent in its own request, as at the default 15 s).
 set -euo pipefail
 build=${1:-build}
 secs=${2:-20}
 runs=${RUNS:-1}
+interval_ms=${INTERVAL_MS:-100}
 bin=$(cd "$build/bin" && pwd)
 if ! command -v prometheus-node-exporter >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
@@ -95,11 +99,11 @@ one_run() {
   local agg
   agg=$(listen_address "$dir/agg.log")
 
-  # Default settings but the interval (100 ms, for many sweeps in a short run) and the spool
+  # Default settings but the interval (100 ms: many sweeps in a short run) and the spool
   # directory (per run, not ./data/agent-spool where the script is started).
   cat >"$dir/agent.yml" <<YML
 labels: {region: bench, dc: bench-1}
-sample_interval: 100ms
+sample_interval: ${interval_ms}ms
 remote_write: [{url: "http://$agg/api/v1/write"}]
 collectors: {stat: false, netclass: false}
 spool: {directory: "$dir/spool"}
@@ -146,7 +150,7 @@ YML
     /sys/class/hwmon/hwmon*/{power,energy,temp,in,curr,fan}*_input; do
     [ -r "$f" ] && files+=("$f")
   done
-  "$bin/agent_floor_reader" 100 "${files[@]}" &
+  "$bin/agent_floor_reader" "$interval_ms" "${files[@]}" &
   local floor=$!
   pids+=($floor)
 
@@ -160,7 +164,7 @@ YML
   thread_ns $agent | sort >"$dir/t0"
   local paced np0 np1
   np0=$(cpu_ns $ne)
-  paced=$(paced_scrapes "$neaddr" "$secs" 0.1)
+  paced=$(paced_scrapes "$neaddr" "$secs" "$(awk -v i="$interval_ms" 'BEGIN {print i / 1000}')")
   np1=$(cpu_ns $ne)
   # The agent and the floor reader are measured over the paced phase, in which every process
   # wakes at the same cadence and the machine is otherwise as idle as a production host.
@@ -173,9 +177,9 @@ YML
   # Stopped before the memory figures are read: pages the variants map from the same binary,
   # and the floor reader from the same libraries, would count as shared in the agent's PSS and
   # USS.
-  if grep -q 'remote_write' "$dir/agent-memory.log"; then
+  if grep -Eq 'level=(warn|error).*remote_write' "$dir/agent-memory.log"; then
     echo "agent with its spool in memory logged remote_write trouble:" >&2
-    grep 'remote_write' "$dir/agent-memory.log" >&2
+    grep -E 'level=(warn|error).*remote_write' "$dir/agent-memory.log" >&2
   fi
   kill $floor $collect $memory
   wait $floor $collect $memory 2>/dev/null || true
@@ -200,7 +204,7 @@ YML
     "$sweeps $scrapes $((at1 - at0)) $((nt1 - nt0))" \
     "$(pss_kb $agent) $(pss_kb $ne) $(uss_kb $agent) $(uss_kb $ne)" \
     "$(( (np1 - np0) / 1000 )) $paced $(( (f1 - f0) / 1000 )) $floor_rss" \
-    "$(( (fw1 - fw0) / 100000000 )) $(( (c1 - c0) / 1000 )) $(( (m1 - m0) / 1000 ))"
+    "$(( (fw1 - fw0) / (interval_ms * 1000000) )) $(( (c1 - c0) / 1000 )) $(( (m1 - m0) / 1000 ))"
   kill $agent $ne $aggpid
   wait $agent $ne $aggpid 2>/dev/null || true
   pids=()
@@ -214,7 +218,8 @@ for r in $(seq "$runs"); do
       $22 / $21, $23 / $21 }' \
     >>"$work/results"
   if [ "$runs" -gt 1 ]; then
-    awk '{printf "run: agent %.0f us/sweep, node_exporter %.0f us/scrape at 100 ms and %.0f back " \
+    awk -v i="$interval_ms" '{printf "run: agent %.0f us/sweep, node_exporter %.0f us/scrape at " \
+      i " ms and %.0f back " \
       "to back, floor %.0f us; RSS %.1f / %.1f MB\n", $1, $17, $2, $19, $3 / 1024, $4 / 1024}' \
       <(tail -1 "$work/results")
   fi
@@ -228,13 +233,13 @@ awk -v a="$a" -v n="$n" -v ar="$ar" -v nr="$nr" -v aa="$(median 5)" -v af="$(med
   -v at="$(median 11)" -v nt="$(median 12)" -v ap="$(median 13)" -v np="$(median 14)" \
   -v au="$(median 15)" -v nu="$(median 16)" -v npc="$(median 17)" -v psc="$(median 18)" \
   -v fl="$(median 19)" -v flr="$(median 20)" -v fsw="$(median 21)" -v co="$(median 22)" \
-  -v me="$(median 23)" -v runs="$runs" 'BEGIN {
+  -v me="$(median 23)" -v runs="$runs" -v iv="$interval_ms" 'BEGIN {
   printf "median of %d run(s):\n", runs;
   printf "suanli-agent:   %d sweeps, %.0f us CPU per sweep (ticks: %.0f), RSS %.1f MB (anon %.1f, file %.1f)\n", sw, a, at, ar / 1024, aa / 1024, af / 1024;
-  printf "node_exporter:  %d scrapes at 100 ms, %.0f us CPU per scrape\n", psc, npc;
+  printf "node_exporter:  %d scrapes at %d ms, %.0f us CPU per scrape\n", psc, iv, npc;
   printf "node_exporter:  %d scrapes back to back, %.0f us CPU per scrape (ticks: %.0f), RSS %.1f MB (anon %.1f, file %.1f)\n", sc, n, nt, nr / 1024, na / 1024, nf / 1024;
   printf "floor reader:   %d sweeps, %.0f us CPU per sweep, RSS %.1f MB\n", fsw, fl, flr / 1024;
-  printf "ratios: CPU per sweep / CPU per scrape at 100 ms = 1/%.1f (floor: 1/%.1f), back to back = 1/%.1f (floor: 1/%.1f); RSS = 1/%.1f (floor: 1/%.1f)\n", npc / a, npc / fl, n / a, n / fl, nr / ar, nr / flr;
+  printf "ratios: CPU per sweep / CPU per scrape at %d ms = 1/%.1f (floor: 1/%.1f), back to back = 1/%.1f (floor: 1/%.1f); RSS = 1/%.1f (floor: 1/%.1f)\n", iv, npc / a, npc / fl, n / a, n / fl, nr / ar, nr / flr;
   printf "agent above the floor: %.0f us CPU per sweep, %.1f MB RSS\n", a - fl, (ar - flr) / 1024;
   printf "  of which: collectors and sweep loop %.0f us (agent without remote_write: %.0f), encoding, compressing and sending %.0f us (spool in memory: %.0f), spool segment writes and syncs %.0f us\n", co - fl, co, me - co, me, a - me;
   printf "beside RSS: PSS agent %.1f MB, node_exporter %.1f MB (1/%.1f); private pages (USS) agent %.1f MB, node_exporter %.1f MB (1/%.1f)\n", ap / 1024, np / 1024, np / ap, au / 1024, nu / 1024, nu / au;
