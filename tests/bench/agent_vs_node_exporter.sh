@@ -28,6 +28,9 @@
 # RUNS=N runs the whole comparison N times and prints the median of each figure.
 # INTERVAL_MS=N sets the cadence of the agent, the paced scrapes and the floor reader (default
 # 100; at 1000 and above every sweep is sent in its own request, as at the default 15 s).
+# BASELINE_AGENT=PATH runs another suanli-agent binary (say, an earlier commit's build) beside
+# the agent with the same settings (its own spool and dc label) and prints both CPU figures:
+# a before/after comparison in one run.
 set -euo pipefail
 build=${1:-build}
 secs=${2:-20}
@@ -85,7 +88,8 @@ PY
 # One comparison; prints "agent_us ne_us agent_rss_kb ne_rss_kb agent_anon_kb agent_file_kb
 # ne_anon_kb ne_file_kb sweeps scrapes agent_tick_us ne_tick_us agent_pss_kb ne_pss_kb
 # agent_uss_kb ne_uss_kb ne_paced_us paced_scrapes floor_us floor_rss_kb floor_sweeps
-# collect_us memory_us" (the last two: the variants' CPU over the paced phase) and
+# collect_us memory_us baseline_us" (the last three: the variants' and the baseline agent's CPU
+# over the paced phase) and
 # leaves the agent's per-thread figures in $work/threads. ne_us is per scrape back to back,
 # ne_paced_us per scrape at the agent's interval; the agent's and the floor reader's figures
 # cover both phases.
@@ -132,6 +136,15 @@ YML
     2>"$dir/agent-memory.log" &
   memory=$!
   pids+=($collect $memory)
+  local baseline=""
+  if [ -n "${BASELINE_AGENT:-}" ]; then
+    sed "s|dc: bench-1|dc: bench-baseline|; s|$dir/spool|$dir/spool-baseline|" "$dir/agent.yml" \
+      >"$dir/agent-baseline.yml"
+    "$BASELINE_AGENT" --config.file="$dir/agent-baseline.yml" --web.listen-address=127.0.0.1:0 \
+      2>"$dir/agent-baseline.log" &
+    baseline=$!
+    pids+=($baseline)
+  fi
 
   prometheus-node-exporter --web.listen-address=127.0.0.1:0 --collector.disable-defaults \
     --collector.cpu --collector.meminfo --collector.netdev --collector.loadavg \
@@ -159,8 +172,9 @@ YML
   sweeps0=$(curl -s "http://$aport/metrics" | awk '/^suanli_agent_sweeps_total/ {print $2}')
   a0=$(cpu_ns $agent); at0=$(cpu_ticks $agent)
   f0=$(cpu_ns $floor); fw0=$(date +%s%N)
-  local c0 m0 c1 m1
+  local c0 m0 c1 m1 b0=0 b1=0
   c0=$(cpu_ns $collect); m0=$(cpu_ns $memory)
+  [ -n "$baseline" ] && b0=$(cpu_ns $baseline)
   thread_ns $agent | sort >"$dir/t0"
   local paced np0 np1
   np0=$(cpu_ns $ne)
@@ -172,6 +186,7 @@ YML
   a1=$(cpu_ns $agent); at1=$(cpu_ticks $agent)
   f1=$(cpu_ns $floor); fw1=$(date +%s%N)
   c1=$(cpu_ns $collect); m1=$(cpu_ns $memory)
+  [ -n "$baseline" ] && b1=$(cpu_ns $baseline)
   local floor_rss
   floor_rss=$(rss_kb $floor VmRSS)
   # Stopped before the memory figures are read: pages the variants map from the same binary,
@@ -181,10 +196,14 @@ YML
     echo "agent with its spool in memory logged remote_write trouble:" >&2
     grep -E 'level=(warn|error).*remote_write' "$dir/agent-memory.log" >&2
   fi
-  kill $floor $collect $memory
-  wait $floor $collect $memory 2>/dev/null || true
+  kill $floor $collect $memory $baseline
+  wait $floor $collect $memory $baseline 2>/dev/null || true
   thread_ns $agent | sort >"$dir/t1"
-  sweeps1=$(curl -s "http://$aport/metrics" | awk '/^suanli_agent_sweeps_total/ {print $2}')
+  curl -s "http://$aport/metrics" >"$dir/agent-metrics"
+  sweeps1=$(awk '/^suanli_agent_sweeps_total/ {print $2}' "$dir/agent-metrics")
+  # The spool's fdatasyncs over the agent's life, for the last run's summary.
+  awk '/^suanli_agent_spool_syncs_total/ {sub(/.*file="/, "", $1); sub(/".*/, "", $1);
+    printf "%s %s ", $1, $2}' "$dir/agent-metrics" >"$work/syncs"
 
   local n1 nt1
   n0=$(cpu_ns $ne); nt0=$(cpu_ticks $ne)
@@ -204,7 +223,8 @@ YML
     "$sweeps $scrapes $((at1 - at0)) $((nt1 - nt0))" \
     "$(pss_kb $agent) $(pss_kb $ne) $(uss_kb $agent) $(uss_kb $ne)" \
     "$(( (np1 - np0) / 1000 )) $paced $(( (f1 - f0) / 1000 )) $floor_rss" \
-    "$(( (fw1 - fw0) / (interval_ms * 1000000) )) $(( (c1 - c0) / 1000 )) $(( (m1 - m0) / 1000 ))"
+    "$(( (fw1 - fw0) / (interval_ms * 1000000) )) $(( (c1 - c0) / 1000 )) $(( (m1 - m0) / 1000 ))" \
+    "$(( (b1 - b0) / 1000 ))"
   kill $agent $ne $aggpid
   wait $agent $ne $aggpid 2>/dev/null || true
   pids=()
@@ -212,15 +232,16 @@ YML
 
 for r in $(seq "$runs"); do
   one_run "$r" | awk -v hz="$hz" '{
-    printf "%.1f %.1f %d %d %d %d %d %d %d %d %.1f %.1f %d %d %d %d %.1f %d %.1f %d %d %.1f %.1f\n",
+    printf "%.1f %.1f %d %d %d %d %d %d %d %d %.1f %.1f %d %d %d %d %.1f %d %.1f %d %d %.1f %.1f %.1f\n",
       $1 / $9, $2 / $10, $3, $4, $5, $6, $7, $8, $9, $10, $11 / hz / $9 * 1e6,
       $12 / hz / $10 * 1e6, $13, $14, $15, $16, $17 / $18, $18, $19 / $21, $20, $21,
-      $22 / $21, $23 / $21 }' \
+      $22 / $21, $23 / $21, $24 / $21 }' \
     >>"$work/results"
   if [ "$runs" -gt 1 ]; then
     awk -v i="$interval_ms" '{printf "run: agent %.0f us/sweep, node_exporter %.0f us/scrape at " \
       i " ms and %.0f back " \
-      "to back, floor %.0f us; RSS %.1f / %.1f MB\n", $1, $17, $2, $19, $3 / 1024, $4 / 1024}' \
+      "to back, floor %.0f us; RSS %.1f / %.1f MB" ($24 > 0 ? "; baseline agent %.0f us/sweep" : "") \
+      "\n", $1, $17, $2, $19, $3 / 1024, $4 / 1024, $24}' \
       <(tail -1 "$work/results")
   fi
 done
@@ -233,7 +254,7 @@ awk -v a="$a" -v n="$n" -v ar="$ar" -v nr="$nr" -v aa="$(median 5)" -v af="$(med
   -v at="$(median 11)" -v nt="$(median 12)" -v ap="$(median 13)" -v np="$(median 14)" \
   -v au="$(median 15)" -v nu="$(median 16)" -v npc="$(median 17)" -v psc="$(median 18)" \
   -v fl="$(median 19)" -v flr="$(median 20)" -v fsw="$(median 21)" -v co="$(median 22)" \
-  -v me="$(median 23)" -v runs="$runs" -v iv="$interval_ms" 'BEGIN {
+  -v me="$(median 23)" -v ba="$(median 24)" -v runs="$runs" -v iv="$interval_ms" 'BEGIN {
   printf "median of %d run(s):\n", runs;
   printf "suanli-agent:   %d sweeps, %.0f us CPU per sweep (ticks: %.0f), RSS %.1f MB (anon %.1f, file %.1f)\n", sw, a, at, ar / 1024, aa / 1024, af / 1024;
   printf "node_exporter:  %d scrapes at %d ms, %.0f us CPU per scrape\n", psc, iv, npc;
@@ -242,7 +263,9 @@ awk -v a="$a" -v n="$n" -v ar="$ar" -v nr="$nr" -v aa="$(median 5)" -v af="$(med
   printf "ratios: CPU per sweep / CPU per scrape at %d ms = 1/%.1f (floor: 1/%.1f), back to back = 1/%.1f (floor: 1/%.1f); RSS = 1/%.1f (floor: 1/%.1f)\n", iv, npc / a, npc / fl, n / a, n / fl, nr / ar, nr / flr;
   printf "agent above the floor: %.0f us CPU per sweep, %.1f MB RSS\n", a - fl, (ar - flr) / 1024;
   printf "  of which: collectors and sweep loop %.0f us (agent without remote_write: %.0f), encoding, compressing and sending %.0f us (spool in memory: %.0f), spool segment writes and syncs %.0f us\n", co - fl, co, me - co, me, a - me;
+  if (ba > 0) printf "baseline agent (%s): %.0f us CPU per sweep; this agent %.0f (%+.0f%%)\n", ENVIRON["BASELINE_AGENT"], ba, a, (a / ba - 1) * 100;
   printf "beside RSS: PSS agent %.1f MB, node_exporter %.1f MB (1/%.1f); private pages (USS) agent %.1f MB, node_exporter %.1f MB (1/%.1f)\n", ap / 1024, np / 1024, np / ap, au / 1024, nu / 1024, nu / au;
 }'
+echo "agent's spool fdatasync calls (last run, since the agent started): $(cat "$work/syncs")"
 echo "agent CPU by thread (last run):"
 cat "$work/threads"
