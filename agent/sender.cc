@@ -41,6 +41,14 @@ std::chrono::milliseconds ParseRetryAfter(const std::string& value) {
   return std::chrono::milliseconds(std::min<long>(secs, 300) * 1000);
 }
 
+std::chrono::steady_clock::duration SpacingWait(std::chrono::steady_clock::time_point last_send,
+                                                std::chrono::steady_clock::time_point now,
+                                                std::chrono::milliseconds min_send_interval) {
+  auto wait = last_send + min_send_interval - now;
+  if (wait * 10 < min_send_interval) return std::chrono::steady_clock::duration::zero();
+  return wait;
+}
+
 Result<std::string> MergeRecords(const std::vector<SpoolRecord>& records, size_t* series) {
   if (records.size() == 1) {
     if (series != nullptr) *series = 0;  // unknown without decoding; not needed then
@@ -166,7 +174,8 @@ void RemoteWriteSender::Run() {
       // not a full batch pending when it starts.
       if (space_next && endpoint_.min_send_interval.count() > 0 &&
           spool_.PendingSamples(index_) < static_cast<uint64_t>(endpoint_.max_samples_per_send)) {
-        auto wait = last_send + endpoint_.min_send_interval - std::chrono::steady_clock::now();
+        auto wait =
+            SpacingWait(last_send, std::chrono::steady_clock::now(), endpoint_.min_send_interval);
         // Stop() during the wait: what it held back is sent now, once (the loop then ends), so
         // that the spacing never keeps a sweep past a shutdown or a reload.
         if (wait > std::chrono::steady_clock::duration::zero()) {

@@ -12,7 +12,8 @@
 // Spacing: once caught up, the next request starts no sooner than min_send_interval after the
 // last one; a sweep that comes later than that is sent at once, earlier ones wait and go
 // together (so at 100 ms sampling and 1 s spacing, one request per second carries ten sweeps).
-// A backlog, retries and one-at-a-time resends are never held back.
+// A wait shorter than a tenth of min_send_interval is skipped (see SpacingWait). A backlog,
+// retries and one-at-a-time resends are never held back.
 //
 // Retries: network errors, 5xx and 429 are retried with exponential backoff and full jitter on
 // the upper half, honouring Retry-After (seconds; at most 5 minutes). After a network error the
@@ -54,6 +55,16 @@ using WriteOutcome = remote::WriteOutcome;
 
 // Why a request was not accepted, and how long to wait before the next one.
 std::chrono::milliseconds ParseRetryAfter(const std::string& value);
+
+// How long a caught-up sender holds its next request back so that it starts min_send_interval
+// after the last one (`last_send`); zero when that time has come, and also when less than a
+// tenth of the interval is left: such a wait batches no other sweep, it only costs a wake-up
+// and delays the sweep (at a sample interval equal to min_send_interval every sweep came a
+// few milliseconds before the spacing ended). Requests are then at least 0.9 x
+// min_send_interval apart.
+std::chrono::steady_clock::duration SpacingWait(std::chrono::steady_clock::time_point last_send,
+                                                std::chrono::steady_clock::time_point now,
+                                                std::chrono::milliseconds min_send_interval);
 
 class RemoteWriteSender {
  public:

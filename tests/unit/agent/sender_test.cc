@@ -290,6 +290,20 @@ TEST(MergeRecordsTest, MalformedRecordIsAnErrorNamingTheRecords) {
   EXPECT_EQ(MergeRecords(records).status().code(), StatusCode::kInvalidArgument);
 }
 
+// The spacing holds a request back until min_send_interval after the last one, but not for
+// the last tenth of it: at 1 s sampling and 1 s spacing each sweep came a few milliseconds
+// before the spacing ended and cost a wake-up for nothing.
+TEST(SpacingWaitTest, HoldsBackUntilTheIntervalButNotForItsLastTenth) {
+  const SteadyClock::time_point sent{std::chrono::seconds(100)};
+  EXPECT_EQ(SpacingWait(sent, sent + milliseconds(100), milliseconds(1000)), milliseconds(900));
+  EXPECT_EQ(SpacingWait(sent, sent + milliseconds(899), milliseconds(1000)), milliseconds(101));
+  EXPECT_EQ(SpacingWait(sent, sent + milliseconds(900), milliseconds(1000)), milliseconds(100));
+  EXPECT_EQ(SpacingWait(sent, sent + milliseconds(901), milliseconds(1000)), milliseconds(0));
+  EXPECT_EQ(SpacingWait(sent, sent + milliseconds(997), milliseconds(1000)), milliseconds(0));
+  EXPECT_EQ(SpacingWait(sent, sent + milliseconds(1500), milliseconds(1000)), milliseconds(0));
+  EXPECT_EQ(SpacingWait(sent, sent + milliseconds(10), milliseconds(0)), milliseconds(0));
+}
+
 TEST(ParseRetryAfterTest, SecondsOnlyCapped) {
   EXPECT_EQ(ParseRetryAfter("3"), milliseconds(3000));
   EXPECT_EQ(ParseRetryAfter(""), milliseconds(0));
