@@ -299,6 +299,8 @@ class Spool {
   std::chrono::steady_clock::time_point next_disk_retry_{};
   uint64_t corrupt_records_ = 0, corrupt_bytes_ = 0;
   std::map<std::string, uint64_t> dropped_;
+  // This spool's syncs, for Stats(); the counters below add up every spool of the process
+  // (a reload opens a new one on the same registry).
   uint64_t segment_syncs_ = 0, cursor_syncs_ = 0;
 
   prometheus::Gauge& disk_bytes_gauge_;

@@ -91,8 +91,7 @@ PY
 # collect_us memory_us baseline_us" (the last three: the variants' and the baseline agent's CPU
 # over the paced phase) and
 # leaves the agent's per-thread figures in $work/threads. ne_us is per scrape back to back,
-# ne_paced_us per scrape at the agent's interval; the agent's and the floor reader's figures
-# cover both phases.
+# ne_paced_us per scrape at the agent's interval; every other CPU figure covers the paced phase.
 one_run() {
   local dir=$work/run$1
   mkdir -p "$dir"
@@ -103,7 +102,8 @@ one_run() {
   local agg
   agg=$(listen_address "$dir/agg.log")
 
-  # Default settings but the interval (100 ms: many sweeps in a short run) and the spool
+  # Default settings but the interval (INTERVAL_MS, by default 100 ms: many sweeps in a short
+  # run) and the spool
   # directory (per run, not ./data/agent-spool where the script is started).
   cat >"$dir/agent.yml" <<YML
 labels: {region: bench, dc: bench-1}
@@ -189,13 +189,13 @@ YML
   [ -n "$baseline" ] && b1=$(cpu_ns $baseline)
   local floor_rss
   floor_rss=$(rss_kb $floor VmRSS)
-  # Stopped before the memory figures are read: pages the variants map from the same binary,
-  # and the floor reader from the same libraries, would count as shared in the agent's PSS and
-  # USS.
   if grep -Eq 'level=(warn|error).*remote_write' "$dir/agent-memory.log"; then
     echo "agent with its spool in memory logged remote_write trouble:" >&2
     grep -E 'level=(warn|error).*remote_write' "$dir/agent-memory.log" >&2
   fi
+  # Stopped before the memory figures are read: pages the variants map from the same binary,
+  # and the floor reader from the same libraries, would count as shared in the agent's PSS and
+  # USS.
   kill $floor $collect $memory $baseline
   wait $floor $collect $memory $baseline 2>/dev/null || true
   thread_ns $agent | sort >"$dir/t1"
