@@ -272,12 +272,11 @@ struct MergedSeries {
   size_t rest_bytes = 0;
 };
 
-}  // namespace
-
 // Views into the decoded bodies, not copies: the sender merges ten sweeps a second at 100 ms
-// sampling, and a string per series per sweep was most of its time.
-Result<std::string> MergeWriteRequests(const std::vector<std::string_view>& bodies,
-                                       size_t max_decoded_bytes, size_t* series) {
+// sampling, and a string per series per sweep was most of its time. Returns the merged
+// WriteRequest uncompressed: the decoded bodies are freed before it is compressed.
+Result<std::string> MergeDecoded(const std::vector<std::string_view>& bodies,
+                                 size_t max_decoded_bytes, size_t* series) {
   std::vector<MergedSeries> merged;
   std::unordered_map<std::string_view, size_t> by_labels;
   std::vector<std::string_view> metadata;
@@ -386,8 +385,17 @@ Result<std::string> MergeWriteRequests(const std::vector<std::string_view>& bodi
   }
   for (std::string_view md : metadata) out += md;
   if (series != nullptr) *series = merged.size();
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> MergeWriteRequests(const std::vector<std::string_view>& bodies,
+                                       size_t max_decoded_bytes, size_t* series) {
+  auto out = MergeDecoded(bodies, max_decoded_bytes, series);
+  if (!out.ok()) return out.status();
   std::string compressed;
-  snappy::Compress(out.data(), out.size(), &compressed);
+  snappy::Compress(out->data(), out->size(), &compressed);
   return compressed;
 }
 
