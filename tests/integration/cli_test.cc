@@ -209,6 +209,23 @@ bool Maps(pid_t pid, const std::string& library) {
   return false;
 }
 
+// Resident memory: the agent links spdlog's compiled part and yaml-cpp statically
+// (core/spdlog_lib.cc, core/CMakeLists.txt) and encodes remote_write itself, so it maps none of
+// these shared libraries (each cost it hundreds of kB resident).
+TEST(AgentSharedLibrariesTest, MapsNeitherSpdlogNorYamlCppNorProtobuf) {
+  TempDir tmp("suanli-it-libs");
+  auto agent =
+      StartAgent(tmp.path(), {"--remote-write.url=http://127.0.0.1:9/api/v1/write"}, "agent.log");
+  ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+  auto metrics = HttpGet(agent->Url("/metrics"));
+  ASSERT_TRUE(metrics.ok() && metrics->status == 200);
+  // What it does map, so that the check reads the right process's maps.
+  EXPECT_TRUE(Maps(agent->process->pid(), "libprometheus-cpp-core.so.1.0.1"));
+  EXPECT_FALSE(Maps(agent->process->pid(), "libspdlog.so.1.10.0"));
+  EXPECT_FALSE(Maps(agent->process->pid(), "libyaml-cpp.so.0.7.0"));
+  EXPECT_FALSE(Maps(agent->process->pid(), "libprotobuf.so.32.0.12"));
+}
+
 // The agent loads OpenSSL and libcrypt only when its web configuration needs them
 // (agent/lazy_openssl.cc, lazy_libcrypt.cc): plain HTTP never maps them; TLS with basic auth
 // works through the lazily loaded libraries, and a wrong password is still refused.
