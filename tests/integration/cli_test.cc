@@ -199,7 +199,8 @@ INSTANTIATE_TEST_SUITE_P(Binaries, CliTest, ::testing::ValuesIn(Cases()),
                            return info.param.name;
                          });
 
-// Whether the process has `library` (a file name) mapped.
+// Whether the process has `library` (a file name, or its start: "libssl.so" for any version)
+// mapped.
 bool Maps(pid_t pid, const std::string& library) {
   std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
   std::string line;
@@ -220,10 +221,10 @@ TEST(AgentSharedLibrariesTest, MapsNeitherSpdlogNorYamlCppNorProtobuf) {
   auto metrics = HttpGet(agent->Url("/metrics"));
   ASSERT_TRUE(metrics.ok() && metrics->status == 200);
   // What it does map, so that the check reads the right process's maps.
-  EXPECT_TRUE(Maps(agent->process->pid(), "libprometheus-cpp-core.so.1.0.1"));
-  EXPECT_FALSE(Maps(agent->process->pid(), "libspdlog.so.1.10.0"));
-  EXPECT_FALSE(Maps(agent->process->pid(), "libyaml-cpp.so.0.7.0"));
-  EXPECT_FALSE(Maps(agent->process->pid(), "libprotobuf.so.32.0.12"));
+  EXPECT_TRUE(Maps(agent->process->pid(), "libprometheus-cpp-core.so"));
+  EXPECT_FALSE(Maps(agent->process->pid(), "libspdlog.so"));
+  EXPECT_FALSE(Maps(agent->process->pid(), "libyaml-cpp.so"));
+  EXPECT_FALSE(Maps(agent->process->pid(), "libprotobuf.so"));
 }
 
 // The agent loads OpenSSL and libcrypt only when its web configuration needs them
