@@ -12,7 +12,9 @@
 # curl can (warm caches: its cheapest figure per scrape). Beside them runs agent_floor_reader
 # (tests/bench/agent_floor_reader.cc), a C++ program that wakes at the same cadence and reads
 # the same /proc and /sys files, nothing else: the least CPU per sweep and the least memory any
-# agent can reach on this host. The agent and the floor reader are measured during the paced
+# agent can reach on this host. Beside it, exposition_floor (tests/bench/exposition_floor.cc)
+# holds prometheus-cpp's registry and text exposition, fmt and one waking thread: its RSS is the
+# least an agent on the libraries DESIGN.md fixes can hold. The agent and the floor reader are measured during the paced
 # phase (every process wakes at the same cadence, the machine otherwise idle, as in
 # production); the back-to-back phase only gives node_exporter's warm figure.
 #
@@ -166,6 +168,11 @@ YML
   "$bin/agent_floor_reader" "$interval_ms" "${files[@]}" &
   local floor=$!
   pids+=($floor)
+  # The memory floor of the libraries: prometheus-cpp's registry and exposition, fmt and one
+  # waking thread (tests/bench/exposition_floor.cc).
+  "$bin/exposition_floor" "$interval_ms" 2>/dev/null &
+  local libfloor=$!
+  pids+=($libfloor)
 
   sleep 2  # let them settle (first sweeps, page cache)
   local sweeps0 a0 n0 at0 nt0 f0 fw0
@@ -189,6 +196,8 @@ YML
   [ -n "$baseline" ] && b1=$(cpu_ns $baseline)
   local floor_rss
   floor_rss=$(rss_kb $floor VmRSS)
+  local libfloor_rss
+  libfloor_rss=$(rss_kb $libfloor VmRSS)
   if grep -Eq 'level=(warn|error).*remote_write' "$dir/agent-memory.log"; then
     echo "agent with its spool in memory logged remote_write trouble:" >&2
     grep -E 'level=(warn|error).*remote_write' "$dir/agent-memory.log" >&2
@@ -196,8 +205,8 @@ YML
   # Stopped before the memory figures are read: pages the variants map from the same binary,
   # and the floor reader from the same libraries, would count as shared in the agent's PSS and
   # USS.
-  kill $floor $collect $memory $baseline
-  wait $floor $collect $memory $baseline 2>/dev/null || true
+  kill $floor $libfloor $collect $memory $baseline
+  wait $floor $libfloor $collect $memory $baseline 2>/dev/null || true
   thread_ns $agent | sort >"$dir/t1"
   curl -s "http://$aport/metrics" >"$dir/agent-metrics"
   sweeps1=$(awk '/^suanli_agent_sweeps_total/ {print $2}' "$dir/agent-metrics")
@@ -224,7 +233,7 @@ YML
     "$(pss_kb $agent) $(pss_kb $ne) $(uss_kb $agent) $(uss_kb $ne)" \
     "$(( (np1 - np0) / 1000 )) $paced $(( (f1 - f0) / 1000 )) $floor_rss" \
     "$(( (fw1 - fw0) / (interval_ms * 1000000) )) $(( (c1 - c0) / 1000 )) $(( (m1 - m0) / 1000 ))" \
-    "$(( (b1 - b0) / 1000 ))"
+    "$(( (b1 - b0) / 1000 )) $libfloor_rss"
   kill $agent $ne $aggpid
   wait $agent $ne $aggpid 2>/dev/null || true
   pids=()
@@ -232,10 +241,10 @@ YML
 
 for r in $(seq "$runs"); do
   one_run "$r" | awk -v hz="$hz" '{
-    printf "%.1f %.1f %d %d %d %d %d %d %d %d %.1f %.1f %d %d %d %d %.1f %d %.1f %d %d %.1f %.1f %.1f\n",
+    printf "%.1f %.1f %d %d %d %d %d %d %d %d %.1f %.1f %d %d %d %d %.1f %d %.1f %d %d %.1f %.1f %.1f %d\n",
       $1 / $9, $2 / $10, $3, $4, $5, $6, $7, $8, $9, $10, $11 / hz / $9 * 1e6,
       $12 / hz / $10 * 1e6, $13, $14, $15, $16, $17 / $18, $18, $19 / $21, $20, $21,
-      $22 / $21, $23 / $21, $24 / $21 }' \
+      $22 / $21, $23 / $21, $24 / $21, $25 }' \
     >>"$work/results"
   if [ "$runs" -gt 1 ]; then
     awk -v i="$interval_ms" '{printf "run: agent %.0f us/sweep, node_exporter %.0f us/scrape at " \
@@ -254,12 +263,13 @@ awk -v a="$a" -v n="$n" -v ar="$ar" -v nr="$nr" -v aa="$(median 5)" -v af="$(med
   -v at="$(median 11)" -v nt="$(median 12)" -v ap="$(median 13)" -v np="$(median 14)" \
   -v au="$(median 15)" -v nu="$(median 16)" -v npc="$(median 17)" -v psc="$(median 18)" \
   -v fl="$(median 19)" -v flr="$(median 20)" -v fsw="$(median 21)" -v co="$(median 22)" \
-  -v me="$(median 23)" -v ba="$(median 24)" -v runs="$runs" -v iv="$interval_ms" 'BEGIN {
+  -v me="$(median 23)" -v ba="$(median 24)" -v lfr="$(median 25)" -v runs="$runs" -v iv="$interval_ms" 'BEGIN {
   printf "median of %d run(s):\n", runs;
   printf "suanli-agent:   %d sweeps, %.0f us CPU per sweep (ticks: %.0f), RSS %.1f MB (anon %.1f, file %.1f)\n", sw, a, at, ar / 1024, aa / 1024, af / 1024;
   printf "node_exporter:  %d scrapes at %d ms, %.0f us CPU per scrape\n", psc, iv, npc;
   printf "node_exporter:  %d scrapes back to back, %.0f us CPU per scrape (ticks: %.0f), RSS %.1f MB (anon %.1f, file %.1f)\n", sc, n, nt, nr / 1024, na / 1024, nf / 1024;
   printf "floor reader:   %d sweeps, %.0f us CPU per sweep, RSS %.1f MB\n", fsw, fl, flr / 1024;
+  printf "library floor:  RSS %.1f MB (prometheus-cpp registry and exposition, fmt, one waking thread: the least any agent on DESIGN.md'"'"'s libraries holds; 1/%.1f of node_exporter)\n", lfr / 1024, nr / lfr;
   printf "ratios: CPU per sweep / CPU per scrape at %d ms = 1/%.1f (floor: 1/%.1f), back to back = 1/%.1f (floor: 1/%.1f); RSS = 1/%.1f (floor: 1/%.1f)\n", iv, npc / a, npc / fl, n / a, n / fl, nr / ar, nr / flr;
   printf "agent above the floor: %.0f us CPU per sweep, %.1f MB RSS\n", a - fl, (ar - flr) / 1024;
   printf "  of which: collectors and sweep loop %.0f us (agent without remote_write: %.0f), encoding, compressing and sending %.0f us (spool in memory: %.0f), spool segment writes and syncs %.0f us\n", co - fl, co, me - co, me, a - me;
