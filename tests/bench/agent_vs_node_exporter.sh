@@ -14,9 +14,10 @@
 # the same /proc and /sys files, nothing else: the least CPU per sweep and the least memory any
 # agent can reach on this host. Beside it, exposition_floor (tests/bench/exposition_floor.cc)
 # holds prometheus-cpp's registry and text exposition, fmt and one waking thread: its RSS is the
-# least an agent on the libraries DESIGN.md fixes can hold. The agent and the floor reader are measured during the paced
-# phase (every process wakes at the same cadence, the machine otherwise idle, as in
-# production); the back-to-back phase only gives node_exporter's warm figure.
+# least an agent on the libraries DESIGN.md fixes can hold. The agent and the floor reader are
+# measured during the paced phase (every process wakes at the same cadence, the machine
+# otherwise idle, as in production); the back-to-back phase only gives node_exporter's warm
+# figure.
 #
 # CPU is the sum of the threads' run time from /proc/PID/task/*/schedstat (nanoseconds;
 # utime+stime from /proc/PID/stat counts 10 ms ticks, too coarse for tens of microseconds per
