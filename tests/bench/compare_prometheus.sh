@@ -1,8 +1,9 @@
 #!/bin/bash
 # Side-by-side remote_write ingest: Debian's Prometheus (--web.enable-remote-write-receiver)
-# and suanli-aggregator, one after the other in ONE run, same generator (../shared/tools/rwgen.py)
-# and arguments; prints both results, the ratio of samples per receiver CPU-second, and each
-# receiver's resident memory per series (RSS after the run minus RSS once ready, / series).
+# and suanli-aggregator, one after the other in ONE run, same generator (tests/bench/rwgen.py,
+# or RWGEN=PATH) and arguments; prints both results, the ratio of samples per receiver
+# CPU-second, and each receiver's resident memory per series (RSS after the run minus RSS once
+# ready, / series).
 # Usage: tests/bench/compare_prometheus.sh BUILD_DIR [rwgen args...]   (default: --series 100000
 # --steps 30 --conns 4)
 # RUNS=N repeats the comparison N times and ends with the median ratio. rwgen's samples end 5 s
@@ -15,7 +16,7 @@ shift
 args=("$@")
 [ ${#args[@]} -eq 0 ] && args=(--series 100000 --steps 30 --conns 4)
 here=$(cd "$(dirname "$0")" && pwd)
-rwgen=${RWGEN:-$here/../../../shared/tools/rwgen.py}
+rwgen=${RWGEN:-$here/rwgen.py}
 tmp=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$tmp"' EXIT
 

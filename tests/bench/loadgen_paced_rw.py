@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Paced remote_write load: --series series, one sample each every --interval-s seconds, for
 --intervals intervals, as agents at that scrape interval would send them (bodies pre-encoded
-with ../shared/tools/rwgen.py's encoder, --conns connections, one shard each).
+with tests/bench/rwgen.py's encoder, --conns connections, one shard each).
 
 Per interval it prints how long sending that interval's samples took (every request answered
 2xx = acknowledged durable), the receiver's CPU seconds over the interval and its resident
@@ -20,7 +20,8 @@ import time
 import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-RWGEN = os.environ.get("RWGEN", os.path.join(HERE, "..", "..", "..", "shared", "tools", "rwgen.py"))
+# The project's generator beside this script; RWGEN=PATH loads another with the same build_shard().
+RWGEN = os.environ.get("RWGEN", os.path.join(HERE, "rwgen.py"))
 
 
 def load_rwgen():

@@ -4,7 +4,7 @@
 // family), resident memory per series, and the latency of reading --read_days of one series at
 // 1h resolution. Usage: suanli_load --path=DIR [--series=N --steps=N --step_ms=MS --batch=N
 // --threads=N --read_days=N --values=linear|mixed]
-// --values=linear (default, as ../shared/tools/rwgen.py): series i grows by (i % 7 + 1) per
+// --values=linear (default, as tests/bench/rwgen.py): series i grows by (i % 7 + 1) per
 // step on a steady scrape. --values=mixed, closer to real node data: a quarter each of
 // cpu-seconds-like counters (steps of 0.01 at a wobbling rate), gauges with full-precision
 // noise, byte counters with a noisy rate, and two-decimal gauges, with up to 10 ms of
