@@ -5,7 +5,8 @@ Starts a suanli-aggregator (temporary --storage.path) and suanli-agents over fix
 trees on 127.0.0.1 with free ports, feeds the aggregator (the agents' remote_write, and
 suanli-loadgen's simulated data centers when it is built) until per-dc series appear, scrapes
 every /metrics, and compares with the tables of docs/metrics.md. It fails, naming each one:
-  - a metric family exposed but not documented;
+  - a metric family exposed but not documented, or a full metric name in the sources (a string
+    literal "node_..." or "suanli_...") that no row matches;
   - a documented metric that no binary defines: neither exposed in this run nor named in the
     sources (so conditional ones, e.g. GPU, IPMI or Redfish metrics, still count as defined);
   - an exposed family whose TYPE differs from the documented type;
@@ -32,6 +33,9 @@ import urllib.request
 
 LISTEN_RE = re.compile(r"listening on http://([0-9.]+:[0-9]+)")
 SOURCE_DIRS = ("agent", "aggregator", "exporters", "core")
+# Metric names the sources hold that no binary exposes: series the aggregator reads from what is
+# written to it (a facility meter's suanli_facility_power_watts), documented in prose.
+INPUT_ONLY = {"suanli_facility_power_watts"}
 # Label names every scraper may see on any series of a histogram or summary.
 STRUCTURAL_LABELS = {"le", "quantile"}
 
@@ -318,7 +322,9 @@ def run(args):
         if not ready:
             problems.append("no per-dc figures on the aggregator's /metrics within 60 s:\n" +
                             agg.log_text()[-2000:])
-        for t in texts.values():
+        for name, t in texts.items():
+            mine = parse_exposition(t, {})
+            print(f"{name}: {len(mine)} families")
             parse_exposition(t, families)
     finally:
         for p in reversed(procs):
@@ -347,6 +353,11 @@ def compare(families, rows, sources):
         if extra:
             problems.append(f"docs/metrics.md:{row.line_no}: {name} has labels "
                             f"{sorted(extra)} that its row does not list")
+    # Names the sources define but this run did not expose (a GPU, a BMC, forwarding, ...).
+    for name in sorted(set(re.findall(r'"((?:node|suanli)_[a-zA-Z0-9_]*[a-zA-Z0-9])"', sources))):
+        if name in families or name in INPUT_ONLY or any(r.matches(name) for r in rows):
+            continue
+        problems.append(f"named in the sources but not documented in docs/metrics.md: {name}")
     for row in rows:
         for pattern in row.patterns:
             if any(fnmatch.fnmatchcase(n, pattern) for n in families):
@@ -365,10 +376,16 @@ def main():
                     help="folder of proc/sys trees (repeatable; the first that has any wins)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
     args = ap.parse_args()
+    args.bin_dir = os.path.abspath(args.bin_dir)  # the processes run in a temporary folder
+    args.source_dir = os.path.abspath(args.source_dir)
+    args.fixtures = [os.path.abspath(f) for f in args.fixtures]
     if not args.fixtures:
         args.fixtures = [os.path.join(args.source_dir, "tests", "fixtures"),
                          os.path.join(args.source_dir, "..", "shared", "fixtures")]
     families, rows, problems = run(args)
+    if not problems and "node_cpu_seconds_total" not in families:
+        problems.append("the agents exposed no node_cpu_seconds_total: were the fixture trees "
+                        "read? (see the agents' logs with --keep)")
     if not problems:
         problems = compare(families, rows, load_sources(args.source_dir))
     if problems:
