@@ -378,7 +378,7 @@ def main():
     args = ap.parse_args()
     args.bin_dir = os.path.abspath(args.bin_dir)  # the processes run in a temporary folder
     args.source_dir = os.path.abspath(args.source_dir)
-    args.fixtures = [os.path.abspath(f) for f in args.fixtures]
+    args.fixtures = [os.path.abspath(f) for f in args.fixtures if f]
     if not args.fixtures:
         args.fixtures = [os.path.join(args.source_dir, "tests", "fixtures"),
                          os.path.join(args.source_dir, "..", "shared", "fixtures")]
