@@ -11,6 +11,8 @@ PACKAGES=(
   libssl-dev clang libclang-rt-14-dev  # TLS (OpenSSL 3); fuzz/ and sanitizer builds (libFuzzer)
   # test-time servers and tools: real Prometheus (with promtool) and Alertmanager
   prometheus prometheus-alertmanager python3 python3-snappy curl
+  # Debian packages (cpack -G DEB, tests/package): dpkg-shlibdeps, file, lintian
+  dpkg-dev file lintian
 )
 
 missing=()
