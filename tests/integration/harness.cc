@@ -160,7 +160,10 @@ void FailOnSanitizerReport(const std::string& who, const std::string& output) {
 }  // namespace
 
 std::string BinDir() { return SUANLI_BIN_DIR; }
-std::string FixturesDir() { return SUANLI_FIXTURES_DIR; }
+std::string FixturesDir() {
+  const char* env = std::getenv("SUANLI_TEST_FIXTURES_DIR");
+  return env != nullptr && *env != '\0' ? env : SUANLI_TEST_FIXTURES_DIR;
+}
 std::string AgentBinary() { return BinDir() + "/suanli-agent"; }
 std::string AggregatorBinary() { return BinDir() + "/suanli-aggregator"; }
 

@@ -25,7 +25,8 @@ namespace suanli::it {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// Where the build put the binaries, and the shared fixture trees.
+// Where the build put the binaries, and the project's fixture trees (tests/fixtures; the
+// environment variable SUANLI_TEST_FIXTURES_DIR overrides it, as for the unit tests).
 std::string BinDir();
 std::string FixturesDir();
 std::string AgentBinary();

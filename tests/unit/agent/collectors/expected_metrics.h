@@ -1,4 +1,7 @@
 // Test support for collector tests (header-only):
+//  - FixturePath(): a file of the fixture trees (tests/fixtures/README.md), and
+//    SUANLI_CONFORMANCE_TEST / OnUpstreamTrees, which run a check on the project's trimmed
+//    copies and again on the upstream trees they were cut from, where those are;
 //  - ExpectedMetrics: a Prometheus text-format file (what node_exporter printed for a fixture
 //    tree) parsed into families (HELP, TYPE) and series keyed by their label set;
 //  - SweepMatches(): compares what a collector put in a Sweep with it, both ways: every emitted
@@ -29,9 +32,85 @@
 
 namespace suanli::agent::testing {
 
-inline std::string FixturePath(std::string_view relative) {
-  return std::string(SUANLI_FIXTURES_DIR) + "/" + std::string(relative);
+// The root FixturePath() resolves against: the project's trimmed copies in tests/fixtures
+// (SUANLI_TEST_FIXTURES_DIR; the environment variable of that name overrides it, which
+// tests/fixtures/update.py --record uses), or the upstream trees while an UpstreamFixtures lives.
+inline std::string& FixtureRoot() {
+  static std::string root = [] {
+    const char* env = std::getenv("SUANLI_TEST_FIXTURES_DIR");
+    return std::string(env != nullptr && *env != '\0' ? env : SUANLI_TEST_FIXTURES_DIR);
+  }();
+  return root;
 }
+
+// A file of the fixture trees, by its path in them ("node_exporter/proc", "kepler/...").
+inline std::string FixturePath(std::string_view relative) {
+  return FixtureRoot() + "/" + std::string(relative);
+}
+
+// The upstream trees (node_exporter's, procfs', kepler's fixtures and DMTF's mockups, whole):
+// $SUANLI_NODE_EXPORTER_FIXTURES, else the ../shared/fixtures beside the checkout as configured.
+inline std::string UpstreamFixturesDir() {
+  const char* env = std::getenv("SUANLI_NODE_EXPORTER_FIXTURES");
+  return env != nullptr && *env != '\0' ? env : SUANLI_UPSTREAM_FIXTURES_DIR;
+}
+
+// While it lives, FixturePath() resolves in the upstream trees, if they are there (found()).
+class UpstreamFixtures {
+ public:
+  UpstreamFixtures() : dir_(UpstreamFixturesDir()), saved_(FixtureRoot()) {
+    std::error_code ec;
+    found_ = std::filesystem::is_directory(dir_ + "/node_exporter", ec);
+    if (found_) FixtureRoot() = dir_;
+  }
+  ~UpstreamFixtures() { FixtureRoot() = saved_; }
+  UpstreamFixtures(const UpstreamFixtures&) = delete;
+  UpstreamFixtures& operator=(const UpstreamFixtures&) = delete;
+
+  bool found() const { return found_; }
+  std::string SkipMessage() const {
+    return "no upstream fixture trees at " + dir_ +
+           " (this check also runs on the trimmed copies in tests/fixtures); to run it on the "
+           "full trees, set SUANLI_NODE_EXPORTER_FIXTURES to a directory holding node_exporter/, "
+           "procfs/, kepler/ and redfish/ as tests/fixtures/README.md describes";
+  }
+
+ private:
+  std::string dir_;
+  std::string saved_;
+  bool found_ = false;
+};
+
+// A test fixture class run on the upstream trees: Base's SetUp and the test body resolve
+// FixturePath() there; skipped, with UpstreamFixtures::SkipMessage(), when they are absent.
+template <class Base>
+class OnUpstreamTrees : public Base {
+ protected:
+  void SetUp() override {
+    if (!upstream_.found()) GTEST_SKIP() << upstream_.SkipMessage();
+    Base::SetUp();
+  }
+
+ private:
+  UpstreamFixtures upstream_;
+};
+
+}  // namespace suanli::agent::testing
+
+// SUANLI_CONFORMANCE_TEST(Suite, Name) { body }: a check of our output against what the
+// upstream projects' fixtures say, run twice: Suite.Name on the project's trimmed copies
+// (always), and SuiteOnUpstreamTrees.Name on the full upstream trees (skipped when absent).
+#define SUANLI_CONFORMANCE_TEST(suite, name)                       \
+  void suite##_##name##_Body();                                    \
+  TEST(suite, name) { suite##_##name##_Body(); }                   \
+  TEST(suite##OnUpstreamTrees, name) {                             \
+    ::suanli::agent::testing::UpstreamFixtures upstream;           \
+    if (!upstream.found()) GTEST_SKIP() << upstream.SkipMessage(); \
+    suite##_##name##_Body();                                       \
+  }                                                                \
+  void suite##_##name##_Body()
+
+namespace suanli::agent::testing {
 
 // name{a="b",c="d"} with labels sorted, empty values and `ignored` labels left out.
 inline std::string SeriesKey(std::string_view name, std::vector<Label> labels,

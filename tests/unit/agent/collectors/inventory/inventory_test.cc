@@ -90,7 +90,7 @@ void ExpectValidNames(const Sweep& sweep) {
   }
 }
 
-TEST(InventoryCollectorTest, NodeExporterFixture) {
+SUANLI_CONFORMANCE_TEST(InventoryCollectorTest, NodeExporterFixture) {
   InventoryCollector c({FixturePath("node_exporter/proc"), FixturePath("node_exporter/sys")},
                        Shipped(), {});
   Sweep s;
@@ -119,7 +119,7 @@ TEST(InventoryCollectorTest, NodeExporterFixture) {
             "unknown CPU model \"" + model + "\": add it to collector_config.inventory.models");
 }
 
-TEST(InventoryCollectorTest, ProcfsFixture) {
+SUANLI_CONFORMANCE_TEST(InventoryCollectorTest, ProcfsFixture) {
   InventoryCollector c({FixturePath("procfs/fixtures/proc"), FixturePath("procfs/fixtures/sys")},
                        Shipped(), {});
   Sweep s;

@@ -55,7 +55,7 @@ double Prop(const Sweep& s, const std::string& family, const std::string& dev) {
   return ValueOf(s, family, {{"device", dev}});
 }
 
-TEST(NetclassCollectorTest, MatchesNodeExporter112OnItsFixture) {
+SUANLI_CONFORMANCE_TEST(NetclassCollectorTest, MatchesNodeExporter112OnItsFixture) {
   TempTree tree;
   RebuildClassNet(tree, FixturePath("node_exporter/sys"));
   NetclassCollector c({FixturePath("node_exporter/proc"), tree.root()});
@@ -80,7 +80,7 @@ TEST(NetclassCollectorTest, MatchesNodeExporter112OnItsFixture) {
   EXPECT_EQ(FindFamily(sweep, "node_network_up")->points.size(), 4u);
 }
 
-TEST(NetclassCollectorTest, MatchesNodeExporter15OnProcfsFixture) {
+SUANLI_CONFORMANCE_TEST(NetclassCollectorTest, MatchesNodeExporter15OnProcfsFixture) {
   NetclassCollector c({FixturePath("procfs/fixtures/proc"), FixturePath("procfs/fixtures/sys")});
   Sweep sweep;
   CollectResult r = c.Collect(sweep);

@@ -38,7 +38,7 @@ double Tx(const Sweep& s, const std::string& dev, const std::string& what) {
   return ValueOf(s, "node_network_transmit_" + what + "_total", {{"device", dev}});
 }
 
-TEST(NetdevCollectorTest, MatchesNodeExporter15OnProcfsFixture) {
+SUANLI_CONFORMANCE_TEST(NetdevCollectorTest, MatchesNodeExporter15OnProcfsFixture) {
   NetdevCollector c(ProcfsFixture());
   Sweep sweep;
   CollectResult r = c.Collect(sweep);

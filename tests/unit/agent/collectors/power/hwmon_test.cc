@@ -139,7 +139,8 @@ class HwmonKeplerTest : public ::testing::Test {
   Sweep sweep_;
 };
 
-TEST_F(HwmonKeplerTest, MatchesNodeExporter15WhereItIsRight) {
+// The sweep of kepler's tree against node_exporter 1.5.0's output for it, where that is right.
+void ExpectMatchesNodeExporter15WhereItIsRight(const Sweep& sweep) {
   TempTree tree;
   ExpectedMetrics want = LoadExpectedWithout(
       tree, FixturePath("kepler/expected_node_exporter_1.5.0.txt"), [](const std::string& l) {
@@ -151,17 +152,26 @@ TEST_F(HwmonKeplerTest, MatchesNodeExporter15WhereItIsRight) {
         return Has(l, "sensor=\"in") || Has(l, "sensor=\"curr");
       });
   Sweep as15 =
-      AsNodeExporter15(sweep_, {
-                                   {"ina3221_hwmon_disabled_channel", "ina3221"},
-                                   {"ina3221_hwmon_ina3221", "ina3221"},
-                                   {"ina3221_hwmon_voltage_current", "ina3221"},
-                                   {"ina3221_hwmon_voltage_current_average", "ina3221"},
-                                   {"ina3221_hwmon_voltage_current_multi", "ina3221"},
-                                   {"ina3221_hwmon_voltage_current_partial_average", "ina3221"},
-                                   {"ina226_hwmon_ina226", "ina226"},
-                                   {"ina226_hwmon_voltage_current_no_labels", "ina226"},
-                               });
+      AsNodeExporter15(sweep, {
+                                  {"ina3221_hwmon_disabled_channel", "ina3221"},
+                                  {"ina3221_hwmon_ina3221", "ina3221"},
+                                  {"ina3221_hwmon_voltage_current", "ina3221"},
+                                  {"ina3221_hwmon_voltage_current_average", "ina3221"},
+                                  {"ina3221_hwmon_voltage_current_multi", "ina3221"},
+                                  {"ina3221_hwmon_voltage_current_partial_average", "ina3221"},
+                                  {"ina226_hwmon_ina226", "ina226"},
+                                  {"ina226_hwmon_voltage_current_no_labels", "ina226"},
+                              });
   EXPECT_TRUE(SweepMatches(as15, want, testing::Covering(IsComparedFamily)));
+}
+
+TEST_F(HwmonKeplerTest, MatchesNodeExporter15WhereItIsRight) {
+  ExpectMatchesNodeExporter15WhereItIsRight(sweep_);
+}
+
+using HwmonKeplerTestOnUpstreamTrees = testing::OnUpstreamTrees<HwmonKeplerTest>;
+TEST_F(HwmonKeplerTestOnUpstreamTrees, MatchesNodeExporter15WhereItIsRight) {
+  ExpectMatchesNodeExporter15WhereItIsRight(sweep_);
 }
 
 TEST_F(HwmonKeplerTest, PowerAndEnergyValues) {
@@ -266,7 +276,7 @@ TEST_F(HwmonKeplerTest, SameNameChipsDoNotCollide) {
   ExpectNoDuplicateSeries(sweep_);
 }
 
-TEST(HwmonCollectorTest, ChipLabelsMatchNodeExporter112OnItsFixture) {
+SUANLI_CONFORMANCE_TEST(HwmonCollectorTest, ChipLabelsMatchNodeExporter112OnItsFixture) {
   // Its fixture has no power sensors, but node_hwmon_chip_names shows its chip labels: device
   // links (platform_coretemp_0), the name (nct6779), the directory (hwmon4), and 1.12's suffixes
   // for hwmon devices sharing a parent (platform_asus_nb_wmi_asus, ieee80211_phy0_mt7996_phy0_0).

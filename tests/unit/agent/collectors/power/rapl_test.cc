@@ -55,7 +55,7 @@ void WriteZone(const TempTree& tree, const std::string& dir, const std::string& 
   if (!max_uj.empty()) tree.Write("class/powercap/" + dir + "/max_energy_range_uj", max_uj + "\n");
 }
 
-TEST(RaplCollectorTest, MatchesNodeExporter112OnItsFixture) {
+SUANLI_CONFORMANCE_TEST(RaplCollectorTest, MatchesNodeExporter112OnItsFixture) {
   RaplCollector c({FixturePath("node_exporter/proc"), FixturePath("node_exporter/sys")});
   Sweep sweep;
   CollectResult r = c.Collect(sweep);
@@ -71,7 +71,7 @@ TEST(RaplCollectorTest, MatchesNodeExporter112OnItsFixture) {
   EXPECT_EQ(Readable(sweep, "core", "0"), 1);
 }
 
-TEST(RaplCollectorTest, MatchesNodeExporter15OnProcfsFixtureWithTwoDigitIndex) {
+SUANLI_CONFORMANCE_TEST(RaplCollectorTest, MatchesNodeExporter15OnProcfsFixtureWithTwoDigitIndex) {
   // intel-rapl:a is named package-10: the index comes from the name, not the directory.
   RaplCollector c({FixturePath("procfs/fixtures/proc"), FixturePath("procfs/fixtures/sys")});
   Sweep sweep;
@@ -85,7 +85,7 @@ TEST(RaplCollectorTest, MatchesNodeExporter15OnProcfsFixtureWithTwoDigitIndex) {
   EXPECT_EQ(FindFamily(sweep, "suanli_rapl_energy_joules_total")->points.size(), 3u);
 }
 
-TEST(RaplCollectorTest, ExportsTheMmioCopyOfAPackageOnce) {
+SUANLI_CONFORMANCE_TEST(RaplCollectorTest, ExportsTheMmioCopyOfAPackageOnce) {
   const std::string sys = FixturePath("kepler/internal/device/testdata/sys");
   RaplCollector c({sys, sys});
   Sweep sweep;

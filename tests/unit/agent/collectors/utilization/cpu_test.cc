@@ -30,7 +30,7 @@ double Seconds(const Sweep& s, const std::string& cpu, const std::string& mode) 
   return ValueOf(s, "node_cpu_seconds_total", {{"cpu", cpu}, {"mode", mode}});
 }
 
-TEST(CpuCollectorTest, MatchesNodeExporter112OnItsFixture) {
+SUANLI_CONFORMANCE_TEST(CpuCollectorTest, MatchesNodeExporter112OnItsFixture) {
   CpuCollector c(NodeExporterFixture());
   Sweep sweep;
   CollectResult r = c.Collect(sweep);

@@ -20,7 +20,7 @@ bool IsLoadFamily(std::string_view f) {
   return f == "node_load1" || f == "node_load5" || f == "node_load15";
 }
 
-TEST(LoadavgCollectorTest, MatchesNodeExporter112OnItsFixture) {
+SUANLI_CONFORMANCE_TEST(LoadavgCollectorTest, MatchesNodeExporter112OnItsFixture) {
   LoadavgCollector c({FixturePath("node_exporter/proc"), FixturePath("node_exporter/sys")});
   Sweep sweep;
   CollectResult r = c.Collect(sweep);
@@ -29,7 +29,7 @@ TEST(LoadavgCollectorTest, MatchesNodeExporter112OnItsFixture) {
   EXPECT_TRUE(SweepMatches(sweep, want, Covering(IsLoadFamily)));
 }
 
-TEST(LoadavgCollectorTest, MatchesNodeExporter15OnProcfsFixture) {
+SUANLI_CONFORMANCE_TEST(LoadavgCollectorTest, MatchesNodeExporter15OnProcfsFixture) {
   LoadavgCollector c({FixturePath("procfs/fixtures/proc"), FixturePath("procfs/fixtures/sys")});
   Sweep sweep;
   ASSERT_EQ(c.Collect(sweep).kind, CollectResult::Kind::kOk);

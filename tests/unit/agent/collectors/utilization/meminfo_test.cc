@@ -24,7 +24,7 @@ bool IsMeminfoFamily(std::string_view f) {
   return f.substr(0, 12) == "node_memory_" && f.substr(0, 17) != "node_memory_numa_";
 }
 
-TEST(MeminfoCollectorTest, MatchesNodeExporter112OnItsFixture) {
+SUANLI_CONFORMANCE_TEST(MeminfoCollectorTest, MatchesNodeExporter112OnItsFixture) {
   MeminfoCollector c({FixturePath("node_exporter/proc"), FixturePath("node_exporter/sys")});
   Sweep sweep;
   CollectResult r = c.Collect(sweep);
@@ -35,7 +35,7 @@ TEST(MeminfoCollectorTest, MatchesNodeExporter112OnItsFixture) {
   EXPECT_EQ(FindFamily(sweep, "node_memory_MemAvailable_bytes"), nullptr);
 }
 
-TEST(MeminfoCollectorTest, MatchesNodeExporter15OnProcfsFixture) {
+SUANLI_CONFORMANCE_TEST(MeminfoCollectorTest, MatchesNodeExporter15OnProcfsFixture) {
   MeminfoCollector c({FixturePath("procfs/fixtures/proc"), FixturePath("procfs/fixtures/sys")});
   Sweep sweep;
   CollectResult r = c.Collect(sweep);

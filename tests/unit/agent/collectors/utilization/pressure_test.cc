@@ -19,7 +19,7 @@ using testing::ValueOf;
 
 bool IsPressureFamily(std::string_view f) { return f.substr(0, 14) == "node_pressure_"; }
 
-TEST(PressureCollectorTest, MatchesNodeExporter112OnItsFixture) {
+SUANLI_CONFORMANCE_TEST(PressureCollectorTest, MatchesNodeExporter112OnItsFixture) {
   // Its irq file has no trailing newline; node_exporter reads it, so do we.
   PressureCollector c({FixturePath("node_exporter/proc"), FixturePath("node_exporter/sys")});
   Sweep sweep;
@@ -32,7 +32,7 @@ TEST(PressureCollectorTest, MatchesNodeExporter112OnItsFixture) {
   EXPECT_EQ(ValueOf(sweep, "node_pressure_cpu_waiting_seconds_total"), 14.036781000000001);
 }
 
-TEST(PressureCollectorTest, MatchesNodeExporter15OnProcfsFixtureWithoutIrq) {
+SUANLI_CONFORMANCE_TEST(PressureCollectorTest, MatchesNodeExporter15OnProcfsFixtureWithoutIrq) {
   PressureCollector c({FixturePath("procfs/fixtures/proc"), FixturePath("procfs/fixtures/sys")});
   Sweep sweep;
   CollectResult r = c.Collect(sweep);

@@ -27,7 +27,7 @@ TEST(RegistryTest, ListsTheCollectorsOnceAndEnabled) {
                                              "ipmi_dcmi", "redfish", "inventory"}));
 }
 
-TEST(RegistryTest, EveryCollectorRunsOnBothFixturesWithValidNames) {
+SUANLI_CONFORMANCE_TEST(RegistryTest, EveryCollectorRunsOnBothFixturesWithValidNames) {
   for (const HostPaths& paths : {HostPaths{testing::FixturePath("node_exporter/proc"),
                                            testing::FixturePath("node_exporter/sys")},
                                  HostPaths{testing::FixturePath("procfs/fixtures/proc"),

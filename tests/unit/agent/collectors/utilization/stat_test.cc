@@ -24,7 +24,7 @@ bool IsStatFamily(std::string_view f) {
          f == "node_procs_blocked";
 }
 
-TEST(StatCollectorTest, MatchesNodeExporter112OnItsFixture) {
+SUANLI_CONFORMANCE_TEST(StatCollectorTest, MatchesNodeExporter112OnItsFixture) {
   StatCollector c({FixturePath("node_exporter/proc"), FixturePath("node_exporter/sys")});
   Sweep sweep;
   CollectResult r = c.Collect(sweep);
