@@ -148,7 +148,7 @@ def config():
 
 def redfish():
     # Hand-written documents in the shapes the collector reads; fuzz/run.sh also feeds the DMTF
-    # mockups from ../shared/fixtures/redfish when they are there (not copied: their licence).
+    # mockup documents in tests/fixtures/redfish (BSD-3-Clause, kept there with their licence).
     d = os.path.join(HERE, "corpus", "redfish_json")
     docs = {
         "root": b'{"@odata.id":"/redfish/v1/","Chassis":{"@odata.id":"/redfish/v1/Chassis"}}',

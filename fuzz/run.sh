@@ -37,9 +37,8 @@ for t in "${targets[@]}"; do
     continue
   fi
   extra=()
-  # The DMTF mockups seed the Redfish target where the fixtures are (not copied: licence).
-  [ "$t" = redfish_json_fuzzer ] && [ -d ../shared/fixtures/redfish ] &&
-    extra=(../shared/fixtures/redfish)
+  # The Redfish target also starts from the DMTF mockup documents in tests/fixtures/redfish.
+  [ "$t" = redfish_json_fuzzer ] && extra=(tests/fixtures/redfish)
   scratch=$build/corpus/${t%_fuzzer}
   mkdir -p "$scratch"
   echo "== $t: ${seconds}s"
