@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSUANLI_BUILD_TESTS=OFF >/dev/null
+# The same settings as scripts/test.sh, so the two commands share one build folder in either
+# order; only the two daemons are built here.
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSUANLI_BUILD_TESTS=ON -DSUANLI_BUILD_BENCH=ON >/dev/null
 cmake --build build -j"$(nproc)" --target suanli-agent suanli-aggregator
 mkdir -p data
 ./build/bin/suanli-aggregator --storage.path=data/aggregator 2> >(tee data/aggregator.log >&2) &

@@ -21,11 +21,32 @@ phase() {
   echo "==== $name: done in $((SECONDS - start)) s"
 }
 
+# Each label must hold at least this many tests: a configuration that lost a suite (tests
+# switched off in a reused cache, a directory no longer added) fails here, not silently.
+MIN_TESTS_PER_LABEL=(unit:100 integration:20 dashboards:2)
+
 release() {
   local build=${SUANLI_BUILD_DIR:-build}
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release ${SUANLI_CMAKE_ARGS:-} >/dev/null
+  # Tests on explicitly: the folder may hold a cache from scripts/run.sh or an older
+  # configuration, and a cached SUANLI_BUILD_TESTS=OFF would leave ctest with nothing to run.
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DSUANLI_BUILD_TESTS=ON \
+    -DSUANLI_BUILD_BENCH=ON ${SUANLI_CMAKE_ARGS:-} >/dev/null
   cmake --build "$build" -j"$(nproc)"
-  (cd "$build" && ctest --output-on-failure -j"$(nproc)" --timeout 600)
+  check_test_counts "$build"
+  (cd "$build" && ctest --output-on-failure --no-tests=error -j"$(nproc)" --timeout 600)
+}
+
+check_test_counts() {
+  local build=$1 entry label min n
+  for entry in "${MIN_TESTS_PER_LABEL[@]}"; do
+    label=${entry%%:*} min=${entry#*:}
+    n=$(cd "$build" && ctest -N -L "^${label}\$" | sed -n 's/^Total Tests: //p')
+    if [ "${n:-0}" -lt "$min" ]; then
+      echo "test.sh: label '$label' has ${n:-0} tests in $build, expected at least $min" >&2
+      return 1
+    fi
+    echo "test.sh: label '$label': $n tests"
+  done
 }
 
 phase release release
