@@ -9,7 +9,7 @@
 #include <ctime>
 #include <utility>
 
-#include "exporters/prometheus/text_exposition.h"
+#include "core/text_exposition.h"
 
 namespace suanli::agent {
 namespace {
@@ -23,7 +23,7 @@ std::vector<prometheus::MetricFamily> SweepToFamilies(const Sweep& sweep) {
   std::vector<prometheus::MetricFamily> out;
   out.reserve(sweep.families().size());
   for (const auto& f : sweep.families()) {
-    exporters::FamilyBuilder b(f.name, f.help, ToPrometheusType(f.type));
+    FamilyBuilder b(f.name, f.help, ToPrometheusType(f.type));
     for (const auto& p : f.points) {
       std::vector<prometheus::ClientMetric::Label> labels;
       labels.reserve(p.labels.size());
@@ -269,8 +269,8 @@ HttpResponse Agent::HandleMetrics() const {
     }
   }
   HttpResponse r;
-  r.content_type = exporters::kTextContentType;
-  r.body = exporters::RenderText(all);
+  r.content_type = kTextContentType;
+  r.body = RenderText(all);
   return r;
 }
 

@@ -61,18 +61,12 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/crc32c.h"
 #include "core/status.h"
 
 namespace suanli::agent {
 
-// CRC-32C (Castagnoli), as iSCSI and ext4 use it: Crc32c("123456789") == 0xE3069283. Pass the
-// previous result as `crc` to continue over more bytes.
-// Uses the SSE4.2 crc32 instruction when the CPU has it (checked once), else slicing-by-8.
-uint32_t Crc32c(std::string_view data, uint32_t crc = 0);
-// The two implementations, for tests; Crc32cHardware only where HaveHardwareCrc32c().
-uint32_t Crc32cSoftware(std::string_view data, uint32_t crc = 0);
-uint32_t Crc32cHardware(std::string_view data, uint32_t crc = 0);
-bool HaveHardwareCrc32c();
+using ::suanli::Crc32c;  // core/crc32c.h: record and header checksums
 
 // Whatever the policy, a record is in the kernel's page cache once Append returns, so a crash or
 // SIGKILL of the agent loses nothing, and an outage of the endpoints loses nothing either (the

@@ -3,8 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include "core/file_util.h"
+#include "core/text_exposition.h"
 #include "exporters/prometheus/capacity_metrics.h"
-#include "exporters/prometheus/text_exposition.h"
 #include "exporters/scheduler/capacity_json.h"
 #include "exporters/scheduler/load_watcher.h"
 
@@ -182,18 +182,18 @@ std::string Aggregator::address() const { return server_ ? server_->address() : 
 HttpResponse Aggregator::HandleMetrics() {
   std::vector<prometheus::MetricFamily> families = registry_->Collect();
   storage::StoreStats stats = store_->Stats();
-  exporters::FamilyBuilder series("suanli_aggregator_series", "Series known to the store.",
+  FamilyBuilder series("suanli_aggregator_series", "Series known to the store.",
                                   prometheus::MetricType::Gauge);
   series.Add({}, static_cast<double>(stats.series));
   families.push_back(std::move(series).Build());
-  exporters::FamilyBuilder disk("suanli_aggregator_storage_bytes",
+  FamilyBuilder disk("suanli_aggregator_storage_bytes",
                                 "Bytes the store occupies on disk (SST files and WAL).",
                                 prometheus::MetricType::Gauge);
   disk.Add({}, static_cast<double>(stats.disk_bytes));
   families.push_back(std::move(disk).Build());
   HttpResponse r;
-  r.content_type = exporters::kTextContentType;
-  r.body = exporters::RenderText(families);
+  r.content_type = kTextContentType;
+  r.body = RenderText(families);
   exporters::AppendCapacityText(model_->Snapshot(clock_.NowUnixMs()), &r.body);
   return r;
 }

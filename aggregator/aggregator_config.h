@@ -7,26 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "aggregator/ingest/write_handler.h"
 #include "core/flags.h"
 #include "core/status.h"
 #include "core/web_config.h"
 
 namespace suanli::aggregator {
-
-struct WriteLimits {
-  int64_t max_body_bytes = 16 << 20;     // compressed request body; more is answered 413
-  int64_t max_decoded_bytes = 64 << 20;  // after snappy; guards against decompression bombs
-  int64_t max_series_per_dc = 0;         // series per `dc` label value; 0 = no limit
-  int64_t max_labels_per_series = 0;     // 0 = no limit
-  // Checked by the write handler before anything is stored; 0 = no limit.
-  int64_t max_series_per_request = 0;     // more: 400
-  int64_t max_label_name_length = 1024;   // bytes; longer: 400
-  int64_t max_label_value_length = 2048;  // bytes; longer: 400
-  // Token bucket per `dc` label value: refills at this rate up to the burst; a write that
-  // finds too few tokens is answered 429 (senders retry later).
-  double max_samples_per_second_per_dc = 0;
-  int64_t samples_burst_per_dc = 0;  // 0: ten seconds' worth of the rate
-};
 
 // Retention per resolution and the out-of-order window (storage.retention.*,
 // storage.out_of_order_window); 0 retention keeps forever.

@@ -1,10 +1,10 @@
-#include "exporters/prometheus/text_exposition.h"
+#include "core/text_exposition.h"
 
 #include <prometheus/text_serializer.h>
 
 #include <sstream>
 
-namespace suanli::exporters {
+namespace suanli {
 
 std::string RenderText(const std::vector<prometheus::MetricFamily>& families) {
   std::ostringstream out;
@@ -39,4 +39,4 @@ FamilyBuilder& FamilyBuilder::Add(std::vector<prometheus::ClientMetric::Label> l
 
 prometheus::MetricFamily FamilyBuilder::Build() && { return std::move(family_); }
 
-}  // namespace suanli::exporters
+}  // namespace suanli

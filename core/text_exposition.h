@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-namespace suanli::exporters {
+namespace suanli {
 
 inline constexpr const char* kTextContentType = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -28,4 +28,4 @@ class FamilyBuilder {
   prometheus::MetricFamily family_;
 };
 
-}  // namespace suanli::exporters
+}  // namespace suanli

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string_view>
 
-#include "exporters/prometheus/text_exposition.h"
+#include "core/text_exposition.h"
 
 namespace suanli::exporters {
 namespace {

@@ -22,7 +22,7 @@
 #include "core/http_client.h"
 #include "core/remote_codec.h"
 #include "exporters/prometheus/capacity_metrics.h"
-#include "exporters/prometheus/text_exposition.h"
+#include "core/text_exposition.h"
 #include "exporters/scheduler/capacity_json.h"
 #include "exporters/scheduler/load_watcher.h"
 #include "tests/bench/simulation.h"
@@ -136,7 +136,7 @@ void BM_MetricsViaFamilies(benchmark::State& state) {
   Fixture& f = Loaded();
   for (auto _ : state) {
     std::string body =
-        exporters::RenderText(exporters::CapacityFamilies(f.model->Snapshot(f.now_ms)));
+        RenderText(exporters::CapacityFamilies(f.model->Snapshot(f.now_ms)));
     benchmark::DoNotOptimize(body);
   }
 }

@@ -3,7 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "exporters/prometheus/text_exposition.h"
+#include "core/text_exposition.h"
 #include "tests/integration/harness.h"
 #include "tests/unit/exporters/capacity_fixture.h"
 
