@@ -22,8 +22,9 @@ prometheus::Family<prometheus::Counter>& RequestsFamily(prometheus::Registry& r)
   return prometheus::BuildCounter()
       .Name("suanli_agent_remote_write_requests_total")
       .Help(
-          "remote_write requests by result: ok (2xx), retried (5xx, 429, network error), "
-          "rejected (other status, not retried).")
+          "remote_write requests by result: ok (2xx), retried (5xx, 408, 429, network error), "
+          "held (401, 403, 404, 3xx: retried at max_backoff, never dropped), rejected (other "
+          "4xx, not retried).")
       .Register(r);
 }
 
@@ -32,14 +33,6 @@ double UnixNow() {
 }
 
 }  // namespace
-
-std::chrono::milliseconds ParseRetryAfter(const std::string& value) {
-  if (value.empty()) return std::chrono::milliseconds(0);
-  char* end = nullptr;
-  long secs = std::strtol(value.c_str(), &end, 10);
-  if (end == value.c_str() || secs < 0) return std::chrono::milliseconds(0);  // HTTP-date: ignore
-  return std::chrono::milliseconds(std::min<long>(secs, 300) * 1000);
-}
 
 std::chrono::steady_clock::duration SpacingWait(std::chrono::steady_clock::time_point last_send,
                                                 std::chrono::steady_clock::time_point now,
@@ -83,18 +76,25 @@ RemoteWriteSender::RemoteWriteSender(RemoteWriteEndpoint endpoint, size_t index,
                                  "(5xx, 429, network error).")
                            .Register(registry)
                            .Add({{"endpoint", endpoint_.url}})),
-      samples_rejected_(SamplesDroppedFamily(registry).Add(
-          {{"endpoint", endpoint_.url}, {"reason", "rejected"}})),
+      samples_dropped_family_(SamplesDroppedFamily(registry)),
       requests_ok_(RequestsFamily(registry).Add({{"endpoint", endpoint_.url}, {"result", "ok"}})),
       requests_retried_(
           RequestsFamily(registry).Add({{"endpoint", endpoint_.url}, {"result", "retried"}})),
       requests_rejected_(
           RequestsFamily(registry).Add({{"endpoint", endpoint_.url}, {"result", "rejected"}})),
+      requests_held_(
+          RequestsFamily(registry).Add({{"endpoint", endpoint_.url}, {"result", "held"}})),
       last_success_(prometheus::BuildGauge()
                         .Name("suanli_agent_remote_write_last_success_timestamp_seconds")
                         .Help("Unix time of the last request an endpoint accepted.")
                         .Register(registry)
-                        .Add({{"endpoint", endpoint_.url}})) {}
+                        .Add({{"endpoint", endpoint_.url}})),
+      blocked_(prometheus::BuildGauge()
+                   .Name("suanli_agent_remote_write_blocked")
+                   .Help("1 while an endpoint answers 401, 403, 404 or 3xx: its backlog is held "
+                         "and retried at max_backoff (check credentials and URL).")
+                   .Register(registry)
+                   .Add({{"endpoint", endpoint_.url}})) {}
 
 RemoteWriteSender::~RemoteWriteSender() { Stop(); }
 
@@ -208,26 +208,42 @@ void RemoteWriteSender::Run() {
     last_send = attempt;
     auto result = plain ? plain->Post(endpoint_.url, *body, headers)
                         : curl->Post(endpoint_.url, *body, headers);
-    WriteOutcome outcome;
+    remote::WriteVerdict verdict;
     std::string reason;
     std::chrono::milliseconds retry_after(0);
     bool network_error = false;
     if (!result.ok()) {
-      outcome = WriteOutcome::kRetry;
+      verdict.outcome = WriteOutcome::kRetry;
       network_error = true;
       reason = result.status().message();
     } else {
-      outcome = remote::ClassifyWriteStatus(result->status);
-      if (outcome != WriteOutcome::kAccepted) {  // for the log; not built for every success
-        reason = "HTTP " + std::to_string(result->status) + ": " +
-                 result->body.substr(0, std::min<size_t>(result->body.size(), 256));
-        while (!reason.empty() && (reason.back() == '\n' || reason.back() == ' '))
-          reason.pop_back();
+      verdict = remote::ClassifyWriteStatus(result->status);
+      if (verdict.outcome != WriteOutcome::kAccepted) {  // for the log; not built for every success
+        reason =
+            "HTTP " + std::to_string(result->status) + ": " + remote::ReceiverMessage(result->body);
       }
       auto it = result->headers.find("retry-after");
-      if (it != result->headers.end()) retry_after = ParseRetryAfter(it->second);
+      if (it != result->headers.end()) {
+        retry_after = remote::ParseRetryAfter(it->second, std::chrono::system_clock::now());
+      }
     }
+    WriteOutcome outcome = verdict.outcome;
 
+    if (outcome == WriteOutcome::kHold) {
+      // Credentials or URL wrong (401, 403, 404, 3xx): keep everything, ask again slowly.
+      requests_held_.Increment();
+      if (blocked_.Value() == 0) {
+        spdlog::warn(
+            "remote_write blocked, holding the backlog and retrying every {} ms endpoint={} "
+            "reason=\"{}\" pending_samples={}",
+            endpoint_.max_backoff.count(), endpoint_.url, reason, spool_.PendingSamples(index_));
+      }
+      blocked_.Set(1);
+      failing = true;
+      Sleep(std::max(endpoint_.max_backoff, retry_after));
+      continue;
+    }
+    blocked_.Set(0);
     if (outcome == WriteOutcome::kRetry) {
       requests_retried_.Increment();
       samples_retried_.Increment(static_cast<double>(samples));
@@ -252,7 +268,7 @@ void RemoteWriteSender::Run() {
     std::vector<SpoolRecord> done = std::move(batch);
     batch.clear();
     space_next = false;
-    if (outcome == WriteOutcome::kDrop && done.size() > 1) {
+    if ((outcome == WriteOutcome::kDrop || outcome == WriteOutcome::kSplit) && done.size() > 1) {
       // Find the sweep the receiver refuses instead of dropping the whole batch.
       requests_rejected_.Increment();
       single_until = done.back().seq + 1;
@@ -293,7 +309,8 @@ void RemoteWriteSender::Run() {
     } else {
       spool_.Ack(index_, seqs);  // given up: counted as dropped
       requests_rejected_.Increment();
-      samples_rejected_.Increment(static_cast<double>(samples));
+      samples_dropped_family_.Add({{"endpoint", endpoint_.url}, {"reason", verdict.reason}})
+          .Increment(static_cast<double>(samples));
       spdlog::error("remote_write rejected, dropping sweep endpoint={} samples={} reason=\"{}\"",
                     endpoint_.url, samples, reason);
     }

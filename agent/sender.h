@@ -15,12 +15,17 @@
 // A wait shorter than a tenth of min_send_interval is skipped (see SpacingWait). A backlog,
 // retries and one-at-a-time resends are never held back.
 //
-// Retries: network errors, 5xx and 429 are retried with exponential backoff and full jitter on
-// the upper half, honouring Retry-After (seconds; at most 5 minutes). After a network error the
-// wait is at most one sample interval, so a link that comes back is used within one interval;
-// 5xx and 429 back off up to max_backoff. Other statuses (4xx) are not retried: a merged batch
-// that is refused is sent again one sweep at a time so that only the sweep the receiver refuses
-// is dropped (logged with the server's reason, counted as dropped, reason "rejected").
+// Answers (core/remote_write_response.h, the table every Suanli sender shares): network errors,
+// 5xx, 408 and 429 are retried with exponential backoff and full jitter on the upper half,
+// honouring Retry-After (seconds or an HTTP-date; at most 5 minutes). After a network error
+// the wait is at most one sample interval, so a link that comes back is used within one
+// interval; 5xx and 429 back off up to max_backoff. 401, 403, 404 and 3xx are held: the batch
+// stays in the spool and is retried every max_backoff (a rotated token must not empty the
+// backlog), with the `blocked` gauge at 1 and a warning. 400, 409, 415, 422 and other 4xx are
+// not retried: a merged batch that is refused is sent again one sweep at a time so that only
+// the sweep the receiver refuses is dropped (logged with the server's reason, counted as
+// dropped by reason). 413 does the same for a merged batch; a single sweep still too large is
+// dropped (reason too_large): the agent sends what one server measured in one sweep.
 //
 // Units: durations in milliseconds, timestamps Unix seconds in metrics.
 // Thread-safety: Start/Stop from one thread; the rest runs on the sender's thread; metrics are
@@ -52,9 +57,6 @@ namespace suanli::agent {
 Result<std::string> MergeRecords(const std::vector<SpoolRecord>& records, size_t* series = nullptr);
 
 using WriteOutcome = remote::WriteOutcome;
-
-// Why a request was not accepted, and how long to wait before the next one.
-std::chrono::milliseconds ParseRetryAfter(const std::string& value);
 
 // How long a caught-up sender holds its next request back so that it starts min_send_interval
 // after the last one (`last_send`); zero when that time has come, and also when less than a
@@ -100,11 +102,13 @@ class RemoteWriteSender {
 
   prometheus::Counter& samples_sent_;
   prometheus::Counter& samples_retried_;
-  prometheus::Counter& samples_rejected_;
+  prometheus::Family<prometheus::Counter>& samples_dropped_family_;
   prometheus::Counter& requests_ok_;
   prometheus::Counter& requests_retried_;
   prometheus::Counter& requests_rejected_;
+  prometheus::Counter& requests_held_;
   prometheus::Gauge& last_success_;
+  prometheus::Gauge& blocked_;
 };
 
 }  // namespace suanli::agent

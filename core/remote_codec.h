@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/remote_write_response.h"
 #include "core/sample.h"
 #include "core/status.h"
 
@@ -43,15 +44,7 @@ Result<WriteRequest> DecodeWriteRequest(std::string_view body, size_t max_decode
 Status SnappyDecompress(std::string_view body, size_t max_decoded_bytes,
                         std::unique_ptr<char[]>* out, size_t* size, size_t* capacity = nullptr);
 
-// What a remote_write sender does with an HTTP status: 2xx accepted; 5xx and 429 retried with
-// backoff; every other status (other 4xx, 1xx, 3xx) dropped, never retried.
-// Inline, so that a sender (the agent) uses it without linking the libprotobuf code here.
-enum class WriteOutcome { kAccepted, kRetry, kDrop };
-inline WriteOutcome ClassifyWriteStatus(int http_status) {
-  if (http_status >= 200 && http_status < 300) return WriteOutcome::kAccepted;
-  if (http_status == 429 || (http_status >= 500 && http_status < 600)) return WriteOutcome::kRetry;
-  return WriteOutcome::kDrop;
-}
+// The answer table every sender applies: core/remote_write_response.h.
 
 // ---- remote_read (SAMPLES responses only) ----
 

@@ -304,13 +304,6 @@ TEST(SpacingWaitTest, HoldsBackUntilTheIntervalButNotForItsLastTenth) {
   EXPECT_EQ(SpacingWait(sent, sent + milliseconds(10), milliseconds(0)), milliseconds(0));
 }
 
-TEST(ParseRetryAfterTest, SecondsOnlyCapped) {
-  EXPECT_EQ(ParseRetryAfter("3"), milliseconds(3000));
-  EXPECT_EQ(ParseRetryAfter(""), milliseconds(0));
-  EXPECT_EQ(ParseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT"), milliseconds(0));
-  EXPECT_EQ(ParseRetryAfter("100000"), milliseconds(300000));
-}
-
 TEST_F(SenderTest, DeliversEverySampleInOrderInBatchesThroughAnOutage) {
   FakeReceiver rx;
   rx.FailNext(3, 503);
@@ -361,11 +354,38 @@ TEST_F(SenderTest, RefusedSweepIsIsolatedAndOnlyItIsDropped) {
   want.erase(want.begin() + 5);
   EXPECT_EQ(rx.Timestamps("test_total"), want);  // each exactly once, in order
   EXPECT_EQ(Metric(registry_, "suanli_agent_remote_write_samples_dropped_total",
-                   {{"endpoint", rx.url()}, {"reason", "rejected"}}),
+                   {{"endpoint", rx.url()}, {"reason", "bad_request"}}),
             2);
   EXPECT_EQ(Metric(registry_, "suanli_agent_remote_write_requests_total",
                    {{"endpoint", rx.url()}, {"result", "rejected"}}),
             2);  // the merged batch, then the sweep alone
+}
+
+// 401 (a rotated token), 404 (a moved endpoint): the backlog is held, never dropped, and goes
+// out once the receiver accepts again.
+TEST_F(SenderTest, UnauthorizedAndNotFoundHoldTheBacklog) {
+  FakeReceiver rx;
+  rx.FailNext(2, 401);
+  rx.FailNext(1, 404);
+  auto spool = MemorySpool({rx.url()});
+  Fill(*spool, 0, 4);
+  RemoteWriteEndpoint ep = Endpoint(rx.url(), 1000);
+  ep.max_backoff = milliseconds(200);  // held requests are retried at max_backoff
+  RemoteWriteSender sender(ep, 0, *spool, milliseconds(100), registry_);
+  sender.Start();
+  ASSERT_TRUE(WaitFor([&] {
+    return Metric(registry_, "suanli_agent_remote_write_blocked", {{"endpoint", rx.url()}}) == 1;
+  }));
+  ASSERT_TRUE(WaitFor([&] { return spool->PendingSamples(0) == 0; }));
+  sender.Stop();
+  EXPECT_EQ(rx.Timestamps("test_total"), Range(0, 4));
+  EXPECT_EQ(Metric(registry_, "suanli_agent_remote_write_requests_total",
+                   {{"endpoint", rx.url()}, {"result", "held"}}),
+            3);
+  EXPECT_EQ(Metric(registry_, "suanli_agent_remote_write_blocked", {{"endpoint", rx.url()}}), 0);
+  EXPECT_EQ(
+      Metric(registry_, "suanli_agent_remote_write_samples_sent_total", {{"endpoint", rx.url()}}),
+      8);
 }
 
 TEST_F(SenderTest, NewestFirstSendsTheFreshSweepBeforeTheBacklog) {

@@ -293,29 +293,6 @@ TEST(RemoteCodecTest, LimitIsInclusive) {
   EXPECT_EQ(over.status().code(), StatusCode::kResourceExhausted);
 }
 
-TEST(RemoteCodecTest, ClassifyWriteStatus) {
-  struct Case {
-    int status;
-    WriteOutcome outcome;
-  };
-  const Case cases[] = {
-      {200, WriteOutcome::kAccepted}, {204, WriteOutcome::kAccepted},
-      {299, WriteOutcome::kAccepted}, {429, WriteOutcome::kRetry},
-      {500, WriteOutcome::kRetry},    {502, WriteOutcome::kRetry},
-      {503, WriteOutcome::kRetry},    {599, WriteOutcome::kRetry},
-      {400, WriteOutcome::kDrop},     {401, WriteOutcome::kDrop},
-      {404, WriteOutcome::kDrop},     {409, WriteOutcome::kDrop},
-      {413, WriteOutcome::kDrop},     {428, WriteOutcome::kDrop},
-      {430, WriteOutcome::kDrop},     {100, WriteOutcome::kDrop},
-      {199, WriteOutcome::kDrop},     {301, WriteOutcome::kDrop},
-      {600, WriteOutcome::kDrop},     {0, WriteOutcome::kDrop},
-      {-1, WriteOutcome::kDrop},
-  };
-  for (const Case& c : cases) {
-    EXPECT_EQ(ClassifyWriteStatus(c.status), c.outcome) << c.status;
-  }
-}
-
 // ---- remote_read ----
 
 TEST(RemoteCodecTest, ReadRequestRoundTrip) {
