@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -54,8 +55,12 @@ constexpr std::string_view kFormatKey = "mformat_version";
 constexpr uint32_t kFormatVersion = 2;
 
 // First byte of every key in the head column family.
-constexpr char kLogTag = 'l';   // l seq -> samples of one acknowledged batch (head log)
-constexpr char kHeadTag = 'h';  // h id -> window start + open chunk (checkpoint)
+constexpr char kLogTag = 'l';     // l seq -> samples of one acknowledged batch (head log)
+constexpr char kHeadTag = 'h';    // h id -> window start + open chunk (checkpoint)
+constexpr char kCursorTag = 'c';  // c name -> kind (1 byte) + value (int64 BE)
+// The first head log seq that Replay applies (the last checkpoint's); batches before it are
+// only kept for log cursors. Absent in databases written before: replay everything.
+constexpr std::string_view kReplayFromKey = "mreplay_from";
 
 constexpr int64_t kNoSamples = std::numeric_limits<int64_t>::min();
 constexpr int64_t kHourMs = 3'600'000;
@@ -174,6 +179,12 @@ std::string ChunkKey(uint64_t id, int64_t window_start) { return RawKey(id, wind
 std::string LogKey(uint64_t seq) {
   std::string k(1, kLogTag);
   PutBE64(&k, seq);
+  return k;
+}
+
+std::string CursorKey(std::string_view name) {
+  std::string k(1, kCursorTag);
+  k += name;
   return k;
 }
 
@@ -538,6 +549,21 @@ struct RocksDbStore::Impl {
   std::deque<CommitItem*> queue;
   bool leader_busy = false;
   uint64_t written_seq = 0;  // every item with seq <= this is written (commit_mu)
+
+  // First log seq Replay applies (head_mu); written with each checkpoint.
+  uint64_t replay_from = 0;
+  // Named cursors (Store::SetCursor), as on disk; log cursors keep the log (cursor_mu).
+  std::mutex cursor_mu;
+  std::map<std::string, Cursor, std::less<>> cursors;
+  // The lowest kLog cursor value, or UINT64_MAX (caller holds cursor_mu).
+  uint64_t LowestLogCursorLocked() const {
+    uint64_t low = std::numeric_limits<uint64_t>::max();
+    for (const auto& [name, c] : cursors) {
+      if (c.kind == CursorKind::kLog) low = std::min(low, static_cast<uint64_t>(c.value));
+    }
+    return low;
+  }
+  Status CommitCursorBatch(std::unique_ptr<CommitItem> item);
 
   std::mutex checkpoint_mu;  // one checkpoint or retention pass at a time
   std::thread background;
@@ -1625,6 +1651,24 @@ Result<std::vector<SeriesSamples>> RocksDbStore::Select(const std::vector<Matche
 Result<std::vector<SeriesSamples>> RocksDbStore::SelectRollup(
     const std::vector<MatcherSpec>& matchers, int64_t min_ms, int64_t max_ms, Resolution resolution,
     rollup::Aggregate aggregate) {
+  return SelectImpl(matchers, min_ms, max_ms, resolution, aggregate, nullptr);
+}
+
+Result<std::vector<SeriesRecords>> RocksDbStore::SelectRecords(
+    const std::vector<MatcherSpec>& matchers, int64_t min_ms, int64_t max_ms,
+    Resolution resolution) {
+  if (resolution == Resolution::kRaw) return InvalidArgument("SelectRecords needs a rollup");
+  std::vector<SeriesRecords> out;
+  RETURN_IF_ERROR(
+      SelectImpl(matchers, min_ms, max_ms, resolution, rollup::Aggregate::kRaw, &out).status());
+  return out;
+}
+
+// Select, SelectRollup and SelectRecords: with `records` (a rollup resolution), each matching
+// series' records in range go there and no samples are returned.
+Result<std::vector<SeriesSamples>> RocksDbStore::SelectImpl(
+    const std::vector<MatcherSpec>& matchers, int64_t min_ms, int64_t max_ms, Resolution resolution,
+    rollup::Aggregate aggregate, std::vector<SeriesRecords>* records) {
   Impl& d = *impl_;
   const int res = static_cast<int>(resolution);
   ASSIGN_OR_RETURN(std::vector<LabelMatcher> compiled, CompileMatchers(matchers));
@@ -1774,6 +1818,10 @@ Result<std::vector<SeriesSamples>> RocksDbStore::SelectRollup(
       for (const rollup::Record& r : f.records) {
         if (r.last_ts >= min_ms && r.first_ts <= max_ms) in_range.push_back(r);
       }
+      if (records != nullptr) {
+        if (!in_range.empty()) records->push_back({std::move(f.labels), std::move(in_range)});
+        continue;
+      }
       rollup::Emit(in_range, aggregate, min_ms, max_ms, &result.samples);
     }
     if (result.samples.empty()) continue;
@@ -1782,6 +1830,10 @@ Result<std::vector<SeriesSamples>> RocksDbStore::SelectRollup(
   }
   std::sort(out.begin(), out.end(),
             [](const SeriesSamples& a, const SeriesSamples& b) { return a.labels < b.labels; });
+  if (records != nullptr) {
+    std::sort(records->begin(), records->end(),
+              [](const SeriesRecords& a, const SeriesRecords& b) { return a.labels < b.labels; });
+  }
   return out;
 }
 
@@ -1832,9 +1884,19 @@ Status RocksDbStore::Impl::Checkpoint() {
     items.push_back(std::move(item));
   }
   {
+    // Batches a log cursor still needs stay (forwarding reads them); Replay starts at `cut`.
+    uint64_t keep_from;
+    {
+      std::lock_guard lock(cursor_mu);
+      keep_from = std::min(cut, LowestLogCursorLocked());
+    }
     auto item = std::make_unique<CommitItem>();
     std::lock_guard lock(head_mu);
-    item->wb.DeleteRange(head_cf, LogKey(0), LogKey(cut));
+    if (keep_from > 0) item->wb.DeleteRange(head_cf, LogKey(0), LogKey(keep_from));
+    std::string v;
+    PutBE64(&v, cut);
+    item->wb.Put(head_cf, rocksdb::Slice(kReplayFromKey.data(), kReplayFromKey.size()), v);
+    replay_from = cut;
     Enqueue(item);
     items.push_back(std::move(item));
   }
@@ -1898,6 +1960,32 @@ Status RocksDbStore::Impl::Replay() {
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "reading checkpointed heads"));
 
+  // Cursors, and where the last checkpoint left the head log.
+  lower.assign(1, kCursorTag);
+  upper = PrefixEnd(lower);
+  lower_s = lower;
+  upper_s = upper;
+  it.reset(db->NewIterator(ro, head_cf));
+  for (it->Seek(lower_s); it->Valid(); it->Next()) {
+    std::string_view v = View(it->value());
+    if (v.size() != 9 || (v[0] != static_cast<char>(CursorKind::kLog) &&
+                          v[0] != static_cast<char>(CursorKind::kTime))) {
+      return Internal("malformed cursor " + std::string(View(it->key()).substr(1)));
+    }
+    Cursor c{static_cast<CursorKind>(v[0]), static_cast<int64_t>(GetBE64(v.data() + 1))};
+    std::lock_guard cl(cursor_mu);
+    cursors[std::string(View(it->key()).substr(1))] = c;
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "reading cursors"));
+  std::string from;
+  rocksdb::Status fs = db->Get(rocksdb::ReadOptions(), head_cf,
+                               rocksdb::Slice(kReplayFromKey.data(), kReplayFromKey.size()), &from);
+  if (fs.ok() && from.size() == 8) {
+    replay_from = GetBE64(from.data());
+  } else if (!fs.ok() && !fs.IsNotFound()) {
+    return FromRocks(fs, "reading the head log start");
+  }
+
   lower.assign(1, kLogTag);
   upper = PrefixEnd(lower);
   lower_s = lower;
@@ -1905,6 +1993,20 @@ Status RocksDbStore::Impl::Replay() {
   it.reset(db->NewIterator(ro, head_cf));
   it->SeekToLast();
   if (it->Valid() && it->key().size() == 9) next_seq = GetBE64(it->key().data() + 1) + 1;
+  // Never hand out a seq a cursor or the last checkpoint has already passed.
+  next_seq = std::max(next_seq, replay_from);
+  {
+    std::lock_guard cl(cursor_mu);
+    for (const auto& [name, c] : cursors) {
+      if (c.kind == CursorKind::kLog) next_seq = std::max(next_seq, static_cast<uint64_t>(c.value));
+    }
+  }
+  {
+    std::lock_guard cl(commit_mu);
+    written_seq = next_seq - 1;
+  }
+  const std::string replay_start = LogKey(replay_from);
+  lower_s = replay_start;
   size_t batches = 0, samples = 0;
   CommitItem* last = nullptr;
   std::vector<std::unique_ptr<CommitItem>> items;
@@ -2073,5 +2175,126 @@ Result<uint64_t> RocksDbStore::SeriesId(const Labels& labels) const {
 }
 
 bool RocksDbStore::Healthy() const { return !impl_->write_failed.load(std::memory_order_acquire); }
+
+// ---- the log and cursors ----
+
+Result<LogRead> RocksDbStore::ReadLog(uint64_t from_seq, size_t max_samples, uint64_t end_seq) {
+  Impl& d = *impl_;
+  uint64_t durable;
+  {
+    std::lock_guard lock(d.commit_mu);
+    durable = d.written_seq;
+  }
+  const bool bounded = end_seq != UINT64_MAX && end_seq > 0 && end_seq - 1 < durable;
+  if (bounded) durable = end_seq - 1;
+  LogRead out;
+  out.next_seq = from_seq;
+  if (from_seq > durable) {
+    out.caught_up = true;
+    return out;
+  }
+  std::string lower = LogKey(from_seq), upper = LogKey(durable + 1);
+  rocksdb::Slice lower_s(lower), upper_s(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_lower_bound = &lower_s;
+  ro.iterate_upper_bound = &upper_s;
+  ro.fill_cache = false;  // read once, in order
+  std::unique_ptr<rocksdb::Iterator> it(d.db->NewIterator(ro, d.head_cf));
+  bool stopped_early = false;
+  for (it->Seek(lower_s); it->Valid(); it->Next()) {
+    if (out.samples.size() >= max_samples && out.batches > 0) {
+      stopped_early = true;
+      break;
+    }
+    if (it->key().size() != 9) return Internal("malformed head log key");
+    uint64_t seq = GetBE64(it->key().data() + 1);
+    bool well_formed = ReadHeadLog(View(it->value()), [&](uint64_t id, int64_t ts, uint64_t bits) {
+      out.samples.push_back({id, ts, std::bit_cast<double>(bits)});
+      return true;
+    });
+    if (!well_formed) return Internal("malformed head log batch " + std::to_string(seq));
+    ++out.batches;
+    out.next_seq = seq + 1;
+  }
+  RETURN_IF_ERROR(FromRocks(it->status(), "reading the head log"));
+  if (!stopped_early) {
+    // Every batch up to the durable end (or end_seq) is read; later ones get larger seqs.
+    out.next_seq = std::max(out.next_seq, durable + 1);
+    out.caught_up = !bounded;
+  }
+  return out;
+}
+
+uint64_t RocksDbStore::LogEnd() {
+  std::lock_guard lock(impl_->commit_mu);
+  return impl_->written_seq + 1;
+}
+
+Result<Labels> RocksDbStore::SeriesLabels(uint64_t series_id) {
+  const Impl& d = *impl_;
+  std::shared_lock lock(d.index_mu);
+  SeriesEntry* e = d.ById(series_id);
+  Labels labels;
+  if (e == nullptr || !DecodeLabels(e->labels_blob, &labels)) {
+    return NotFound("no series with id " + std::to_string(series_id));
+  }
+  return labels;
+}
+
+Result<std::optional<Cursor>> RocksDbStore::GetCursor(std::string_view name) {
+  std::lock_guard lock(impl_->cursor_mu);
+  auto it = impl_->cursors.find(name);
+  if (it == impl_->cursors.end()) return std::optional<Cursor>();
+  return std::optional<Cursor>(it->second);
+}
+
+Status RocksDbStore::Impl::CommitCursorBatch(std::unique_ptr<CommitItem> item) {
+  if (write_failed.load()) return IoError("storage refuses writes after a failed write");
+  {
+    std::lock_guard lock(head_mu);
+    Enqueue(item);
+  }
+  return WaitCommitted(item.get());
+}
+
+Status RocksDbStore::SetCursor(std::string_view name, Cursor cursor) {
+  if (name.empty()) return InvalidArgument("cursor name must not be empty");
+  Impl& d = *impl_;
+  auto item = std::make_unique<CommitItem>();
+  std::string v(1, static_cast<char>(cursor.kind));
+  PutBE64(&v, static_cast<uint64_t>(cursor.value));
+  item->wb.Put(d.head_cf, CursorKey(name), v);
+  // A new log cursor, or one moved back, keeps the log from its place before the write, so
+  // that a checkpoint running meanwhile cannot cut below it; one moved forward releases the
+  // log only once durable.
+  {
+    std::lock_guard lock(d.cursor_mu);
+    auto it = d.cursors.find(name);
+    if (it == d.cursors.end() || cursor.value < it->second.value)
+      d.cursors[std::string(name)] = cursor;
+  }
+  RETURN_IF_ERROR(d.CommitCursorBatch(std::move(item)));
+  std::lock_guard lock(d.cursor_mu);
+  d.cursors[std::string(name)] = cursor;
+  return Status::Ok();
+}
+
+Status RocksDbStore::DeleteCursor(std::string_view name) {
+  Impl& d = *impl_;
+  auto item = std::make_unique<CommitItem>();
+  item->wb.Delete(d.head_cf, CursorKey(name));
+  RETURN_IF_ERROR(d.CommitCursorBatch(std::move(item)));
+  std::lock_guard lock(d.cursor_mu);
+  auto it = d.cursors.find(name);
+  if (it != d.cursors.end()) d.cursors.erase(it);
+  return Status::Ok();
+}
+
+std::vector<std::string> RocksDbStore::CursorNames() {
+  std::lock_guard lock(impl_->cursor_mu);
+  std::vector<std::string> names;
+  for (const auto& [name, c] : impl_->cursors) names.push_back(name);
+  return names;
+}
 
 }  // namespace suanli::storage

@@ -47,6 +47,9 @@ class RocksDbStore final : public Store {
                                                   int64_t min_ms, int64_t max_ms,
                                                   rollup::Resolution resolution,
                                                   rollup::Aggregate aggregate) override;
+  Result<std::vector<SeriesRecords>> SelectRecords(const std::vector<MatcherSpec>& matchers,
+                                                   int64_t min_ms, int64_t max_ms,
+                                                   rollup::Resolution resolution) override;
   int64_t RetentionCutoff(rollup::Resolution resolution) const override;
   void SetLimits(const StoreLimits& limits) override;
   // disk_bytes = the "rocksdb.total-sst-files-size" property of every column family plus the
@@ -55,6 +58,15 @@ class RocksDbStore final : public Store {
 
   // False once a write failed: Append is refused from then on.
   bool Healthy() const override;
+
+  Result<LogRead> ReadLog(uint64_t from_seq, size_t max_samples,
+                          uint64_t end_seq = UINT64_MAX) override;
+  uint64_t LogEnd() override;
+  Result<Labels> SeriesLabels(uint64_t series_id) override;
+  Result<std::optional<Cursor>> GetCursor(std::string_view name) override;
+  Status SetCursor(std::string_view name, Cursor cursor) override;
+  Status DeleteCursor(std::string_view name) override;
+  std::vector<std::string> CursorNames() override;
 
   // The persistent id of the durable series with these labels (canonicalized), or NotFound.
   Result<uint64_t> SeriesId(const Labels& labels) const;
@@ -69,6 +81,11 @@ class RocksDbStore final : public Store {
   std::map<std::string, uint64_t> DiskBytesByFamily() const;
 
  private:
+  Result<std::vector<SeriesSamples>> SelectImpl(const std::vector<MatcherSpec>& matchers,
+                                                int64_t min_ms, int64_t max_ms,
+                                                rollup::Resolution resolution,
+                                                rollup::Aggregate aggregate,
+                                                std::vector<SeriesRecords>* records);
   struct Impl;
   explicit RocksDbStore(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -69,6 +70,32 @@ struct SeriesView {
 // it was created, and the same bytes give the same answer.
 using NewSeriesCheck = std::function<Status(size_t index, std::span<const LabelView> labels)>;
 
+struct SeriesRecords {
+  Labels labels;
+  std::vector<rollup::Record> records;  // sorted by start
+};
+
+// One sample of a log batch (Store::ReadLog).
+struct LogSample {
+  uint64_t series_id = 0;
+  int64_t timestamp_ms = 0;
+  double value = 0;
+};
+
+struct LogRead {
+  std::vector<LogSample> samples;
+  uint64_t batches = 0;    // log batches read
+  uint64_t next_seq = 0;   // resume from here
+  bool caught_up = false;  // every durable batch was read
+};
+
+enum class CursorKind : uint8_t { kLog = 1, kTime = 2 };
+struct Cursor {
+  CursorKind kind = CursorKind::kTime;
+  int64_t value = 0;
+  bool operator==(const Cursor&) const = default;
+};
+
 struct SeriesSamples {
   Labels labels;                // canonical: no empty-valued labels
   std::vector<Sample> samples;  // sorted by timestamp, one per timestamp
@@ -78,6 +105,7 @@ struct MatcherSpec {
   enum Type { kEqual, kNotEqual, kRegex, kNotRegex } type = kEqual;
   std::string name;
   std::string value;  // for kRegex/kNotRegex: a fully anchored ECMAScript regex (RE2-like)
+  bool operator==(const MatcherSpec&) const = default;
 };
 
 // A MatcherSpec ready to evaluate. Regexes are compiled once and fully anchored (as Prometheus'
@@ -163,6 +191,13 @@ class Store {
                                                           rollup::Resolution resolution,
                                                           rollup::Aggregate aggregate) = 0;
 
+  // The rollup records at `resolution` (not kRaw) of every matching series whose intervals
+  // hold a sample in [min_ms, max_ms], sorted by start; the open hour is rolled up on the fly.
+  // Series without such records are left out; sorted by labels.
+  virtual Result<std::vector<SeriesRecords>> SelectRecords(const std::vector<MatcherSpec>& matchers,
+                                                           int64_t min_ms, int64_t max_ms,
+                                                           rollup::Resolution resolution) = 0;
+
   // Oldest sample time (Unix ms) that retention still keeps at `resolution`; INT64_MIN when
   // kept forever. Data older than this is neither returned nor kept.
   virtual int64_t RetentionCutoff(rollup::Resolution resolution) const = 0;
@@ -173,6 +208,31 @@ class Store {
 
   // False once the store refuses writes (after a failed write); for /-/ready.
   virtual bool Healthy() const = 0;
+
+  // ---- The log: the store as the forwarding queue (exporters/remote_write) ----
+  // Every Append that stored samples is one log batch with a sequence number increasing in
+  // commit order, readable once it is durable. Batches are kept from the lowest log cursor on
+  // (CursorKind::kLog), so a forwarder behind by hours still finds its backlog; without log
+  // cursors they go at the next checkpoint, as before.
+
+  // Durable batches with from_seq <= seq < end_seq in seq order, whole, until at least
+  // max_samples samples are read or the durable end is reached. Within a batch samples are
+  // grouped by series, in time order per series. next_seq: where the next read starts.
+  virtual Result<LogRead> ReadLog(uint64_t from_seq, size_t max_samples,
+                                  uint64_t end_seq = UINT64_MAX) = 0;
+  // The seq after the newest durable batch: a reader starting here sees only what comes next.
+  virtual uint64_t LogEnd() = 0;
+  // The canonical labels of a series a log batch names; NotFound for an unknown id.
+  virtual Result<Labels> SeriesLabels(uint64_t series_id) = 0;
+
+  // ---- Cursors: small named positions kept durably beside the data ----
+  // kLog cursors hold a log seq (the next batch to read) and keep the log from there on;
+  // kTime cursors hold a timestamp and keep nothing. SetCursor and DeleteCursor return once
+  // durable.
+  virtual Result<std::optional<Cursor>> GetCursor(std::string_view name) = 0;
+  virtual Status SetCursor(std::string_view name, Cursor cursor) = 0;
+  virtual Status DeleteCursor(std::string_view name) = 0;
+  virtual std::vector<std::string> CursorNames() = 0;
 };
 
 struct RocksDbStoreOptions {
