@@ -130,12 +130,15 @@ Status Aggregator::Start() {
   RETURN_IF_ERROR(server_->Start());
   spdlog::info("listening on {}://{} tls={} auth={}", server_->tls() ? "https" : "http",
                server_->address(), server_->tls(), config_.web.auth_enabled());
+  forward_ = std::make_unique<exporters::ForwardManager>(*store_, *model_, *registry_, clock_);
+  forward_->Apply(config_.forward, config_.evaluation_interval);
   return Status::Ok();
 }
 
 void Aggregator::Stop() {
   if (server_) server_->Stop();  // in-flight writes finish before the store closes
   server_.reset();
+  forward_.reset();  // requests in flight end; undelivered data stays behind the cursors
   write_handler_.reset();
   read_handler_.reset();
   if (store_) spdlog::info("closing the store");
@@ -174,6 +177,7 @@ void Aggregator::Reload(const AggregatorConfig& config) {
                        static_cast<uint64_t>(config_.limits.max_labels_per_series)});
   }
   if (model_) model_->set_options(CapacityOptionsFrom(config_));
+  if (forward_) forward_->Apply(config_.forward, config_.evaluation_interval);
   spdlog::info("configuration reloaded source={}", config_.source);
 }
 
@@ -183,12 +187,12 @@ HttpResponse Aggregator::HandleMetrics() {
   std::vector<prometheus::MetricFamily> families = registry_->Collect();
   storage::StoreStats stats = store_->Stats();
   FamilyBuilder series("suanli_aggregator_series", "Series known to the store.",
-                                  prometheus::MetricType::Gauge);
+                       prometheus::MetricType::Gauge);
   series.Add({}, static_cast<double>(stats.series));
   families.push_back(std::move(series).Build());
   FamilyBuilder disk("suanli_aggregator_storage_bytes",
-                                "Bytes the store occupies on disk (SST files and WAL).",
-                                prometheus::MetricType::Gauge);
+                     "Bytes the store occupies on disk (SST files and WAL).",
+                     prometheus::MetricType::Gauge);
   disk.Add({}, static_cast<double>(stats.disk_bytes));
   families.push_back(std::move(disk).Build());
   HttpResponse r;

@@ -1,5 +1,6 @@
 // Aggregator: the suanli-aggregator daemon assembled: the store, the capacity model, the
-// remote_write receiver and the HTTP endpoints (/api/v1/write, /metrics, /-/healthy, /-/ready).
+// remote_write receiver, the HTTP endpoints (/api/v1/write, /metrics, /-/healthy, /-/ready) and
+// forwarding upstream (forward:).
 // Thread-safety: Start/Stop/Reload from the main thread; HTTP handlers run concurrently.
 #pragma once
 
@@ -15,6 +16,7 @@
 #include "aggregator/storage/store.h"
 #include "core/clock.h"
 #include "core/http_server.h"
+#include "exporters/remote_write/forwarder.h"
 
 namespace suanli::aggregator {
 
@@ -44,6 +46,7 @@ class Aggregator {
   std::unique_ptr<WriteHandler> write_handler_;
   std::unique_ptr<ReadHandler> read_handler_;
   std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<exporters::ForwardManager> forward_;
 };
 
 }  // namespace suanli::aggregator

@@ -103,6 +103,11 @@ Result<AggregatorConfig> ParseAggregatorConfig(const std::string& source, const 
   if (c.forget_after <= c.stale_after) {
     return capacity.Error("forget_after", "must be longer than stale_after");
   }
+  RETURN_IF_ERROR(capacity.Get("evaluation_interval", &c.evaluation_interval));
+  if (c.evaluation_interval < std::chrono::seconds(1) ||
+      c.evaluation_interval > std::chrono::hours(1)) {
+    return capacity.Error("evaluation_interval", "must be between 1s and 1h");
+  }
   RETURN_IF_ERROR(capacity.Get("watcher_window", &c.watcher_window));
   if (c.watcher_window < std::chrono::seconds(10) || c.watcher_window > std::chrono::hours(24)) {
     return capacity.Error("watcher_window", "must be between 10s and 24h");
@@ -124,6 +129,7 @@ Result<AggregatorConfig> ParseAggregatorConfig(const std::string& source, const 
     c.facility_power.push_back(std::move(fp));
   }
   RETURN_IF_ERROR(capacity.Finish());
+  ASSIGN_OR_RETURN(c.forward, exporters::ParseForwardTargets(root));
   ASSIGN_OR_RETURN(ConfigMap log, root.Map("log"));
   RETURN_IF_ERROR(log.Get("level", &c.log_level));
   RETURN_IF_ERROR(log.Get("format", &c.log_format));

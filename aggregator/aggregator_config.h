@@ -11,6 +11,7 @@
 #include "core/flags.h"
 #include "core/status.h"
 #include "core/web_config.h"
+#include "exporters/remote_write/forward_config.h"
 
 namespace suanli::aggregator {
 
@@ -48,6 +49,11 @@ struct AggregatorConfig {
   // Window of the AVG/STD figures served on /watcher (load-watcher's default is 15m).
   std::chrono::milliseconds watcher_window{std::chrono::minutes(15)};
   std::vector<FacilityPower> facility_power;
+  // How often the capacity figures are evaluated for `select: capacity` forwarding, at
+  // multiples of it since the Unix epoch (capacity.evaluation_interval).
+  std::chrono::milliseconds evaluation_interval{std::chrono::seconds(15)};
+  // forward: where the aggregator's data goes upstream (docs/forwarding.md).
+  std::vector<exporters::ForwardTarget> forward;
   int64_t http_worker_threads = 16;
   // Connection threads; remote_write requests are handled on them (HttpServer::RunOn).
   int64_t http_io_threads = 4;

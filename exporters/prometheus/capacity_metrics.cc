@@ -135,6 +135,32 @@ class FamilySink final : public Sink {
   std::vector<prometheus::MetricFamily> out_;
 };
 
+// The dc and link figures as series stamped at one time (forwarding's `select: capacity`).
+class SeriesSink final : public Sink {
+ public:
+  SeriesSink(int64_t timestamp_ms, std::vector<TimeSeries>* out) : ts_(timestamp_ms), out_(out) {}
+  void Family(std::string name, std::string_view, MetricType) override {
+    name_ = std::move(name);
+    keep_ = name_.starts_with("suanli_dc_") || name_.starts_with("suanli_link_");
+  }
+  void Sample(const LabelList& labels, double value) override {
+    if (!keep_) return;
+    std::vector<Label> l;
+    l.reserve(labels.n + 1);
+    l.push_back({"__name__", name_});
+    for (size_t i = 0; i < labels.n; ++i) {
+      l.push_back({std::string(labels.items[i].first), std::string(labels.items[i].second)});
+    }
+    out_->push_back({Labels(std::move(l)), {{ts_, value}}});
+  }
+
+ private:
+  int64_t ts_;
+  std::vector<TimeSeries>* out_;
+  std::string name_;
+  bool keep_ = false;
+};
+
 // A figure that is one number per group.
 struct Scalar {
   const char* suffix;
@@ -359,6 +385,14 @@ std::vector<prometheus::MetricFamily> CapacityFamilies(const capacity::CapacityS
   FamilySink sink;
   Emit(snap, sink);
   return std::move(sink).Take();
+}
+
+std::vector<TimeSeries> DcCapacitySeries(const capacity::CapacitySnapshot& snap,
+                                         int64_t timestamp_ms) {
+  std::vector<TimeSeries> out;
+  SeriesSink sink(timestamp_ms, &out);
+  Emit(snap, sink);
+  return out;
 }
 
 }  // namespace suanli::exporters

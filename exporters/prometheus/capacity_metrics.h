@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "aggregator/capacity/capacity_model.h"
+#include "core/sample.h"
 
 namespace suanli::exporters {
 
@@ -23,5 +24,10 @@ namespace suanli::exporters {
 void AppendCapacityText(const capacity::CapacitySnapshot& snap, std::string* out);
 
 std::vector<prometheus::MetricFamily> CapacityFamilies(const capacity::CapacitySnapshot& snap);
+
+// The dc's own figures, suanli_dc_* {region, dc} and suanli_link_* (as on /metrics, without the
+// region and alliance sums), as series with one sample at `timestamp_ms`.
+std::vector<TimeSeries> DcCapacitySeries(const capacity::CapacitySnapshot& snap,
+                                         int64_t timestamp_ms);
 
 }  // namespace suanli::exporters

@@ -21,6 +21,31 @@ TEST(AggregatorConfigTest, DefaultsAndExample) {
   EXPECT_EQ(ParseAggregatorConfig("g.yml", "web:\n  io_threads: 8\n")->http_io_threads, 8);
 }
 
+// The example's commented forward: targets, uncommented, are a valid configuration: every key
+// it lists exists and has a valid value.
+TEST(AggregatorConfigTest, ExampleForwardTargetsAreValid) {
+  auto text = ReadFileToString(std::string(SUANLI_SOURCE_DIR) + "/deploy/aggregator.example.yml");
+  ASSERT_TRUE(text.ok());
+  std::string yaml;
+  size_t pos = 0;
+  while (pos < text->size()) {
+    size_t nl = text->find('\n', pos);
+    std::string line = text->substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? text->size() : nl + 1;
+    if (line == "forward: []") line = "forward:";
+    if (line.rfind("#  ", 0) == 0) line = line.substr(1);
+    yaml += line + "\n";
+  }
+  auto c = ParseAggregatorConfig("aggregator.example.yml", yaml);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ASSERT_EQ(c->forward.size(), 2u);
+  EXPECT_EQ(c->forward[0].select, exporters::ForwardSelect::kCapacity);
+  EXPECT_EQ(c->forward[1].resolution, rollup::Resolution::k5m);
+  EXPECT_EQ(c->forward[1].headers.at("X-Scope-OrgID"), "gansu");
+  EXPECT_EQ(c->forward[1].queue.max_backoff, std::chrono::seconds(5));
+  EXPECT_EQ(c->evaluation_interval, std::chrono::seconds(15));
+}
+
 TEST(AggregatorConfigTest, Errors) {
   EXPECT_EQ(ParseAggregatorConfig("g.yml", "limits:\n  max_body_bytes: 10\n").status().message(),
             "g.yml:2: limits.max_body_bytes: must be >= 1024");
@@ -31,6 +56,15 @@ TEST(AggregatorConfigTest, Errors) {
   EXPECT_EQ(ParseAggregatorConfig("g.yml", "capacity:\n  stale_after: soon\n").status().message(),
             "g.yml:2: capacity.stale_after: bad duration \"soon\": expected a number, e.g. 15s, "
             "1m30s, 500ms");
+  EXPECT_EQ(ParseAggregatorConfig("g.yml", "capacity:\n  evaluation_interval: 100ms\n")
+                .status()
+                .message(),
+            "g.yml:2: capacity.evaluation_interval: must be between 1s and 1h");
+  EXPECT_EQ(
+      ParseAggregatorConfig("g.yml", "forward:\n  - name: up\n    url: http://x/\n    select: x\n")
+          .status()
+          .message(),
+      "g.yml:4: forward[0].select: must be capacity, rollups or raw");
 }
 
 }  // namespace

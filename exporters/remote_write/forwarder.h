@@ -1,0 +1,133 @@
+// Forwarding: remote_write from this aggregator to a higher tier or a distributed store, one
+// Forwarder per `forward:` target (forward_config.h), reading from the store through a
+// durable cursor (forward_source.h): nothing is buffered aside, so an outage of the target, a
+// restart or a SIGKILL of either end loses nothing, and memory follows the requests in flight.
+//
+// A unit of work is sent in `queue_config.shards` parallel shards (a series always goes to
+// the same shard, so each series stays in time order), each as requests of at most
+// max_samples_per_send samples; the cursor moves once the whole unit is delivered or
+// dropped. A restart resends at most the unit in flight: duplicates only as exact repeats.
+// Answers follow core/remote_write_response.h (the table the agent's sender shares).
+//
+// Self-metrics (label `target`): samples sent, dropped by reason, retried; requests by status
+// class; backlog age; blocked; last success; history skipped past max_backlog.
+// Thread-safety: ForwardManager's methods from one thread (start, reload, stop); each
+// Forwarder runs its own thread and its shards' threads.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "aggregator/capacity/capacity_model.h"
+#include "aggregator/storage/store.h"
+#include "core/clock.h"
+#include "core/http_client.h"
+#include "exporters/remote_write/capacity_recorder.h"
+#include "exporters/remote_write/forward_config.h"
+#include "exporters/remote_write/forward_source.h"
+
+namespace suanli::exporters {
+
+// The families of every target's self-metrics.
+struct ForwardMetrics {
+  explicit ForwardMetrics(prometheus::Registry& registry);
+  prometheus::Family<prometheus::Counter>& sent;
+  prometheus::Family<prometheus::Counter>& dropped;
+  prometheus::Family<prometheus::Counter>& retried;
+  prometheus::Family<prometheus::Counter>& requests;
+  prometheus::Family<prometheus::Counter>& skipped_seconds;
+  prometheus::Family<prometheus::Gauge>& backlog_seconds;
+  prometheus::Family<prometheus::Gauge>& blocked;
+  prometheus::Family<prometheus::Gauge>& last_success;
+};
+
+// The store key of a target's cursor.
+std::string ForwardCursorName(const std::string& target);
+
+class Forwarder {
+ public:
+  Forwarder(ForwardTarget target, storage::Store& store, const CapacityProgress* capacity,
+            ForwardMetrics& metrics, const Clock& clock);
+  ~Forwarder();  // Stop()s
+  Forwarder(const Forwarder&) = delete;
+  Forwarder& operator=(const Forwarder&) = delete;
+
+  void Start();
+  // Stops after the requests in flight (each bounded by remote_timeout); what is not
+  // delivered stays behind the cursor and goes after the next start.
+  void Stop();
+  const ForwardTarget& target() const { return target_; }
+
+ private:
+  enum class Delivery { kDone, kStopped };
+  void Run();
+  Delivery Deliver(std::vector<TimeSeries>& series);
+  Delivery SendShard(HttpClient& client, std::vector<TimeSeries> series);
+  Delivery Send(HttpClient& client, std::vector<TimeSeries> series);
+  std::map<std::string, std::string> RequestHeaders();
+  // Waits `d` unless Stop() comes first; false when stopping.
+  bool Wait(std::chrono::milliseconds d);
+  bool stopping() const { return stopping_.load(std::memory_order_acquire); }
+
+  const ForwardTarget target_;
+  storage::Store& store_;
+  const CapacityProgress* capacity_;
+  ForwardMetrics& metrics_;
+  const Clock& clock_;
+  std::vector<std::unique_ptr<HttpClient>> clients_;  // one per shard: keep-alive connections
+
+  std::atomic<bool> stopping_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::thread thread_;
+  std::atomic<int> holding_{0};  // shards held by 401/403/404/3xx right now
+  std::atomic<int> failing_{0};  // shards retrying right now (for one warning per episode)
+  // Oldest sample of the unit being delivered (INT64_MAX: none), for the backlog gauge, which
+  // retries keep current while a target is down.
+  std::atomic<int64_t> unit_oldest_ms_{std::numeric_limits<int64_t>::max()};
+  void UpdateBacklog();
+
+  prometheus::Counter& sent_;
+  prometheus::Counter& retried_;
+  prometheus::Counter& skipped_seconds_;
+  prometheus::Gauge& backlog_seconds_;
+  prometheus::Gauge& blocked_;
+  prometheus::Gauge& last_success_;
+};
+
+// Every target of the configuration, and the capacity recorder they share.
+class ForwardManager {
+ public:
+  ForwardManager(storage::Store& store, capacity::CapacityModel& model,
+                 prometheus::Registry& registry, const Clock& clock);
+  ~ForwardManager();  // Stop()s
+
+  // Makes the running targets those of `targets`: a new one starts from now, a removed one
+  // stops and its cursor is deleted, a changed one restarts from its cursor (from now when
+  // its select changed). The recorder runs while a capacity target exists.
+  void Apply(const std::vector<ForwardTarget>& targets,
+             std::chrono::milliseconds evaluation_interval);
+  void Stop();
+
+ private:
+  storage::Store& store_;
+  const Clock& clock_;
+  ForwardMetrics metrics_;
+  CapacityRecorder recorder_;
+  bool recording_ = false;
+  std::chrono::milliseconds evaluation_interval_{0};
+  std::map<std::string, std::unique_ptr<Forwarder>> forwarders_;
+};
+
+}  // namespace suanli::exporters
