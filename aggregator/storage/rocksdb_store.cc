@@ -549,6 +549,9 @@ struct RocksDbStore::Impl {
   std::deque<CommitItem*> queue;
   bool leader_busy = false;
   uint64_t written_seq = 0;  // every item with seq <= this is written (commit_mu)
+  // The first seq of the first group whose write failed, and its error (commit_mu).
+  uint64_t failed_seq = std::numeric_limits<uint64_t>::max();
+  Status failed_status;
 
   // First log seq Replay applies (head_mu); written with each checkpoint.
   uint64_t replay_from = 0;
@@ -665,6 +668,9 @@ struct RocksDbStore::Impl {
   // Commit: queue (caller holds head_mu) and wait (caller holds no lock).
   CommitItem* Enqueue(std::unique_ptr<CommitItem>& item);
   Status WaitCommitted(CommitItem* item);
+  // Returns once every item with seq <= `seq` is written and synced (caller holds no lock);
+  // the error of a failed group among them.
+  Status WaitDurable(uint64_t seq);
   void WaitWritten(uint64_t seq);
   void Lead(std::unique_lock<std::mutex>& lock);
   Status Fail(const rocksdb::Status& s);
@@ -980,10 +986,18 @@ void RocksDbStore::Impl::Lead(std::unique_lock<std::mutex>& lock) {
       s = db->Write(wo, &item->wb);
       if (!s.ok()) break;
     }
+    if (s.ok() && options.before_sync) {
+      if (Status hook = options.before_sync(); !hook.ok())
+        s = rocksdb::Status::IOError(hook.message());
+    }
     if (s.ok()) s = db->SyncWAL();
     if (!s.ok()) status = Fail(s);
   }
   lock.lock();
+  if (!status.ok() && !group.empty() && group.front()->seq < failed_seq) {
+    failed_seq = group.front()->seq;
+    failed_status = status;
+  }
   for (CommitItem* item : group) {
     item->status = status;
     item->done = true;
@@ -1003,6 +1017,18 @@ Status RocksDbStore::Impl::WaitCommitted(CommitItem* item) {
     }
   }
   return item->status;
+}
+
+Status RocksDbStore::Impl::WaitDurable(uint64_t seq) {
+  std::unique_lock lock(commit_mu);
+  while (written_seq < seq) {
+    if (!leader_busy) {
+      Lead(lock);
+    } else {
+      commit_cv.wait(lock);
+    }
+  }
+  return failed_seq <= seq ? failed_status : Status::Ok();
 }
 
 // Every queued item is written (reads under head_mu see all closed chunks). Caller holds
@@ -1567,6 +1593,7 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
   auto item = std::make_unique<CommitItem>(pending.size() * 8 + 256);
   std::vector<SeriesEntry*> unconfirmed;
   bool want_checkpoint = false, wake_closer = false;
+  uint64_t duplicates_of = 0;  // all duplicates: the last batch queued before this one
   {
     std::lock_guard lock(d.head_mu);
     thread_local std::string record;  // scratch, as `refs`
@@ -1585,14 +1612,23 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
         unconfirmed.push_back(e);
       }
     }
-    if (item->wb.Count() == 0 && record.empty()) return stats;  // all duplicates
-    uint64_t seq = d.next_seq;                                  // Enqueue assigns it
-    if (!record.empty()) {
-      item->wb.Put(d.head_cf, LogKey(seq), record);
-      d.log_bytes_since_checkpoint += record.size();
-      want_checkpoint = d.log_bytes_since_checkpoint > d.options.head_log_bytes;
+    if (item->wb.Count() == 0 && record.empty()) {
+      // All duplicates, maybe of a batch still being committed: acknowledged only once every
+      // batch queued before this one is durable, as its own batch would be.
+      duplicates_of = d.next_seq - 1;
+    } else {
+      uint64_t seq = d.next_seq;  // Enqueue assigns it
+      if (!record.empty()) {
+        item->wb.Put(d.head_cf, LogKey(seq), record);
+        d.log_bytes_since_checkpoint += record.size();
+        want_checkpoint = d.log_bytes_since_checkpoint > d.options.head_log_bytes;
+      }
+      d.Enqueue(item);
     }
-    d.Enqueue(item);
+  }
+  if (item->seq == 0) {  // not queued
+    RETURN_IF_ERROR(d.WaitDurable(duplicates_of));
+    return stats;
   }
   Status st = d.WaitCommitted(item.get());
   if (!st.ok()) return st;

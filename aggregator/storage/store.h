@@ -146,7 +146,8 @@ class Store {
   // write-ahead log (concurrent writers share one sync: group commit). Either everything is
   // stored or nothing. Series with no samples are ignored. A sample whose series and timestamp
   // already hold the same value bits is a duplicate: skipped and counted, so a retried batch is
-  // idempotent. A sample whose timestamp already holds different value bits (in the store or
+  // idempotent; a batch of duplicates only returns once every batch before it is durable (the
+  // one it duplicates may still be committing), with that commit's error if it failed. A sample whose timestamp already holds different value bits (in the store or
   // earlier in the batch) refuses the whole batch with kInvalidArgument, as Prometheus does
   // ("duplicate sample for timestamp"); this check is exact except between batches in flight at
   // the same moment, where the last write wins. Out-of-order timestamps are accepted within
@@ -266,6 +267,9 @@ struct RocksDbStoreOptions {
   // Labels::Hash(). A database must always be opened with the same function (Open refuses
   // otherwise).
   std::function<uint64_t(const Labels&)> label_hash;
+  // Test seam: called by the commit leader after it wrote a group of batches and before it
+  // syncs the WAL for them; an error fails the group as a failed sync would (fatal).
+  std::function<Status()> before_sync;
 };
 
 // Opens (creating if missing) the RocksDB-backed store at options.path.
