@@ -147,8 +147,9 @@ class Store {
   // stored or nothing. Series with no samples are ignored. A sample whose series and timestamp
   // already hold the same value bits is a duplicate: skipped and counted, so a retried batch is
   // idempotent; a batch of duplicates only returns once every batch before it is durable (the
-  // one it duplicates may still be committing), with that commit's error if it failed. A sample whose timestamp already holds different value bits (in the store or
-  // earlier in the batch) refuses the whole batch with kInvalidArgument, as Prometheus does
+  // one it duplicates may still be committing), with that commit's error if it failed. A sample
+  // whose timestamp already holds different value bits (in the store or earlier in the batch)
+  // refuses the whole batch with kInvalidArgument, as Prometheus does
   // ("duplicate sample for timestamp"); this check is exact except between batches in flight at
   // the same moment, where the last write wins. Out-of-order timestamps are accepted within
   // the implementation's out-of-order window (counted from the newest sample of the series);
