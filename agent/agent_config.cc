@@ -1,11 +1,28 @@
 #include "agent/agent_config.h"
 
+#include "agent/collectors/network/device_filter.h"
 #include "agent/collectors/registry.h"
 #include "agent/sampler.h"
 #include "core/config.h"
 #include "core/file_util.h"
 
 namespace suanli::agent {
+
+namespace {
+
+// node_exporter 1.5's device filter flags and the collector_config keys they set.
+struct DeviceFilterFlag {
+  const char* flag;
+  const char* collector;
+  const char* key;
+};
+const DeviceFilterFlag kDeviceFilterFlags[] = {
+    {"collector.netdev.device-include", "netdev", DeviceFilter::kIncludeKey},
+    {"collector.netdev.device-exclude", "netdev", DeviceFilter::kExcludeKey},
+    {"collector.netclass.ignored-devices", "netclass", DeviceFilter::kExcludeKey},
+};
+
+}  // namespace
 
 const char* const kEmbeddedAgentConfig = R"(# suanli-agent embedded default configuration
 labels:
@@ -38,7 +55,25 @@ void AddAgentFlags(FlagSet& flags, const std::vector<std::string>& collector_nam
   flags.AddRepeated("remote-write.url", "remote_write receiver; replaces the file's list");
   flags.AddBool("version", "Print the version and exit");
   flags.AddBool("help", "Print this help and exit");
-  flags.AddBoolFamily("collector.", collector_names, "Enable or disable one collector");
+  // One boolean flag per collector (not a prefix family), so that a collector's own flags such as
+  // --collector.netdev.device-include can live beside --collector.netdev.
+  for (const std::string& name : collector_names) {
+    std::string help = "Enable the " + name + " collector";
+    for (const auto& spec : AllCollectors()) {
+      if (spec.name == name) {
+        help += spec.enabled_by_default ? " (default: on): " : " (default: off): ";
+        help += spec.help;
+      }
+    }
+    flags.AddBool("collector." + name, help);
+  }
+  for (const DeviceFilterFlag& f : kDeviceFilterFlags) {
+    flags.AddString(
+        f.flag, std::string("Regexp of devices to ") +
+                    (std::string_view(f.key) == DeviceFilter::kIncludeKey ? "include" : "exclude") +
+                    " for the " + f.collector + " collector (collector_config." + f.collector +
+                    "." + f.key + ")");
+  }
 }
 
 namespace {
@@ -174,6 +209,49 @@ Status ReadFile(ConfigMap& root, AgentConfig* c) {
   return root.Finish();
 }
 
+// A device filter flag replaces the collector's whole filter from the file (both keys): the
+// include and exclude patterns are one setting. The flags' patterns are checked here so that an
+// error names the flag.
+Status ApplyDeviceFilterFlags(const FlagSet& flags, AgentConfig* c) {
+  for (const char* collector : {"netdev", "netclass"}) {
+    std::string include, exclude, include_flag;
+    bool given = false;
+    for (const DeviceFilterFlag& f : kDeviceFilterFlags) {
+      if (f.collector != std::string_view(collector) || !flags.IsSet(f.flag)) continue;
+      given = true;
+      std::string pattern = flags.Get(f.flag);
+      if (auto re = CompileDevicePattern(pattern); !pattern.empty() && !re.ok()) {
+        return InvalidArgument("--" + std::string(f.flag) + ": " + re.status().message());
+      }
+      if (std::string_view(f.key) == DeviceFilter::kIncludeKey) {
+        include = pattern;
+        include_flag = f.flag;
+      } else if (!include.empty() && !pattern.empty()) {
+        return InvalidArgument("--" + std::string(f.flag) + ": mutually exclusive with --" +
+                               include_flag);
+      } else {
+        exclude = pattern;
+      }
+    }
+    if (!given) continue;
+    YAML::Node section(YAML::NodeType::Map);
+    auto file = c->collector_config.find(collector);
+    if (file != c->collector_config.end()) {
+      // Keys other than the filter's stay errors, as without the flags.
+      for (const std::string& key : file->second.Keys()) {
+        if (key != DeviceFilter::kIncludeKey && key != DeviceFilter::kExcludeKey) {
+          return file->second.Error(key, "unknown key");
+        }
+      }
+    }
+    if (!include.empty()) section[DeviceFilter::kIncludeKey] = include;
+    if (!exclude.empty()) section[DeviceFilter::kExcludeKey] = exclude;
+    c->collector_config.insert_or_assign(
+        collector, ConfigMap("<flags>", section, "collector_config." + std::string(collector)));
+  }
+  return Status::Ok();
+}
+
 Status ApplyFlags(const FlagSet& flags, AgentConfig* c) {
   if (flags.IsSet("web.listen-address")) c->listen_address = flags.Get("web.listen-address");
   if (flags.IsSet("web.config.file")) c->web_config_file = flags.Get("web.config.file");
@@ -202,8 +280,12 @@ Status ApplyFlags(const FlagSet& flags, AgentConfig* c) {
       c->remote_write.push_back(e);
     }
   }
-  for (const auto& [name, on] : flags.GetFamily("collector.")) c->collectors[name] = on;
-  return Status::Ok();
+  for (const auto& spec : AllCollectors()) {
+    if (flags.IsSet("collector." + spec.name)) {
+      c->collectors[spec.name] = flags.GetBool("collector." + spec.name);
+    }
+  }
+  return ApplyDeviceFilterFlags(flags, c);
 }
 
 Status Finalize(AgentConfig* c) {
@@ -211,6 +293,20 @@ Status Finalize(AgentConfig* c) {
   // configuration errors too (factories do not touch the host).
   auto built = BuildCollectors(*c);
   if (!built.ok()) return built.status();
+  // A link's device must pass the device filters, or its series would silently never appear.
+  for (const char* collector : {"netdev", "netclass"}) {
+    auto section = c->collector_config.find(collector);
+    if (section == c->collector_config.end()) continue;
+    ConfigMap options = section->second;  // a copy: its read keys are its own
+    ASSIGN_OR_RETURN(DeviceFilter filter, DeviceFilter::FromOptions(options));
+    for (const LinkSpec& link : c->links) {
+      if (!filter.Accepts(link.device)) {
+        return options.Error(
+            filter.include_set() ? DeviceFilter::kIncludeKey : DeviceFilter::kExcludeKey,
+            "leaves out device \"" + link.device + "\" of link \"" + link.name + "\"");
+      }
+    }
+  }
   if (c->labels["instance"].empty()) c->labels["instance"] = HostName();
   for (auto it = c->labels.begin(); it != c->labels.end();) {
     it = it->second.empty() ? c->labels.erase(it) : std::next(it);

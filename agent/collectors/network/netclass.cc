@@ -35,7 +35,23 @@ struct DirCloser {
 
 }  // namespace
 
-NetclassCollector::NetclassCollector(const HostPaths& paths) : dir_(paths.sysfs + "/class/net") {}
+NetclassCollector::NetclassCollector(const HostPaths& paths, DeviceFilter filter)
+    : dir_(paths.sysfs + "/class/net"), filter_(std::move(filter)) {}
+
+Result<std::unique_ptr<Collector>> NetclassCollector::Make(CollectorContext& ctx) {
+  ASSIGN_OR_RETURN(DeviceFilter filter, DeviceFilter::FromOptions(ctx.options));
+  return std::unique_ptr<Collector>(
+      std::make_unique<NetclassCollector>(ctx.paths, std::move(filter)));
+}
+
+bool NetclassCollector::Exported(std::string_view name) {
+  if (!filter_.active()) return true;
+  constexpr size_t kMaxVerdicts = 4096;
+  if (verdicts_.size() >= kMaxVerdicts) verdicts_.clear();
+  auto [it, added] = verdicts_.try_emplace(std::string(name), false);
+  if (added) it->second = filter_.Accepts(name);
+  return it->second;
+}
 
 std::optional<std::string_view> NetclassCollector::ReadAttr(ProcFile& file) {
   if (!file.Read().ok()) return std::nullopt;
@@ -86,7 +102,7 @@ CollectResult NetclassCollector::Collect(Sweep& out) {
   errno = 0;
   while (struct dirent* e = ::readdir(dir.dir)) {
     std::string_view name = e->d_name;
-    if (name == "." || name == "..") continue;
+    if (name == "." || name == ".." || !Exported(name)) continue;
     bool is_dir = e->d_type == DT_DIR;
     if (e->d_type == DT_LNK || e->d_type == DT_UNKNOWN) {
       struct stat st;

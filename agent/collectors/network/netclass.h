@@ -14,6 +14,10 @@
 // left out for that device, as node_exporter does. Directory entries that are not directories
 // (bonding_masters) are skipped; /sys/class/net entries are symlinks into /sys/devices.
 //
+// Devices: every directory of /sys/class/net, unless collector_config.netclass.device_include
+// or device_exclude (node_exporter's --collector.netclass.ignored-devices is the exclude pattern)
+// says otherwise: see DeviceFilter. An excluded device's files are never opened.
+//
 // Cost: the ten attribute files of a device stay open between sweeps (read again with pread, see
 // ProcFile), for the first kMaxDevicesKeptOpen devices in name order; a host with more (a
 // Kubernetes node's veths) opens the rest at each read, so the agent never needs more than a few
@@ -27,16 +31,20 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "agent/collector.h"
+#include "agent/collectors/network/device_filter.h"
 #include "agent/collectors/proc_file.h"
 
 namespace suanli::agent {
 
 class NetclassCollector : public Collector {
  public:
-  explicit NetclassCollector(const HostPaths& paths);
+  explicit NetclassCollector(const HostPaths& paths, DeviceFilter filter = {});
+  // From collector_config.netclass: device_include, device_exclude.
+  static Result<std::unique_ptr<Collector>> Make(CollectorContext& ctx);
   CollectResult Collect(Sweep& out) override;
 
  private:
@@ -68,8 +76,14 @@ class NetclassCollector : public Collector {
   static std::optional<std::string_view> ReadAttr(ProcFile& file);
   static std::optional<int64_t> ReadInt(ProcFile& file);
   static void ReadDevice(Device& d);
+  // Whether the filter lets the device through (remembered per name).
+  bool Exported(std::string_view name);
 
-  std::string dir_;                 // <sysfs>/class/net
+  std::string dir_;  // <sysfs>/class/net
+  DeviceFilter filter_;
+  // The filter's verdicts on names seen so far (a container host's veths come and go by the
+  // thousand: forgotten when the map grows past a bound, then matched again).
+  std::unordered_map<std::string, bool> verdicts_;
   std::vector<std::string> names_;  // scratch: this listing, sorted
   std::vector<Device> devices_;     // same order as names_
 };

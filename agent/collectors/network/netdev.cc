@@ -30,7 +30,14 @@ constexpr std::array<std::string_view, NetdevCollector::kFields> kHelps = {
 
 }  // namespace
 
-NetdevCollector::NetdevCollector(const HostPaths& paths) : dev_(paths.procfs + "/net/dev", 4096) {}
+NetdevCollector::NetdevCollector(const HostPaths& paths, DeviceFilter filter)
+    : dev_(paths.procfs + "/net/dev", 4096), filter_(std::move(filter)) {}
+
+Result<std::unique_ptr<Collector>> NetdevCollector::Make(CollectorContext& ctx) {
+  ASSIGN_OR_RETURN(DeviceFilter filter, DeviceFilter::FromOptions(ctx.options));
+  return std::unique_ptr<Collector>(
+      std::make_unique<NetdevCollector>(ctx.paths, std::move(filter)));
+}
 
 NetdevCollector::Device& NetdevCollector::Slot(std::string_view name, size_t index) {
   // Move the device's cached slot (name, labels) to `index`, or make one there.
@@ -43,6 +50,7 @@ NetdevCollector::Device& NetdevCollector::Slot(std::string_view name, size_t ind
   Device d;
   d.name = std::string(name);
   d.labels = {Label{"device", d.name}};
+  d.exported = filter_.Accepts(d.name);
   devices_.insert(devices_.begin() + static_cast<ptrdiff_t>(index), std::move(d));
   return devices_[index];
 }
@@ -102,6 +110,7 @@ CollectResult NetdevCollector::Collect(Sweep& out) {
   // Family by family, so that each Add finds its family at the back of the sweep.
   for (size_t f = 0; f < kFields; ++f) {
     for (size_t i = 0; i < count_; ++i) {
+      if (!devices_[i].exported) continue;
       out.Add(kNames[f], kHelps[f], MetricType::kCounter, devices_[i].labels,
               static_cast<double>(devices_[i].values[f]));
     }

@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <set>
 #include <string>
 
 #include "tests/unit/agent/collectors/expected_metrics.h"
@@ -49,6 +51,34 @@ void RebuildClassNet(const TempTree& tree, const std::string& fixture_sys) {
       fs::copy_file(e.path(), dst);
     }
   }
+}
+
+// The devices of every point of `family`.
+std::set<std::string> Devices(const Sweep& sweep, std::string_view family) {
+  std::set<std::string> out;
+  const Family* f = FindFamily(sweep, family);
+  if (f == nullptr) return out;
+  for (const Point& p : f->points) {
+    for (const Label& l : p.labels) {
+      if (l.name == "device") out.insert(l.value);
+    }
+  }
+  return out;
+}
+
+// A netclass collector over node_exporter's fixture (class/net rebuilt in `tree`), from a
+// collector_config.netclass section given as YAML.
+std::unique_ptr<Collector> FilteredOnNodeExporterFixture(const TempTree& tree,
+                                                         const std::string& section_yaml) {
+  RebuildClassNet(tree, FixturePath("node_exporter/sys"));
+  auto root = ConfigMap::Parse("agent.yml", "collector_config:\n  netclass:\n" + section_yaml);
+  EXPECT_TRUE(root.ok()) << root.status().message();
+  auto section = root->Map("collector_config")->Map("netclass");
+  CollectorContext ctx{{FixturePath("node_exporter/proc"), tree.root()}, *section};
+  auto c = NetclassCollector::Make(ctx);
+  EXPECT_TRUE(c.ok()) << c.status().message();
+  EXPECT_TRUE(section->Finish().ok());
+  return c.ok() ? std::move(c).value() : nullptr;
 }
 
 double Prop(const Sweep& s, const std::string& family, const std::string& dev) {
@@ -99,6 +129,40 @@ SUANLI_CONFORMANCE_TEST(NetclassCollectorTest, MatchesNodeExporter15OnProcfsFixt
                      {"ifalias", ""},
                      {"operstate", "up"}}),
             1);
+}
+
+TEST(NetclassCollectorTest, DeviceExcludeAsNodeExportersEndToEndRun) {
+  // node_exporter's e2e run passes --collector.netclass.ignored-devices=(dmz|int); its fixture
+  // has bond0, dmz, eth0 and int.
+  TempTree tree;
+  std::unique_ptr<Collector> c =
+      FilteredOnNodeExporterFixture(tree, "    device_exclude: (dmz|int)\n");
+  ASSERT_NE(c, nullptr);
+  Sweep sweep;
+  ASSERT_EQ(c->Collect(sweep).kind, CollectResult::Kind::kOk);
+  std::set<std::string> want = {"bond0", "eth0"};
+  EXPECT_EQ(Devices(sweep, "node_network_up"), want);
+  EXPECT_EQ(Devices(sweep, "node_network_info"), want);
+  EXPECT_EQ(Devices(sweep, "node_network_mtu_bytes"), want);
+  for (const Family& f : sweep.families()) {
+    for (const std::string& d : Devices(sweep, f.name)) EXPECT_TRUE(want.count(d)) << f.name;
+  }
+  // And the values are node_exporter's, with no series to leave out by hand.
+  ExpectedMetrics expected = ExpectedMetrics::Load(FixturePath("node_exporter/e2e-output.txt"));
+  EXPECT_TRUE(SweepMatches(sweep, expected, Covering(IsNetclassFamily)));
+}
+
+TEST(NetclassCollectorTest, DeviceIncludeEth0) {
+  TempTree tree;
+  std::unique_ptr<Collector> c =
+      FilteredOnNodeExporterFixture(tree, "    device_include: ^eth0$\n");
+  ASSERT_NE(c, nullptr);
+  Sweep sweep;
+  ASSERT_EQ(c->Collect(sweep).kind, CollectResult::Kind::kOk);
+  for (const Family& f : sweep.families()) {
+    EXPECT_EQ(Devices(sweep, f.name), std::set<std::string>{"eth0"}) << f.name;
+  }
+  EXPECT_EQ(ValueOf(sweep, "node_network_up", {{"device", "eth0"}}), 1);
 }
 
 TEST(NetclassCollectorTest, NoClassNetIsNoData) {
