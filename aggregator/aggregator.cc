@@ -64,6 +64,9 @@ Status Aggregator::Start() {
   model_ = std::make_unique<capacity::CapacityModel>(CapacityOptionsFrom(config_));
   write_handler_ = std::make_unique<WriteHandler>(*store_, *model_, *registry_);
   write_handler_->set_limits(config_.limits);
+  ha_ = std::make_unique<HaTracker>(*registry_);
+  ha_->set_config(config_.ha);
+  write_handler_->set_ha(ha_.get());
 
   HttpServer::Options sopts;
   sopts.listen_address = config_.listen_address;
@@ -177,6 +180,7 @@ void Aggregator::Reload(const AggregatorConfig& config) {
                        static_cast<uint64_t>(config_.limits.max_labels_per_series)});
   }
   if (model_) model_->set_options(CapacityOptionsFrom(config_));
+  if (ha_) ha_->set_config(config_.ha);
   if (forward_) forward_->Apply(config_.forward, config_.evaluation_interval);
   spdlog::info("configuration reloaded source={}", config_.source);
 }
@@ -195,6 +199,12 @@ HttpResponse Aggregator::HandleMetrics() {
                      prometheus::MetricType::Gauge);
   disk.Add({}, static_cast<double>(stats.disk_bytes));
   families.push_back(std::move(disk).Build());
+  FamilyBuilder conflicts("suanli_aggregator_capacity_conflicting_samples_total",
+                          "Node-level samples of a dc that a lower tier also reports: left out "
+                          "of the capacity figures (the tier's figures win).",
+                          prometheus::MetricType::Counter);
+  conflicts.Add({}, static_cast<double>(model_->conflicting_samples()));
+  families.push_back(std::move(conflicts).Build());
   HttpResponse r;
   r.content_type = kTextContentType;
   r.body = RenderText(families);

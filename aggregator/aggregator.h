@@ -43,6 +43,7 @@ class Aggregator {
   prometheus::Gauge* exposed_secret_files_ = nullptr;
   std::unique_ptr<storage::Store> store_;
   std::unique_ptr<capacity::CapacityModel> model_;
+  std::unique_ptr<HaTracker> ha_;
   std::unique_ptr<WriteHandler> write_handler_;
   std::unique_ptr<ReadHandler> read_handler_;
   std::unique_ptr<HttpServer> server_;

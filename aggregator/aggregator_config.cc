@@ -2,6 +2,7 @@
 
 #include "core/config.h"
 #include "core/file_util.h"
+#include "core/labels.h"
 
 namespace suanli::aggregator {
 
@@ -130,6 +131,19 @@ Result<AggregatorConfig> ParseAggregatorConfig(const std::string& source, const 
   }
   RETURN_IF_ERROR(capacity.Finish());
   ASSIGN_OR_RETURN(c.forward, exporters::ParseForwardTargets(root));
+  ASSIGN_OR_RETURN(ConfigMap ha, root.Map("ha"));
+  RETURN_IF_ERROR(ha.Get("replica_label", &c.ha.replica_label));
+  if (!c.ha.replica_label.empty() &&
+      (!IsValidLabelName(c.ha.replica_label) || c.ha.replica_label == "__name__" ||
+       c.ha.replica_label == "region" || c.ha.replica_label == "dc" ||
+       c.ha.replica_label == "shard")) {
+    return ha.Error("replica_label", "must be a label name other than __name__, region, dc, shard");
+  }
+  RETURN_IF_ERROR(ha.Get("failover_after", &c.ha.failover_after));
+  if (c.ha.failover_after < std::chrono::seconds(1)) {
+    return ha.Error("failover_after", "must be at least 1s");
+  }
+  RETURN_IF_ERROR(ha.Finish());
   ASSIGN_OR_RETURN(ConfigMap log, root.Map("log"));
   RETURN_IF_ERROR(log.Get("level", &c.log_level));
   RETURN_IF_ERROR(log.Get("format", &c.log_format));

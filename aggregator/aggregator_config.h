@@ -54,6 +54,8 @@ struct AggregatorConfig {
   std::chrono::milliseconds evaluation_interval{std::chrono::seconds(15)};
   // forward: where the aggregator's data goes upstream (docs/forwarding.md).
   std::vector<exporters::ForwardTarget> forward;
+  // ha: deduplication of the HA pairs that forward to this aggregator (docs/tiers.md).
+  HaConfig ha;
   int64_t http_worker_threads = 16;
   // Connection threads; remote_write requests are handled on them (HttpServer::RunOn).
   int64_t http_io_threads = 4;

@@ -7,6 +7,8 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "aggregator/capacity/tier_input.h"
+
 namespace suanli::capacity {
 namespace {
 
@@ -116,6 +118,8 @@ void GroupFigures::Add(const GroupFigures& o) {
   facility_power_watts += o.facility_power_watts;
   pue_it_power_watts += o.pue_it_power_watts;
   dcs_with_facility_power += o.dcs_with_facility_power;
+  dcs_reporting += o.dcs_reporting;
+  dcs_stale += o.dcs_stale;
 }
 
 // ---- point keepers ----
@@ -229,7 +233,15 @@ CapacityModel::CapacityModel(std::chrono::milliseconds stale_after)
         return o;
       }()) {}
 
-CapacityModel::CapacityModel(CapacityOptions options) : options_(std::move(options)) {}
+CapacityModel::CapacityModel(CapacityOptions options)
+    : options_(std::move(options)), tier_(std::make_unique<TierInput>()) {}
+
+CapacityModel::~CapacityModel() = default;
+
+uint64_t CapacityModel::conflicting_samples() const {
+  std::lock_guard lock(mu_);
+  return conflicting_samples_;
+}
 
 void CapacityModel::set_stale_after(std::chrono::milliseconds d) {
   std::lock_guard lock(mu_);
@@ -277,7 +289,7 @@ CapacityModel::NodeState* CapacityModel::NodeFor(const Labels& labels, bool crea
 }
 
 bool CapacityModel::IsModelMetric(std::string_view metric_name) {
-  return Kinds().count(metric_name) > 0;
+  return Kinds().count(metric_name) > 0 || TierInput::Uses(metric_name);
 }
 
 void CapacityModel::Observe(const std::vector<TimeSeries>& batch) {
@@ -289,7 +301,10 @@ void CapacityModel::Observe(const std::vector<TimeSeries>& batch) {
     // Cheap prefix test first: most series are of no interest to the model.
     if (ts.samples.empty() || !HasModelPrefix(name)) continue;
     auto kit = kinds.find(name);
-    if (kit == kinds.end()) continue;
+    if (kit == kinds.end()) {
+      if (TierInput::Uses(name)) tier_->Observe(ts);  // a dc's figures from a lower tier
+      continue;
+    }
     // A sample that cannot be placed in a dc is no one's capacity.
     if (ts.labels.Get("dc").empty()) continue;
     int64_t newest = INT64_MIN;
@@ -308,6 +323,7 @@ void CapacityModel::Observe(const std::vector<TimeSeries>& batch) {
     NodeState* found = NodeFor(ts.labels, /*create=*/newest != INT64_MIN);
     if (!found) continue;
     NodeState& node = *found;
+    if (tier_->Has(node.location)) conflicting_samples_ += ts.samples.size();
     node.newest_ms = std::max(node.newest_ms, newest);
     if (!node.dirty) {
       node.dirty = true;
@@ -600,10 +616,25 @@ CapacitySnapshot CapacityModel::Snapshot(int64_t now_ms) {
   snap.at_ms = now_ms;
   snap.stale_after_ms = options_.stale_after.count();
   const int64_t stale_before = now_ms - options_.stale_after.count();
+  // Dcs a lower tier reports: their figures as forwarded (a dc is stale there when no shard's
+  // evaluation is fresh; its last figures stay, so a partition never reads as zero supply).
+  auto tier = tier_->Figures(stale_before, now_ms - options_.forget_after.count());
+  for (auto& [loc, t] : tier) {
+    GroupFigures& g = snap.dcs[loc];
+    g = t.figures;
+    (t.shards_fresh > 0 ? g.dcs_reporting : g.dcs_stale) = 1;
+    snap.from_tier.insert(loc);
+    for (const auto& [id, lf] : t.links) snap.links[{loc.region, loc.dc, id.first, id.second}] = lf;
+  }
   // Nodes arrive in key order (region, dc, instance): remember the current dc's entry.
   const Location* last_loc = nullptr;
   GroupFigures* dc = nullptr;
   for (const auto& [key, node] : nodes_) {
+    if (tier.count(node.location) > 0) {
+      // Never added to a lower tier's figures of the same dc: the tier's figures win.
+      snap.conflicts.insert(node.location);
+      continue;
+    }
     if (!last_loc || !(*last_loc == node.location)) {
       dc = &snap.dcs[node.location];
       last_loc = &node.location;
@@ -625,12 +656,19 @@ CapacitySnapshot CapacityModel::Snapshot(int64_t now_ms) {
     }
   }
   for (const auto& [loc, r] : retired_) {
+    if (tier.count(loc) > 0) continue;
     GroupFigures& g = snap.dcs[loc];
     g.energy_joules_total += r.energy_joules;
     g.nodes_gone += r.nodes;
   }
-  // Facility power: fresh meter readings win over the configured figure.
   for (auto& [loc, g] : snap.dcs) {
+    if (tier.count(loc) > 0) continue;
+    (g.nodes_up > 0 ? g.dcs_reporting : g.dcs_stale) = 1;
+  }
+  // Facility power: fresh meter readings win over the configured figure (a lower tier's dcs
+  // come with theirs).
+  for (auto& [loc, g] : snap.dcs) {
+    if (tier.count(loc) > 0) continue;
     double watts = 0;
     bool metered = false;
     if (auto it = facility_.find(loc); it != facility_.end()) {

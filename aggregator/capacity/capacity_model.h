@@ -16,7 +16,9 @@
 #include <cmath>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -82,6 +84,10 @@ struct GroupFigures {
   double facility_power_watts = 0;
   double pue_it_power_watts = 0;
   int64_t dcs_with_facility_power = 0;
+  // Data centers whose figures are fresh (reporting) or only last known (stale: no node up,
+  // or a lower tier's evaluations older than capacity.stale_after).
+  int64_t dcs_reporting = 0;
+  int64_t dcs_stale = 0;
 
   double cpu_utilization() const { return cpu_cores > 0 ? cpu_busy_cores / cpu_cores : 0; }
   double gpu_utilization() const {
@@ -126,6 +132,10 @@ struct CapacitySnapshot {
   std::map<LinkKey, LinkFigures> links;
   // Where each dc's facility power comes from: "meter" (ingested) or "config".
   std::map<Location, std::string> facility_power_source;
+  // Dcs whose figures come from a lower tier (tier_input.h) rather than from nodes.
+  std::set<Location> from_tier;
+  // Dcs with both node-level and tier input: the tier's figures are used, the nodes' left out.
+  std::set<Location> conflicts;
 };
 
 // Mean and (population) standard deviation of a node's utilization over the watcher window.
@@ -144,10 +154,13 @@ struct NodeLoad {
   WindowStats memory;  // ratio 0-1
 };
 
+class TierInput;
+
 class CapacityModel {
  public:
   explicit CapacityModel(std::chrono::milliseconds stale_after);
   explicit CapacityModel(CapacityOptions options);
+  ~CapacityModel();
 
   // Takes what it needs from accepted samples (call after they are durable).
   void Observe(const std::vector<TimeSeries>& batch);
@@ -156,6 +169,8 @@ class CapacityModel {
   static bool Uses(std::string_view metric_name) {
     return HasModelPrefix(metric_name) && IsModelMetric(metric_name);
   }
+  // Node-level input ignored because a lower tier reports the same dc, since start.
+  uint64_t conflicting_samples() const;
   // The figures at `now_ms`; forgets nodes silent longer than forget_after first.
   CapacitySnapshot Snapshot(int64_t now_ms);
   // Nodes up at `now_ms` with their utilization over the watcher window, by instance.
@@ -260,6 +275,8 @@ class CapacityModel {
   CapacityOptions options_;
   // key: region \0 dc \0 instance
   std::map<std::string, NodeState> nodes_;
+  std::unique_ptr<TierInput> tier_;  // dcs reported by lower tiers
+  uint64_t conflicting_samples_ = 0;
   // Facility meters by dc, then by the meter's own series identity.
   std::map<Location, std::map<std::string, FacilityMeter>> facility_;
   // What forgotten nodes leave behind in their dc.

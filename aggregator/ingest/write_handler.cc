@@ -242,16 +242,49 @@ HttpResponse WriteHandler::Handle(const HttpRequest& request) {
   }
   if (auto refused = CheckLimits(request, write)) return std::move(*refused);
   const size_t samples = write.samples.size();
+  // HA pairs: the elected replica's writes are stored without the replica label; the other
+  // replica's are answered 202 and dropped (ha_tracker.h).
+  std::string replica_label;
+  if (ha_ != nullptr && ha_->enabled() && samples > 0) {
+    replica_label = ha_->replica_label();
+    for (const remote::SeriesRef& s : write.series) {
+      std::span<const remote::LabelRef> l = write.LabelsOf(s);
+      std::string_view replica = LabelValue(l, replica_label);
+      if (replica.empty()) continue;
+      const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      if (!ha_->Accept(LabelValue(l, "region"), LabelValue(l, "dc"), LabelValue(l, "shard"),
+                       replica, samples, now)) {
+        HttpResponse r;
+        r.status = 202;
+        r.content_type.clear();
+        return r;
+      }
+      break;
+    }
+  }
   if (samples > 0) {
     thread_local std::vector<storage::SeriesView> series;  // reused, as `decoded`
     ScratchReleaser release_series(series, kMaxKeptScratchBytes);
     series.clear();
+    thread_local std::vector<remote::LabelRef> stripped;  // labels without the replica label
+    ScratchReleaser release_stripped(stripped, kMaxKeptScratchBytes);
+    stripped.clear();
+    if (!replica_label.empty()) stripped.reserve(write.labels.size());
     // The capacity model wants few metrics. Their names are checked now, while the request's
     // bytes are still in cache (the store's lookups evict them).
     std::vector<size_t> modelled;
     for (size_t i = 0; i < write.series.size(); ++i) {
       const remote::SeriesRef& s = write.series[i];
       std::span<const remote::LabelRef> l = write.LabelsOf(s);
+      if (!replica_label.empty()) {
+        const size_t first = stripped.size();
+        for (const remote::LabelRef& x : l) {
+          if (x.name != replica_label) stripped.push_back(x);
+        }
+        l = std::span<const remote::LabelRef>(stripped.data() + first, stripped.size() - first);
+      }
       series.push_back({l, write.SamplesOf(s)});
       if (s.sample_count == 0) continue;
       // Canonical labels start with __name__.

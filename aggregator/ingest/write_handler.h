@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "aggregator/capacity/capacity_model.h"
+#include "aggregator/ingest/ha_tracker.h"
 #include "aggregator/storage/store.h"
 #include "core/http_server.h"
 #include "core/remote_write_fast_decoder.h"
@@ -55,6 +56,8 @@ class WriteHandler {
   // Counts a request the HTTP server refused as too large before it reached Handle().
   void CountOversizedBody() { rejected_by_reason_.at("too_large")->Increment(); }
   void set_limits(const WriteLimits& limits);
+  // HA pairs (ha_tracker.h): set once before serving; null or no replica_label: off.
+  void set_ha(HaTracker* ha) { ha_ = ha; }
 
  private:
   HttpResponse Reject(int status, const char* reason, const std::string& message);
@@ -72,6 +75,7 @@ class WriteHandler {
 
   storage::Store& store_;
   capacity::CapacityModel& model_;
+  HaTracker* ha_ = nullptr;
   std::atomic<int64_t> max_decoded_bytes_;
   std::mutex limits_mu_;  // guards limits_ and buckets_
   WriteLimits limits_;

@@ -194,6 +194,8 @@ const std::vector<Scalar>& Scalars() {
        nullptr},
       {"gpus", "GPUs of the nodes up.", MetricType::Gauge,
        [](const GroupFigures& f) { return f.gpus; }, nullptr},
+      {"gpus_reporting_utilization", "GPUs whose utilization is known (the mean's weight).",
+       MetricType::Gauge, [](const GroupFigures& f) { return f.gpus_with_utilization; }, nullptr},
       {"gpu_utilization_ratio", "Mean utilization of the GPUs that report it (0-1).",
        MetricType::Gauge, [](const GroupFigures& f) { return f.gpu_utilization(); }, nullptr},
       {"gpu_memory_total_bytes", "GPU memory of the nodes up.", MetricType::Gauge,
@@ -243,6 +245,15 @@ void EmitLevel(std::string_view level, const std::vector<Group>& groups, int64_t
     LabelList up = g.labels, stale = g.labels;
     sink.Sample(up.Add("state", "up"), double(g.figures->nodes_up));
     sink.Sample(stale.Add("state", "stale"), double(g.figures->nodes_stale));
+  }
+  sink.Family(name("dcs"),
+              "Data centers by state: reporting (fresh figures) or stale (no node up, or a lower "
+              "tier's figures older than capacity.stale_after: the last ones are kept).",
+              MetricType::Gauge);
+  for (const Group& g : groups) {
+    LabelList reporting = g.labels, stale = g.labels;
+    sink.Sample(reporting.Add("state", "reporting"), double(g.figures->dcs_reporting));
+    sink.Sample(stale.Add("state", "stale"), double(g.figures->dcs_stale));
   }
   for (const Scalar& s : Scalars()) {
     sink.Family(name(s.suffix), s.help, s.type);
@@ -392,6 +403,14 @@ std::vector<TimeSeries> DcCapacitySeries(const capacity::CapacitySnapshot& snap,
   std::vector<TimeSeries> out;
   SeriesSink sink(timestamp_ms, &out);
   Emit(snap, sink);
+  // A lower tier's dcs are in the store already, as it forwarded them: recording them again
+  // would write a second value for the same series and time.
+  if (!snap.from_tier.empty()) {
+    std::erase_if(out, [&](const TimeSeries& ts) {
+      return snap.from_tier.count(
+                 {std::string(ts.labels.Get("region")), std::string(ts.labels.Get("dc"))}) > 0;
+    });
+  }
   return out;
 }
 
