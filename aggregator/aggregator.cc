@@ -63,6 +63,7 @@ Status Aggregator::Start() {
 
   model_ = std::make_unique<capacity::CapacityModel>(CapacityOptionsFrom(config_));
   write_handler_ = std::make_unique<WriteHandler>(*store_, *model_, *registry_);
+  write_handler_->set_future_grace(config_.retention.future_grace, clock_);
   write_handler_->set_limits(config_.limits);
   ha_ = std::make_unique<HaTracker>(*registry_);
   ha_->set_config(config_.ha);
@@ -174,7 +175,10 @@ void Aggregator::Reload(const AggregatorConfig& config) {
     }
   }
   config_ = next;
-  if (write_handler_) write_handler_->set_limits(config_.limits);
+  if (write_handler_) {
+    write_handler_->set_limits(config_.limits);
+    write_handler_->set_future_grace(config_.retention.future_grace, clock_);
+  }
   if (store_) {
     store_->SetLimits({static_cast<uint64_t>(config_.limits.max_series_per_dc),
                        static_cast<uint64_t>(config_.limits.max_labels_per_series)});

@@ -53,6 +53,10 @@ Result<AggregatorConfig> ParseAggregatorConfig(const std::string& source, const 
   if (c.retention.out_of_order_window.count() < 0) {
     return storage.Error("out_of_order_window", "must not be negative");
   }
+  RETURN_IF_ERROR(storage.Get("future_grace", &c.retention.future_grace));
+  if (c.retention.future_grace.count() < 0) {
+    return storage.Error("future_grace", "must not be negative (0 turns the check off)");
+  }
   ASSIGN_OR_RETURN(ConfigMap retention, storage.Map("retention"));
   RETURN_IF_ERROR(retention.Get("raw", &c.retention.raw));
   RETURN_IF_ERROR(retention.Get("1m", &c.retention.m1));

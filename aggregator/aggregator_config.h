@@ -15,14 +15,17 @@
 
 namespace suanli::aggregator {
 
-// Retention per resolution and the out-of-order window (storage.retention.*,
-// storage.out_of_order_window); 0 retention keeps forever.
+// Retention per resolution, the out-of-order window and the future grace
+// (storage.retention.*, storage.out_of_order_window, storage.future_grace); 0 retention keeps
+// forever.
 struct StorageRetention {
   std::chrono::milliseconds raw{std::chrono::hours(24 * 15)};
   std::chrono::milliseconds m1{std::chrono::hours(24 * 90)};
   std::chrono::milliseconds m5{std::chrono::hours(24 * 365)};
   std::chrono::milliseconds h1{std::chrono::hours(24 * 365 * 5)};
   std::chrono::milliseconds out_of_order_window{std::chrono::hours(1)};
+  // A request with a sample newer than now + this is refused (400); 0: no check.
+  std::chrono::milliseconds future_grace{std::chrono::minutes(10)};
 };
 
 // A facility's total power draw (IT + cooling + losses) for one dc, for PUE where no meter

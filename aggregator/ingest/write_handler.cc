@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 #include <limits>
 
+#include "core/config.h"
 #include "core/remote_codec.h"
 #include "core/remote_write_fast_decoder.h"
 #include "core/scratch.h"
@@ -13,9 +15,10 @@
 namespace suanli::aggregator {
 namespace {
 // Every reason a write can be refused; registered up front so each shows 0 until it happens.
-constexpr const char* kReasons[] = {
-    "content_type", "content_encoding", "too_large",    "malformed",   "invalid_labels",
-    "storage",      "forbidden_dc",     "series_limit", "label_limit", "rate_limited"};
+constexpr const char* kReasons[] = {"content_type", "content_encoding", "too_large",
+                                    "malformed",    "invalid_labels",   "storage",
+                                    "forbidden_dc", "series_limit",     "label_limit",
+                                    "rate_limited", "too_far_in_future"};
 
 // A cross-dc write is a security event, but a misconfigured agent repeats it every sweep: one
 // warning per 10 s at most.
@@ -26,6 +29,17 @@ bool AllowForbiddenLog() {
                     .count();
   int64_t prev = last_ms.load();
   return now - prev >= 10000 && last_ms.compare_exchange_strong(prev, now);
+}
+
+// RFC 3339 in UTC, to the second ("2027-12-05T09:40:00Z").
+std::string FormatUnixMs(int64_t ms) {
+  const time_t secs = static_cast<time_t>(ms / 1000 - (ms % 1000 < 0 ? 1 : 0));
+  std::tm tm{};
+  char buf[64];
+  if (gmtime_r(&secs, &tm) == nullptr || std::strftime(buf, sizeof buf, "%FT%TZ", &tm) == 0) {
+    return "?";
+  }
+  return buf;
 }
 
 // Value of `name` among labels in wire order ("" when absent).
@@ -210,6 +224,30 @@ std::string IndexedMessage(size_t i, const Status& st) {
 
 }  // namespace
 
+std::optional<HttpResponse> WriteHandler::CheckFuture(const remote::WriteRequestView& write) {
+  const int64_t grace = future_grace_ms_.load(std::memory_order_relaxed);
+  if (grace <= 0 || write.samples.empty()) return std::nullopt;
+  const int64_t now = clock_.load(std::memory_order_relaxed)->NowUnixMs();
+  const int64_t limit = now > INT64_MAX - grace ? INT64_MAX : now + grace;
+  int64_t newest = INT64_MIN;
+  for (const Sample& s : write.samples) newest = std::max(newest, s.timestamp_ms);
+  if (newest <= limit) return std::nullopt;
+  for (size_t i = 0; i < write.series.size(); ++i) {
+    for (const Sample& s : write.SamplesOf(write.series[i])) {
+      if (s.timestamp_ms <= limit) continue;
+      // Whole seconds: the sender's clock is off by far more than that.
+      const auto ahead = std::chrono::seconds((s.timestamp_ms - now) / 1000);
+      return Reject(400, "too_far_in_future",
+                    "timeseries[" + std::to_string(i) + "]: sample for series " +
+                        ToLabels(write.LabelsOf(write.series[i])).ToString() + " at " +
+                        std::to_string(s.timestamp_ms) + " (" + FormatUnixMs(s.timestamp_ms) +
+                        ") is " + FormatDuration(ahead) + " after now; storage.future_grace is " +
+                        FormatDuration(std::chrono::milliseconds(grace)));
+    }
+  }
+  return std::nullopt;
+}
+
 HttpResponse WriteHandler::Handle(const HttpRequest& request) {
   const std::string& ctype = request.Header("content-type");
   if (ctype.rfind(remote::kWriteContentType, 0) != 0) {
@@ -241,6 +279,7 @@ HttpResponse WriteHandler::Handle(const HttpRequest& request) {
     }
   }
   if (auto refused = CheckLimits(request, write)) return std::move(*refused);
+  if (auto refused = CheckFuture(write)) return std::move(*refused);
   const size_t samples = write.samples.size();
   // HA pairs: the elected replica's writes are stored without the replica label; the other
   // replica's are answered 202 and dropped (ha_tracker.h).

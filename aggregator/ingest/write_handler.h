@@ -26,6 +26,7 @@
 #include "aggregator/capacity/capacity_model.h"
 #include "aggregator/ingest/ha_tracker.h"
 #include "aggregator/storage/store.h"
+#include "core/clock.h"
 #include "core/http_server.h"
 #include "core/remote_write_fast_decoder.h"
 
@@ -53,6 +54,12 @@ class WriteHandler {
                prometheus::Registry& registry);
 
   HttpResponse Handle(const HttpRequest& request);
+  // A request with a sample newer than now + grace is refused whole (400, too_far_in_future):
+  // a clock gone wrong on the sender must not fill the store with the future. 0: no check.
+  void set_future_grace(std::chrono::milliseconds grace, const Clock& clock = SystemClock::Get()) {
+    clock_ = &clock;
+    future_grace_ms_ = grace.count();
+  }
   // Counts a request the HTTP server refused as too large before it reached Handle().
   void CountOversizedBody() { rejected_by_reason_.at("too_large")->Increment(); }
   void set_limits(const WriteLimits& limits);
@@ -61,6 +68,8 @@ class WriteHandler {
 
  private:
   HttpResponse Reject(int status, const char* reason, const std::string& message);
+  // The too_far_in_future refusal, or nullopt.
+  std::optional<HttpResponse> CheckFuture(const remote::WriteRequestView& write);
   // Checks the binding and the limits that need no storage; an error response or nullopt.
   std::optional<HttpResponse> CheckLimits(const HttpRequest& request,
                                           const remote::WriteRequestView& write);
@@ -84,6 +93,8 @@ class WriteHandler {
   prometheus::Counter& requests_accepted_;
   prometheus::Family<prometheus::Counter>& rejected_;
   std::map<std::string, prometheus::Counter*> rejected_by_reason_;  // filled at construction
+  std::atomic<const Clock*> clock_{&SystemClock::Get()};
+  std::atomic<int64_t> future_grace_ms_{10 * 60 * 1000};  // storage.future_grace
 };
 
 }  // namespace suanli::aggregator

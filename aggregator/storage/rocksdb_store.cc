@@ -528,7 +528,6 @@ struct RocksDbStore::Impl {
   // Head: every SeriesEntry head field, seq assignment and the commit queue's order.
   std::mutex head_mu;
   uint64_t next_seq = 1;
-  int64_t global_max_ts = kNoSamples;
   uint64_t log_bytes_since_checkpoint = 0;
   std::atomic<uint64_t> head_series{0};
   // Chunks of windows the in-order path left behind, not yet written as closed windows. At an
@@ -1299,7 +1298,6 @@ Status RocksDbStore::Impl::ApplyLocked(std::vector<Pending>& pending, bool from_
     if (fresh.empty()) continue;
     stats->samples_stored += fresh.size();
     e->max_ts = std::max(e->max_ts, fresh.back().timestamp_ms);
-    global_max_ts = std::max(global_max_ts, fresh.back().timestamp_ms);
     bool to_head = true;
     if (e->has_head && plan.window == e->head.window_start()) {
       if (plan.fast) {
@@ -1395,7 +1393,6 @@ Result<bool> RocksDbStore::Impl::ApplyInOrderLocked(const std::vector<Pending>& 
     }
     e->head_dirty = true;
     e->max_ts = pending[end - 1].ts;
-    global_max_ts = std::max(global_max_ts, e->max_ts);
     stats->samples_stored += end - begin;
     begin = end;
   }
@@ -1876,7 +1873,9 @@ Result<std::vector<SeriesSamples>> RocksDbStore::SelectImpl(
 // ---- checkpoint, retention, recovery ----
 
 // Persists every changed open chunk to the head family (closing those a window or more behind
-// the newest sample), then truncates the head log before the first batch not yet covered.
+// the wall clock's window), then truncates the head log before the first batch not yet covered.
+// Idleness follows the clock, not the newest sample seen: one sample from a sender whose clock
+// runs ahead must not close every other series' open chunk.
 Status RocksDbStore::Impl::Checkpoint() {
   std::lock_guard cp(checkpoint_mu);
   if (write_failed.load()) return IoError("storage refuses writes after a failed write");
@@ -1898,12 +1897,11 @@ Status RocksDbStore::Impl::Checkpoint() {
   for (size_t begin = 0; begin < heads.size(); begin += kPerBatch) {
     auto item = std::make_unique<CommitItem>();
     std::lock_guard lock(head_mu);
-    int64_t newest_window = global_max_ts == kNoSamples ? kNoSamples : WindowOf(global_max_ts);
+    const int64_t newest_window = WindowOf(Now());
     for (size_t i = begin; i < std::min(heads.size(), begin + kPerBatch); ++i) {
       SeriesEntry* e = heads[i];
       if (!e->has_head) continue;
-      bool idle =
-          newest_window != kNoSamples && e->head.window_start() < SatSub(newest_window, kWindowMs);
+      bool idle = e->head.window_start() < SatSub(newest_window, kWindowMs);
       if (idle) {
         RETURN_IF_ERROR(CloseHead(&item->wb, e));
         item->wb.Delete(head_cf, HeadKey(e->id));
@@ -1992,7 +1990,6 @@ Status RocksDbStore::Impl::Replay() {
     if (!e->has_head) head_series.fetch_add(1, std::memory_order_relaxed);
     e->has_head = true;
     e->max_known = false;
-    if (!samples.empty()) global_max_ts = std::max(global_max_ts, samples.back().timestamp_ms);
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "reading checkpointed heads"));
 

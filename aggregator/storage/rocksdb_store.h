@@ -72,7 +72,7 @@ class RocksDbStore final : public Store {
   Result<uint64_t> SeriesId(const Labels& labels) const;
 
   // Maintenance, also run by a background thread: write the open chunks and truncate the head
-  // log (closing chunks a window or more behind the newest sample); drop expired partitions.
+  // log (closing chunks a window or more behind the wall clock's); drop expired partitions.
   Status Checkpoint();
   Status EnforceRetention();
   // Flushes memtables and compacts every family fully (benchmarks: bytes after compaction).

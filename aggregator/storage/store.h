@@ -251,7 +251,8 @@ struct RocksDbStoreOptions {
   uint64_t head_log_bytes = uint64_t{64} << 20;
   // How often retention runs (drops expired partitions); 0: only at Open.
   int64_t retention_interval_ms = 60'000;
-  // Wall clock for retention (Unix ms); empty: the system clock. A test seam.
+  // Wall clock (Unix ms) for retention and for the checkpoint, which closes the open chunks of
+  // windows before the clock's previous hour; empty: the system clock. A test seam.
   std::function<int64_t()> now_ms;
   // LRU block cache shared by both column families.
   size_t block_cache_bytes = size_t{64} << 20;

@@ -67,5 +67,20 @@ TEST(AggregatorConfigTest, Errors) {
       "g.yml:4: forward[0].select: must be capacity, rollups or raw");
 }
 
+TEST(AggregatorConfigTest, FutureGrace) {
+  auto c = ParseAggregatorConfig("<embedded default>", kEmbeddedAggregatorConfig);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->retention.future_grace, std::chrono::minutes(10));
+  auto text = ReadFileToString(std::string(SUANLI_SOURCE_DIR) + "/deploy/aggregator.example.yml");
+  ASSERT_TRUE(text.ok());
+  EXPECT_EQ(ParseAggregatorConfig("e.yml", *text)->retention.future_grace,
+            std::chrono::minutes(10));
+  EXPECT_EQ(
+      ParseAggregatorConfig("g.yml", "storage:\n  future_grace: 1h\n")->retention.future_grace,
+      std::chrono::hours(1));
+  EXPECT_EQ(ParseAggregatorConfig("g.yml", "storage:\n  future_grace: 0\n")->retention.future_grace,
+            std::chrono::milliseconds(0));
+}
+
 }  // namespace
 }  // namespace suanli::aggregator

@@ -48,6 +48,19 @@ class WriteHandlerTest : public ::testing::Test {
     return remote::EncodeWriteRequest(req);
   }
 
+  double Rejected(const std::string& reason) {
+    for (const auto& f : registry_.Collect()) {
+      if (f.name != "suanli_aggregator_requests_rejected_total") continue;
+      for (const auto& m : f.metric) {
+        for (const auto& l : m.label) {
+          if (l.name == "reason" && l.value == reason) return m.counter.value;
+        }
+      }
+    }
+    ADD_FAILURE() << "no counter for reason " << reason;
+    return -1;
+  }
+
   size_t StoredSamples() {
     auto r =
         store_->Select({{storage::MatcherSpec::kRegex, "__name__", ".+"}}, INT64_MIN, INT64_MAX);
@@ -196,6 +209,38 @@ TEST_F(WriteHandlerTest, LabelLengthLimitsAreInclusiveAndNameTheSeries) {
   EXPECT_NE(name.body.find("timeseries[0]: limit max_label_name_length (8)"), std::string::npos)
       << name.body;
   EXPECT_EQ(StoredSamples(), 1u);
+}
+
+// A sample past now + storage.future_grace (a sender's clock gone wrong) refuses the whole
+// request with 400, naming the series, the time and the limit; counted, nothing stored.
+TEST_F(WriteHandlerTest, SamplesTooFarInTheFutureRefuseTheRequest) {
+  FakeClock clock(1'700'000'000'000);  // 2023-11-14T22:13:20Z
+  handler_->set_future_grace(std::chrono::minutes(10), clock);
+  const int64_t now = clock.NowUnixMs(), grace = 10 * 60 * 1000;
+  const int64_t year = int64_t{365} * 24 * 3600 * 1000;
+  remote::WriteRequest req;
+  req.series.push_back({Labels{{"__name__", "a"}, {"dc", "d1"}}, {{now, 1}}});
+  req.series.push_back({Labels{{"__name__", "b"}, {"dc", "d1"}}, {{now, 1}, {now + year, 2}}});
+  HttpResponse r = handler_->Handle(Request(remote::EncodeWriteRequest(req)));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body,
+            "timeseries[1]: sample for series b{dc=\"d1\"} at 1731536000000 "
+            "(2024-11-13T22:13:20Z) is 8760h after now; storage.future_grace is 10m\n");
+  EXPECT_EQ(StoredSamples(), 0u);
+  EXPECT_EQ(Rejected("too_far_in_future"), 1);
+
+  // The limit is inclusive, and it moves with the clock.
+  EXPECT_EQ(handler_->Handle(Request(Body({{{"__name__", "c"}}}, now + grace))).status, 204);
+  EXPECT_EQ(handler_->Handle(Request(Body({{{"__name__", "d"}}}, now + grace + 1))).status, 400);
+  EXPECT_EQ(Rejected("too_far_in_future"), 2);
+  clock.AdvanceMs(1);
+  EXPECT_EQ(handler_->Handle(Request(Body({{{"__name__", "d"}}}, now + grace + 1))).status, 204);
+  EXPECT_EQ(StoredSamples(), 2u);
+
+  // 0 turns the check off.
+  handler_->set_future_grace(std::chrono::milliseconds(0), clock);
+  EXPECT_EQ(handler_->Handle(Request(Body({{{"__name__", "e"}}}, now + year))).status, 204);
+  EXPECT_EQ(Rejected("too_far_in_future"), 2);
 }
 
 }  // namespace

@@ -1023,6 +1023,34 @@ TEST(RocksDbStoreTest, RetentionDropsWholePartitionsAndReadsAreExact) {
   EXPECT_TRUE(SelectOrDie(*store, {Eq("__name__", "ret")}).empty());
 }
 
+// The checkpoint closes open chunks of windows before the clock's previous hour. The clock
+// decides, not the newest sample: one sample far in the future leaves every other series'
+// open chunk open.
+TEST(RocksDbStoreTest, CheckpointClosesIdleChunksByTheWallClock) {
+  ScratchDir dir;
+  std::atomic<int64_t> now{100 * kDay + 30 * 60'000};
+  RocksDbStoreOptions options = OptionsAt(dir.db());
+  options.checkpoint_interval_ms = 0;
+  options.retention_interval_ms = 0;
+  options.now_ms = [&now] { return now.load(); };
+  auto store = OpenOrDie(options);
+  ASSERT_NE(store, nullptr);
+  const Labels current{{"__name__", "current"}}, ahead{{"__name__", "ahead"}};
+  ASSERT_TRUE(store->Append({Series(current, {{now - 60'000, 1}})}).ok());
+  ASSERT_TRUE(store->Append({Series(ahead, {{now + 365 * kDay, 2}})}).ok());
+  ASSERT_EQ(store->Stats().head_series, 2u);
+  ASSERT_TRUE(store->Checkpoint().ok());
+  EXPECT_EQ(store->Stats().head_series, 2u) << "a sample from the future closed a current chunk";
+  // An hour and a half later the first chunk's window is a whole window behind: closed.
+  now += 90 * 60'000;
+  ASSERT_TRUE(store->Checkpoint().ok());
+  EXPECT_EQ(store->Stats().head_series, 1u);
+  auto read = SelectOrDie(*store, {Eq("__name__", "current")});
+  ASSERT_EQ(read.size(), 1u);
+  ASSERT_EQ(read[0].samples.size(), 1u);
+  EXPECT_EQ(read[0].samples[0].timestamp_ms, 100 * kDay + 29 * 60'000);
+}
+
 TEST(RocksDbStoreTest, LimitsNameTheLimit) {
   ScratchDir dir;
   RocksDbStoreOptions options = OptionsAt(dir.db());
