@@ -246,6 +246,12 @@ bool ParseTimeSeries(std::string_view bytes, WriteRequestView* out, int depth) {
       if (depth <= 0 || !ReadLengthDelimited(c, &sub) || !CheckExemplar(sub, depth - 1)) {
         return false;
       }
+      ++out->exemplar_count;
+    } else if (tag == (4 << 3 | kWireLen)) {
+      // A native histogram (prompb.Histogram): not supported, skipped as unknown (the length
+      // is checked), counted.
+      if (!SkipField(c, tag, depth)) return false;
+      ++out->histogram_count;
     } else if (!SkipField(c, tag, depth)) {
       return false;
     }

@@ -9,7 +9,9 @@
 // wire type) are skipped, groups included; a repeated scalar field keeps its last value; tag 0,
 // field number 0, wire types 6/7, an unmatched end-group, truncated varints, fixed fields or
 // lengths are errors; a sub-message must end exactly at its length. Exemplars and metadata are
-// checked for well-formedness and otherwise ignored (the aggregator stores neither).
+// checked for well-formedness and otherwise ignored (the aggregator stores neither); native
+// histograms (prompb TimeSeries field 4) are skipped. Both are counted, so that a receiver can
+// say what it dropped.
 // Labels are returned in wire order, not sorted, and not validated (see Labels::Validate).
 // Thread-safety: free functions over caller-owned values.
 #pragma once
@@ -43,6 +45,8 @@ struct WriteRequestView {
   std::vector<Sample> samples;  // bit-exact values (NaN payloads, stale markers)
   std::vector<SeriesRef> series;
   size_t metadata_count = 0;
+  size_t exemplar_count = 0;   // TimeSeries.exemplars (field 3), not kept
+  size_t histogram_count = 0;  // TimeSeries.histograms (field 4, native histograms), not kept
 
   std::span<const LabelRef> LabelsOf(const SeriesRef& s) const {
     return {labels.data() + s.first_label, s.label_count};
@@ -55,6 +59,8 @@ struct WriteRequestView {
     samples.clear();
     series.clear();
     metadata_count = 0;
+    exemplar_count = 0;
+    histogram_count = 0;
   }
 };
 

@@ -42,6 +42,30 @@ std::string FormatUnixMs(int64_t ms) {
   return buf;
 }
 
+prometheus::Family<prometheus::Counter>& UnsupportedFamily(prometheus::Registry& registry) {
+  return prometheus::BuildCounter()
+      .Name("suanli_aggregator_samples_unsupported_total")
+      .Help(
+          "Native histogram samples and exemplars in accepted remote_write requests: not "
+          "stored, by type.")
+      .Register(registry);
+}
+
+// Counts what the store does not keep and warns once per process per type: a sender that
+// starts sending native histograms should be noticed, not flood the log.
+void CountUnsupported(size_t n, prometheus::Counter& counter, std::atomic<bool>& warned,
+                      const char* what) {
+  if (n == 0) return;
+  counter.Increment(static_cast<double>(n));
+  if (!warned.exchange(true)) {
+    spdlog::warn(
+        "remote_write: {} are not supported and are dropped; the float samples of the same "
+        "requests are stored; counted in suanli_aggregator_samples_unsupported_total; this "
+        "warning is logged once",
+        what);
+  }
+}
+
 // Value of `name` among labels in wire order ("" when absent).
 std::string_view LabelValue(std::span<const remote::LabelRef> labels, std::string_view name) {
   for (const remote::LabelRef& l : labels) {
@@ -69,7 +93,10 @@ WriteHandler::WriteHandler(storage::Store& store, capacity::CapacityModel& model
       rejected_(prometheus::BuildCounter()
                     .Name("suanli_aggregator_requests_rejected_total")
                     .Help("remote_write requests refused, by reason.")
-                    .Register(registry)) {
+                    .Register(registry)),
+      unsupported_(UnsupportedFamily(registry)),
+      unsupported_histograms_(unsupported_.Add({{"type", "native_histogram"}})),
+      unsupported_exemplars_(unsupported_.Add({{"type", "exemplar"}})) {
   for (const char* r : kReasons) rejected_by_reason_[r] = &rejected_.Add({{"reason", r}});
 }
 
@@ -362,6 +389,10 @@ HttpResponse WriteHandler::Handle(const HttpRequest& request) {
     }
     samples_ingested_.Increment(static_cast<double>(samples));
   }
+  static std::atomic<bool> warned_histograms{false}, warned_exemplars{false};
+  CountUnsupported(write.histogram_count, unsupported_histograms_, warned_histograms,
+                   "native histograms");
+  CountUnsupported(write.exemplar_count, unsupported_exemplars_, warned_exemplars, "exemplars");
   requests_accepted_.Increment();
   HttpResponse r;
   r.status = 204;

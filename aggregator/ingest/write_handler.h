@@ -4,7 +4,9 @@
 // (remote_write_fast_decoder.h) and handed to the Store as views; label sets the store already
 // holds were validated when they were created, so only new ones are validated again
 // (Store::NewSeriesCheck). Rejections are 4xx with a one-line reason and are
-// counted by reason; nothing of a rejected request is stored. Limits checked here: series per
+// counted by reason; nothing of a rejected request is stored. Native histograms and exemplars
+// are not stored: they are counted by type and warned about once, and the request's float
+// samples are stored as usual. Limits checked here: series per
 // request, label name/value length, a per-dc samples-per-second token bucket (429), and the
 // credential's binding: a request from an identity bound to a region/dc that carries any
 // series with other region/dc labels is refused whole with 403 (reason forbidden_dc).
@@ -93,6 +95,10 @@ class WriteHandler {
   prometheus::Counter& requests_accepted_;
   prometheus::Family<prometheus::Counter>& rejected_;
   std::map<std::string, prometheus::Counter*> rejected_by_reason_;  // filled at construction
+  // Native histograms and exemplars of accepted requests, which the store does not keep.
+  prometheus::Family<prometheus::Counter>& unsupported_;
+  prometheus::Counter& unsupported_histograms_;
+  prometheus::Counter& unsupported_exemplars_;
   std::atomic<const Clock*> clock_{&SystemClock::Get()};
   std::atomic<int64_t> future_grace_ms_{10 * 60 * 1000};  // storage.future_grace
 };

@@ -180,6 +180,43 @@ TEST(RemoteWriteFastDecoderTest, HandWrittenWireCasesMatchLibprotobuf) {
   }
 }
 
+// Native histograms (TimeSeries field 4) and exemplars (field 3) are not stored: the parser
+// skips them, counts them, and keeps the float samples of the same series.
+TEST(RemoteWriteFastDecoderTest, CountsNativeHistogramsAndExemplars) {
+  auto bits = [](double d) {
+    uint64_t b;
+    std::memcpy(&b, &d, 8);
+    return b;
+  };
+  // prompb.Histogram as Prometheus 2.40+ writes it: count_int, sum, schema (sint32), zero
+  // threshold, zero_count_int, one positive span and its deltas (packed sint64), timestamp.
+  const std::string histogram = Tag(1, 0) + Varint(5) + Fixed64(3, bits(12.5)) + Tag(4, 0) +
+                                Varint(6) + Fixed64(5, bits(1e-128)) + Tag(6, 0) + Varint(1) +
+                                Len(11, Tag(1, 0) + Varint(0) + Tag(2, 0) + Varint(2)) +
+                                Len(12, Varint(4) + Varint(1)) + Tag(15, 0) + Varint(1700000000000);
+  const std::string exemplar =
+      Label("trace_id", "abc") + Fixed64(2, bits(0.25)) + Tag(3, 0) + Varint(1700000000000);
+  const std::string raw =
+      Len(1, Label("__name__", "http_seconds") + Len(4, histogram) + Len(4, histogram)) +
+      Len(1, Label("__name__", "up") + SampleBytes(bits(1.0), 1700000000000) + Len(3, exemplar));
+  DecodedWriteRequest fast;
+  ASSERT_TRUE(DecodeWriteRequestView(Compress(raw), 1 << 20, &fast).ok());
+  const WriteRequestView& v = fast.view;
+  ASSERT_EQ(v.series.size(), 2u);
+  EXPECT_EQ(v.histogram_count, 2u);
+  EXPECT_EQ(v.exemplar_count, 1u);
+  EXPECT_EQ(v.series[0].sample_count, 0u);
+  ASSERT_EQ(v.series[1].sample_count, 1u);
+  EXPECT_EQ(v.SamplesOf(v.series[1])[0], (Sample{1700000000000, 1.0}));
+  EXPECT_TRUE(Agree(raw));
+  // A field 4 of another wire type is an unknown field, not a histogram (libprotobuf's rule).
+  ASSERT_TRUE(DecodeWriteRequestView(
+                  Compress(Len(1, Label("__name__", "up") + Tag(4, 0) + Varint(1))), 1 << 20, &fast)
+                  .ok());
+  EXPECT_EQ(fast.view.histogram_count, 0u);
+  EXPECT_EQ(fast.view.exemplar_count, 0u);
+}
+
 TEST(RemoteWriteFastDecoderTest, DeepGroupsMatchLibprotobuf) {
   for (int depth : {99, 100, 101, 150}) {
     std::string raw;

@@ -61,6 +61,19 @@ class WriteHandlerTest : public ::testing::Test {
     return -1;
   }
 
+  double Unsupported(const std::string& type) {
+    for (const auto& f : registry_.Collect()) {
+      if (f.name != "suanli_aggregator_samples_unsupported_total") continue;
+      for (const auto& m : f.metric) {
+        for (const auto& l : m.label) {
+          if (l.name == "type" && l.value == type) return m.counter.value;
+        }
+      }
+    }
+    ADD_FAILURE() << "no counter for type " << type;
+    return -1;
+  }
+
   size_t StoredSamples() {
     auto r =
         store_->Select({{storage::MatcherSpec::kRegex, "__name__", ".+"}}, INT64_MIN, INT64_MAX);
@@ -241,6 +254,34 @@ TEST_F(WriteHandlerTest, SamplesTooFarInTheFutureRefuseTheRequest) {
   handler_->set_future_grace(std::chrono::milliseconds(0), clock);
   EXPECT_EQ(handler_->Handle(Request(Body({{{"__name__", "e"}}}, now + year))).status, 204);
   EXPECT_EQ(Rejected("too_far_in_future"), 2);
+}
+
+// Native histograms (TimeSeries field 4) and exemplars (field 3) are not stored: counted by
+// type; the float samples of the same request are stored and the request is accepted.
+TEST_F(WriteHandlerTest, NativeHistogramsAndExemplarsAreCountedAndTheFloatsStored) {
+  // prompb.Histogram: count_int 5, sum 12.5, schema 3 (sint32), one positive span of two
+  // buckets with deltas 2, -1 (packed sint64), timestamp.
+  const std::string histogram = wire::Int(1, 5) + wire::Fixed64(3, 0x4029000000000000) +
+                                wire::Int(4, 6) + Len(11, wire::Int(1, 0) + wire::Int(2, 2)) +
+                                Len(12, Varint(4) + Varint(1)) + wire::Int(15, 1500);
+  const std::string exemplar = Len(1, Len(1, "trace_id") + Len(2, "abc")) +
+                               wire::Fixed64(2, 0x3ff0000000000000) + wire::Int(3, 1000);
+  std::string body = WireSeries({{"__name__", "floats"}, {"dc", "d1"}}, 1000);
+  body += Len(1, Len(1, Len(1, "__name__") + Len(2, "http_seconds")) + Len(4, histogram));
+  // A series with a float sample and an exemplar: TimeSeries bytes with field 3 appended.
+  std::string with_exemplar = WireSeries({{"__name__", "up"}, {"dc", "d1"}}, 1000);
+  with_exemplar.erase(0, 2);  // the outer tag and one-byte length of the series
+  body += Len(1, with_exemplar + Len(3, exemplar));
+  HttpResponse r = handler_->Handle(Request(Compress(body)));
+  EXPECT_EQ(r.status, 204) << r.body;
+  EXPECT_EQ(StoredSamples(), 2u);
+  EXPECT_EQ(Unsupported("native_histogram"), 1);
+  EXPECT_EQ(Unsupported("exemplar"), 1);
+  // Counted again on the next request (only the warning is once per process).
+  EXPECT_EQ(handler_->Handle(Request(Compress(body))).status, 204);
+  EXPECT_EQ(Unsupported("native_histogram"), 2);
+  EXPECT_EQ(Unsupported("exemplar"), 2);
+  EXPECT_EQ(StoredSamples(), 2u);  // the same float samples: duplicates
 }
 
 }  // namespace
