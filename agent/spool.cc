@@ -241,6 +241,13 @@ Spool::Spool(SpoolOptions options, std::vector<std::string> endpoints, const Clo
                                          "failing their checksum when read.")
                                    .Register(registry)
                                    .Add({})),
+      unreadable_newer_gauge_(prometheus::BuildGauge()
+                                  .Name("suanli_agent_spool_unreadable_segments")
+                                  .Help("Segment files the spool keeps on disk without reading "
+                                        "them, by reason: newer_version (left by a newer agent; "
+                                        "sent once it runs again).")
+                                  .Register(registry)
+                                  .Add({{"reason", "newer_version"}})),
       corrupt_bytes_counter_(prometheus::BuildCounter()
                                  .Name("suanli_agent_spool_corrupt_bytes_total")
                                  .Help("Bytes of spool files cut off as torn or corrupt.")
@@ -358,6 +365,7 @@ void Spool::OpenDirectory() {
   if (!st.ok()) {
     for (auto& [seq, seg] : segments_) CloseFd(&seg.read_fd);
     segments_.clear();
+    unreadable_.clear();
     entries_.clear();
     disk_bytes_ = samples_ = 0;
     CloseFd(&lock_fd_);
@@ -372,9 +380,10 @@ void Spool::OpenDirectory() {
   uint64_t samples = 0;
   for (const auto& e : entries_) samples += e.samples;
   spdlog::info(
-      "spool: opened {} segments={} records={} samples={} bytes={} next_seq={} max_bytes={}",
+      "spool: opened {} segments={} records={} samples={} bytes={} next_seq={} max_bytes={} "
+      "unreadable_segments={}",
       options_.directory, segments_.size(), entries_.size(), samples, disk_bytes_, next_seq_,
-      options_.max_bytes);
+      options_.max_bytes, unreadable_.size());
 }
 
 void Spool::LoadSegments() {
@@ -396,10 +405,13 @@ void Spool::LoadSegments() {
   }
   ::closedir(d);
   std::sort(found.begin(), found.end());
+  unreadable_.clear();
   for (const auto& [first_seq, path] : found) {
     LoadSegment(path, first_seq);
     if (lock_fd_ < 0) return;  // read error
   }
+  // Past every sequence number a kept newer-format segment can hold (see spool.h).
+  for (const Unreadable& u : unreadable_) next_seq_ = std::max(next_seq_, u.end_seq);
 }
 
 void Spool::LoadSegment(const std::string& path, uint64_t first_seq) {
@@ -424,6 +436,21 @@ void Spool::LoadSegment(const std::string& path, uint64_t first_seq) {
     disk_errors_family_.Add({{"op", "read"}}).Increment();
     ::close(fd);
     CloseFd(&lock_fd_);
+    return;
+  } else if (std::memcmp(header, kSegmentMagic, 8) == 0 && GetU32(header + 8) > kSegmentVersion) {
+    // Left by a newer agent: kept whole and unread, for that agent to send (see spool.h).
+    ::close(fd);
+    Unreadable u;
+    u.path = path;
+    u.version = GetU32(header + 8);
+    u.first_seq = first_seq;
+    u.end_seq = first_seq + std::max<uint64_t>(size, 1);
+    if (u.end_seq < first_seq) u.end_seq = UINT64_MAX;  // a name near 2^64: no room above it
+    spdlog::warn(
+        "spool: {}: segment format version {} is newer than this agent's ({}); kept on disk "
+        "unread ({} bytes) for a newer agent to send, and not counted against max_bytes",
+        path, u.version, kSegmentVersion, size);
+    unreadable_.push_back(std::move(u));
     return;
   } else {
     uint32_t stored_crc = GetU32(header + 12);
@@ -595,6 +622,16 @@ void Spool::LoadCursors() {
     Endpoint& ep = endpoints_[i];
     // A new endpoint gets every sample appended from now on, not what was spooled before it.
     ep.next_seq = cursors[i].value_or(next_seq_);
+    // Records of kept newer-format segments this endpoint may still need hold its cursor file
+    // back, so that the newer agent sends them (see spool.h).
+    ep.cursor_limit = UINT64_MAX;
+    if (cursors[i]) {
+      for (const Unreadable& u : unreadable_) {
+        if (u.end_seq > *cursors[i]) {
+          ep.cursor_limit = std::min(ep.cursor_limit, std::max(u.first_seq, *cursors[i]));
+        }
+      }
+    }
     ep.acked_ahead.clear();
     AdvanceCursor(ep);
     ep.pending_samples = ep.pending_bytes = 0;
@@ -754,11 +791,16 @@ Status Spool::LateOpen() {
   uint64_t memory_samples = samples_;
   samples_ = 0;
   LoadSegments();
-  if (lock_fd_ < 0 ||
-      (!memory.empty() && !entries_.empty() && entries_.back().seq >= memory.front().seq)) {
+  bool interleave =
+      !memory.empty() && !entries_.empty() && entries_.back().seq >= memory.front().seq;
+  for (const Unreadable& u : unreadable_) {
+    interleave = interleave || (!memory.empty() && u.end_seq > memory.front().seq);
+  }
+  if (lock_fd_ < 0 || interleave) {
     // A read error, or sequence numbers that would interleave: stay in memory.
     for (auto& [seq, seg] : segments_) CloseFd(&seg.read_fd);
     segments_.clear();
+    unreadable_.clear();
     disk_bytes_ = 0;
     entries_ = std::move(memory);
     samples_ = memory_samples;
@@ -1029,13 +1071,14 @@ void Spool::CollectGarbage() {
 }
 
 Status Spool::PersistCursor(Endpoint& ep, bool force) {
-  if (lock_fd_ < 0 || ep.cursor_path.empty() || ep.persisted == ep.next_seq) return Status::Ok();
+  const uint64_t cursor = std::min(ep.next_seq, ep.cursor_limit);
+  if (lock_fd_ < 0 || ep.cursor_path.empty() || ep.persisted == cursor) return Status::Ok();
   const auto now = clock_.SteadyNow();
   if (!force && options_.fsync != FsyncPolicy::kAlways &&
       now - ep.persisted_at < options_.fsync_interval) {
     return Status::Ok();  // a crash now resends at most fsync_interval of records
   }
-  const std::string text = CursorText(ep.next_seq, ep.url);
+  const std::string text = CursorText(cursor, ep.url);
   struct iovec iov = {const_cast<char*>(text.data()), text.size()};
   Status st;
   if (ep.cursor_fd >= 0) {
@@ -1081,7 +1124,7 @@ Status Spool::PersistCursor(Endpoint& ep, bool force) {
     return st;
   }
   cursor_warned_ = false;
-  ep.persisted = ep.next_seq;
+  ep.persisted = cursor;
   ep.persisted_at = now;
   return Status::Ok();
 }
@@ -1096,6 +1139,7 @@ void Spool::UpdateGauges() {
   }
   oldest_age_gauge_.Set(age);
   degraded_gauge_.Set(degraded_ ? 1 : 0);
+  unreadable_newer_gauge_.Set(static_cast<double>(unreadable_.size()));
   for (auto& ep : endpoints_) {
     ep.pending_samples_gauge->Set(static_cast<double>(ep.pending_samples));
     ep.pending_bytes_gauge->Set(static_cast<double>(ep.pending_bytes));
@@ -1255,6 +1299,7 @@ SpoolStats Spool::Stats() const {
   s.next_seq = next_seq_;
   s.degraded = degraded_;
   s.corrupt_records = corrupt_records_;
+  s.unreadable_segments = unreadable_.size();
   s.corrupt_bytes = corrupt_bytes_;
   s.dropped_samples = dropped_;
   s.segment_syncs = segment_syncs_;

@@ -23,6 +23,17 @@
 // At open every segment is read and checked; the first torn or corrupt record of a segment (a
 // crash or power cut in the middle of a write) and everything after it in that segment is cut
 // off (truncated), counted and logged; everything before it is kept.
+// A segment whose header (magic intact) carries a format version newer than this build writes
+// was left by a newer agent: after a rollback it is kept on disk untouched, never cut, deleted
+// or counted against max_bytes, its records are not sent, and it is reported (a warning naming
+// the file and version, and suanli_agent_spool_unreadable_segments{reason="newer_version"}), so
+// that rolling forward again delivers it. To keep that backlog whole for the newer agent:
+//   - sequence numbers go on past first_seq + file size of every such segment (each record takes
+//     at least one byte and one sequence number), so this build's segments sort after it and
+//     never reuse its name or its records' numbers;
+//   - an endpoint's persisted cursor stays at the first such record it may still need
+//     (max(first_seq, its cursor at open)); what this build sends past it is sent again by the
+//     newer agent, duplicates that receivers drop, rather than records skipped.
 //
 // Bounded: when the segments would exceed max_bytes the oldest segments are deleted (the
 // samples they held for an endpoint that had not sent them are counted as dropped, reason
@@ -125,14 +136,15 @@ struct SpoolRecord {
 
 // Point-in-time figures, for tests and the benchmark (the same values are exported as metrics).
 struct SpoolStats {
-  uint64_t records = 0;          // records held (on disk or in memory)
-  uint64_t samples = 0;          // samples in them
-  uint64_t disk_bytes = 0;       // segment files, headers included
-  uint64_t memory_bytes = 0;     // record bodies held in memory
-  uint64_t segments = 0;         // segment files
-  uint64_t next_seq = 0;         // sequence number the next append gets
-  bool degraded = false;         // appends go to memory because the directory is unusable
-  uint64_t corrupt_records = 0;  // cut off at open, or failed their check when read
+  uint64_t records = 0;              // records held (on disk or in memory)
+  uint64_t samples = 0;              // samples in them
+  uint64_t disk_bytes = 0;           // segment files, headers included
+  uint64_t memory_bytes = 0;         // record bodies held in memory
+  uint64_t segments = 0;             // segment files
+  uint64_t next_seq = 0;             // sequence number the next append gets
+  bool degraded = false;             // appends go to memory because the directory is unusable
+  uint64_t corrupt_records = 0;      // cut off at open, or failed their check when read
+  uint64_t unreadable_segments = 0;  // segment files of a newer format, kept unread
   uint64_t corrupt_bytes = 0;
   uint64_t segment_syncs = 0;                       // fdatasync of a segment file (records)
   uint64_t cursor_syncs = 0;                        // fdatasync of a cursor file
@@ -201,6 +213,13 @@ class Spool {
     uint64_t unsynced_from = 0;  // while unsynced: the first of them that may still be held
     int read_fd = -1;            // opened on first read
   };
+  // A segment file of a newer format, kept unread (see the file comment).
+  struct Unreadable {
+    std::string path;
+    uint32_t version = 0;
+    uint64_t first_seq = 0;
+    uint64_t end_seq = 0;  // first_seq + file size: above every sequence number it can hold
+  };
   struct Entry {
     uint64_t seq = 0;
     uint32_t samples = 0;
@@ -220,6 +239,9 @@ class Spool {
     uint64_t next_seq = 0;            // every record before it is done
     std::set<uint64_t> acked_ahead;   // done records at or after next_seq (newest_first)
     uint64_t persisted = UINT64_MAX;  // next_seq as last written to the cursor file
+    // The cursor file never goes past this: the first record of an unreadable (newer format)
+    // segment the endpoint may still need. UINT64_MAX: no limit.
+    uint64_t cursor_limit = UINT64_MAX;
     std::chrono::steady_clock::time_point persisted_at{};  // when (kInterval: at most once per)
     int cursor_fd = -1;  // the cursor file, once this run has written it: updated in place
     // Posted by Append and Interrupt; WaitPending sleeps on it (not on a condition variable,
@@ -277,6 +299,7 @@ class Spool {
   mutable std::mutex mu_;
   std::deque<Entry> entries_;             // sorted by seq
   std::map<uint64_t, Segment> segments_;  // by first_seq
+  std::vector<Unreadable> unreadable_;    // in name order
   std::vector<Endpoint> endpoints_;
   uint64_t next_seq_ = 0;
   uint64_t disk_bytes_ = 0;
@@ -304,6 +327,7 @@ class Spool {
   prometheus::Gauge& degraded_gauge_;
   prometheus::Counter& appended_records_;
   prometheus::Counter& corrupt_records_counter_;
+  prometheus::Gauge& unreadable_newer_gauge_;
   prometheus::Counter& corrupt_bytes_counter_;
   prometheus::Family<prometheus::Counter>& dropped_family_;
   prometheus::Family<prometheus::Counter>& disk_errors_family_;

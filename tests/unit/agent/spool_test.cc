@@ -238,6 +238,90 @@ TEST_F(SpoolTest, CorruptSegmentHeaderLosesOnlyThatSegment) {
   EXPECT_FALSE(fs::exists(segs[1]));
 }
 
+// What a newer agent leaves behind: its segments' header carries a higher format version.
+void BumpSegmentVersion(const std::string& path, char version) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  f.seekp(8);  // the little-endian version after the 8-byte magic
+  f.put(version);
+}
+
+std::string FileBytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+// The next sequence number written in an endpoint's cursor file (its second line).
+uint64_t CursorFileSeq(const std::string& dir) {
+  for (const auto& e : fs::directory_iterator(dir)) {
+    if (e.path().filename().string().rfind("cursor-", 0) != 0) continue;
+    std::string text = FileBytes(e.path().string());
+    size_t nl = text.find('\n');
+    return std::stoull(text.substr(nl + 1));
+  }
+  return UINT64_MAX;
+}
+
+TEST_F(SpoolTest, NewerVersionSegmentIsKeptReportedAndNeverDeleted) {
+  SpoolOptions o = Options();
+  o.segment_bytes = 32 + 3 * 140;  // 3 records per segment
+  { Fill(*Open(o), 0, 9); }
+  auto segs = Segments();
+  ASSERT_EQ(segs.size(), 3u);  // records 0-2, 3-5, 6-8
+  BumpSegmentVersion(segs[1], 2);
+  const std::string kept = FileBytes(segs[1]);
+  {
+    auto s = Open(o);
+    SpoolStats st = s->Stats();
+    EXPECT_EQ(st.unreadable_segments, 1u);
+    EXPECT_EQ(st.corrupt_records, 0u);
+    EXPECT_EQ(st.records, 6u);
+    EXPECT_EQ(st.segments, 2u);
+    EXPECT_EQ(
+        Metric(registry_, "suanli_agent_spool_unreadable_segments", {{"reason", "newer_version"}}),
+        1);
+    EXPECT_EQ(Metric(registry_, "suanli_agent_spool_corrupt_records_total"), 0);
+    // Sequence numbers go on past anything the kept segment can hold: 3 + its size.
+    EXPECT_EQ(st.next_seq, 3u + kept.size());
+    EXPECT_THAT(Seqs(Drain(*s)), ElementsAre(0, 1, 2, 6, 7, 8));
+    Fill(*s, 9, 10);
+    EXPECT_THAT(Seqs(Drain(*s)), ElementsAre(3 + kept.size()));
+  }
+  // The cursor file stays at the kept segment's first record, for the newer agent to send it.
+  EXPECT_EQ(CursorFileSeq(dir_), 3u);
+  EXPECT_EQ(FileBytes(segs[1]), kept);  // untouched
+  // Opened again (rolled back still): kept again and counted once. The held-back cursor makes
+  // this build send again what its spool still holds past the kept segment (the record of its
+  // open segment): a duplicate, which receivers drop, never a hole.
+  auto s = Open(o);
+  EXPECT_EQ(s->Stats().unreadable_segments, 1u);
+  EXPECT_THAT(Seqs(Drain(*s)), ElementsAre(3 + kept.size()));
+  EXPECT_EQ(FileBytes(segs[1]), kept);
+  EXPECT_EQ(
+      Metric(registry_, "suanli_agent_spool_unreadable_segments", {{"reason", "newer_version"}}),
+      1);
+}
+
+TEST_F(SpoolTest, NewerVersionSegmentSurvivesTheCapAndSortsFirst) {
+  SpoolOptions o = Options();
+  o.segment_bytes = 32 + 3 * 140;
+  o.max_bytes = 2 * o.segment_bytes;
+  { Fill(*Open(o), 0, 3); }
+  auto segs = Segments();
+  ASSERT_EQ(segs.size(), 1u);
+  BumpSegmentVersion(segs[0], 7);
+  const std::string kept = FileBytes(segs[0]);
+  auto s = Open(o);
+  EXPECT_EQ(s->Stats().unreadable_segments, 1u);
+  EXPECT_EQ(s->Stats().records, 0u);
+  // Far more than max_bytes: the cap deletes this build's oldest segments, never the kept one.
+  Fill(*s, 0, 30);
+  EXPECT_GT(s->Stats().dropped_samples["cap"], 0u);
+  EXPECT_EQ(FileBytes(segs[0]), kept);
+  auto now = Segments();
+  ASSERT_GE(now.size(), 2u);
+  EXPECT_EQ(now.front(), segs[0]);  // this build's segments sort after it
+}
+
 TEST_F(SpoolTest, CapDropsTheOldestFirstAndCountsThem) {
   SpoolOptions o = Options();
   o.segment_bytes = 32 + 5 * 140;  // 5 records per segment
