@@ -52,8 +52,33 @@ std::map<std::string, double> NodePower::RaplWatts(const Sweep& sweep, int64_t t
   return watts;
 }
 
+std::optional<double> NodePower::CpuUtilization(const Sweep& sweep) {
+  const Family* f = sweep.Find("node_cpu_seconds_total");
+  if (f == nullptr || f->points.empty()) {
+    have_cpu_prev_ = false;
+    return std::nullopt;
+  }
+  double idle = 0, all = 0;
+  for (const Point& p : f->points) {
+    if (!std::isfinite(p.value)) continue;
+    std::string_view mode = LabelOf(p, "mode");
+    if (mode == "idle" || mode == "iowait") idle += p.value;
+    all += p.value;
+  }
+  std::optional<double> util;
+  if (have_cpu_prev_) {
+    double d_idle = idle - cpu_idle_prev_, d_all = all - cpu_all_prev_;
+    if (d_all > 0 && d_idle >= 0 && d_idle <= d_all) util = 1.0 - d_idle / d_all;
+  }
+  have_cpu_prev_ = true;
+  cpu_idle_prev_ = idle;
+  cpu_all_prev_ = all;
+  return util;
+}
+
 void NodePower::Derive(Sweep& sweep, int64_t timestamp_ms) {
   std::map<std::string, double> rapl = RaplWatts(sweep, timestamp_ms);
+  std::optional<double> cpu_util = CpuUtilization(sweep);
   const Family* gpu = sweep.Find("suanli_gpu_power_watts");
   double gpu_watts = SumOf(gpu);
 
@@ -97,6 +122,24 @@ void NodePower::Derive(Sweep& sweep, int64_t timestamp_ms) {
     source = "gpu";
     watts = gpu_watts;
   }
+  if (source == nullptr && cpu_util) {
+    // Only where nothing measures power at all: any family of a meter, even one that gave no
+    // figure this sweep, rules the estimate out.
+    bool measured = false;
+    for (std::string_view family :
+         {"suanli_redfish_power_watts", "suanli_ipmi_dcmi_power_watts",
+          "suanli_acpi_power_meter_watts", "suanli_rapl_energy_joules_total",
+          "suanli_hwmon_power_watts", "suanli_gpu_power_watts"}) {
+      const Family* f = sweep.Find(family);
+      measured = measured || (f != nullptr && !f->points.empty());
+    }
+    auto idle = Single(sweep, "suanli_node_cpu_power_model_idle_watts");
+    auto max = Single(sweep, "suanli_node_cpu_power_model_max_watts");
+    if (!measured && idle && max) {
+      source = "estimated";
+      watts = *idle + (*max - *idle) * *cpu_util;
+    }
+  }
   if (source == nullptr || !std::isfinite(watts)) return;
 
   // Trapezoid between sweeps: the energy counter grows by the mean power times the interval.
@@ -107,7 +150,8 @@ void NodePower::Derive(Sweep& sweep, int64_t timestamp_ms) {
   last_watts_ = watts;
   last_ms_ = timestamp_ms;
   sweep.Add("suanli_node_power_watts",
-            "Whole-server power; source says which measurement (see the agent's README).",
+            "Whole-server power; source says which measurement, or \"estimated\" from the CPUs' "
+            "power model and utilization where nothing measures it.",
             MetricType::kGauge, {{"source", source}}, watts);
   sweep.Add("suanli_node_energy_joules_total",
             "Whole-server energy integrated from suanli_node_power_watts since the agent started.",

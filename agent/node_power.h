@@ -9,16 +9,29 @@
 //   4. rapl_psys         RAPL platform (psys) energy rate, plus GPU board power
 //   5. rapl              RAPL package + dram energy rate, plus GPU board power
 //   6. gpu               GPU board power alone (no RAPL on this host)
+//   7. estimated         no measurement at all (a virtual machine): the CPUs' power model of
+//                        the inventory collector (suanli_node_cpu_power_model_{idle,max}_watts)
+//                        at the CPU utilization of the last interval,
+//                        P = idle + (max - idle) x utilization
 //
 // 1-3 measure at the wall and include everything; 4-6 are component sums and miss fans,
-// disks, NICs and PSU losses: the source label tells operators which they are looking at. A
-// BMC reading older than three sample intervals (at least 30 s) is not used.
+// disks, NICs and PSU losses; 7 is a model of the CPU cores alone: the source label tells
+// operators which they are looking at. A BMC reading older than three sample intervals (at
+// least 30 s) is not used.
+//
+// The estimate is used only when the sweep holds no power measurement of any kind (no Redfish,
+// IPMI DCMI, ACPI meter, RAPL zone, hwmon power rail or GPU power family, even a stale one), so
+// it never stands in for a meter that missed a sweep and is never added to a measured figure.
+// Utilization is that of node_cpu_seconds_total between two sweeps: 1 - (idle + iowait) / all
+// modes, over every CPU (iowait counts as idle: the CPU halts while it waits). The first sweep,
+// a counter that went back (CPU hotplug) or no CPU time passing gives no estimate.
 // Thread-safety: Derive() from the sampling thread only (it keeps RAPL state across sweeps).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "agent/collector.h"
@@ -41,8 +54,13 @@ class NodePower {
   // Watts of each RAPL zone over the last interval, from the wrap-corrected energy counters.
   std::map<std::string, double> RaplWatts(const Sweep& sweep, int64_t timestamp_ms);
 
+  // The utilization of the CPUs since the previous sweep; nullopt when unknown.
+  std::optional<double> CpuUtilization(const Sweep& sweep);
+
   double max_age_seconds_;
-  std::map<std::string, RaplPoint> rapl_prev_;  // key: zone \0 index
+  bool have_cpu_prev_ = false;
+  double cpu_idle_prev_ = 0, cpu_all_prev_ = 0;  // seconds, summed over CPUs
+  std::map<std::string, RaplPoint> rapl_prev_;   // key: zone \0 index
   double energy_joules_ = 0;
   double last_watts_ = -1;
   int64_t last_ms_ = 0;

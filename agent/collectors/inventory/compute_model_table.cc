@@ -451,15 +451,53 @@ Result<ComputeModel> ParseEntry(ConfigMap& e) {
 
 }  // namespace
 
-bool ComputeModel::Matches(std::string_view name) const {
+bool ModelNameMatches(std::string_view model, std::string_view match, std::string_view glob,
+                      std::string_view name) {
   std::string n = Normalize(name);
-  if (!model.empty() && n == Normalize(model)) return true;
+  if (!model.empty()) {
+    std::string m = Normalize(model);
+    if (!m.empty() && n == m) return true;
+  }
   if (!match.empty()) {
     std::string m = Normalize(match);
     if (!m.empty() && n.find(m) != std::string::npos) return true;
   }
   if (!glob.empty() && GlobMatch(Normalize(glob), n)) return true;
   return false;
+}
+
+bool ComputeModel::Matches(std::string_view name) const {
+  return ModelNameMatches(model, match, glob, name);
+}
+
+FlopsEstimate EstimatedFlopsPerCycle(std::string_view flags) {
+  bool avx512f = false, avx2 = false, fma = false, avx = false, sse2 = false;
+  while (!flags.empty()) {
+    size_t end = flags.find_first_of(" \t");
+    std::string_view flag = flags.substr(0, end);
+    flags = end == std::string_view::npos ? std::string_view{} : flags.substr(end + 1);
+    avx512f = avx512f || flag == "avx512f";
+    avx2 = avx2 || flag == "avx2";
+    fma = fma || flag == "fma";
+    avx = avx || flag == "avx";
+    sse2 = sse2 || flag == "sse2";
+  }
+  FlopsEstimate e;
+  auto set = [&](const char* isa, double fp64, double fp32) {
+    e.isa = isa;
+    e.flops_per_cycle_per_core[0] = fp64;
+    e.flops_per_cycle_per_core[1] = fp32;
+  };
+  if (avx512f) {
+    set("avx512f", 16, 32);
+  } else if (avx2 && fma) {
+    set("avx2+fma", 16, 32);
+  } else if (avx) {
+    set("avx", 8, 16);
+  } else if (sse2) {
+    set("sse2", 4, 8);
+  }
+  return e;
 }
 
 Result<std::vector<ComputeModel>> ComputeModelTable::ParseList(ConfigMap& map,

@@ -1,6 +1,7 @@
 // ComputeModelTable: peak compute per hardware model, the data behind
-// suanli_node_compute_capacity_flops{precision}. Never a guess: a model the table does not know
-// has capacity 0 (and the inventory collector says so).
+// suanli_node_compute_capacity_flops{precision}: datasheet figures only. A model the table does
+// not know has no entry here; the inventory collector then estimates a CPU's capacity from its
+// ISA flags (EstimatedFlopsPerCycle(), method="estimated") and counts an unknown GPU as 0.
 //
 // Precisions (label values): fp64, fp32, fp16 (FP16/BF16, dense: tensor/matrix units where the
 // hardware has them, never with 2:4 sparsity), int8 (dense integer operations per second). A
@@ -103,6 +104,29 @@ class ComputeModelTable {
 
   std::vector<ComputeModel> models_;
 };
+
+// True when `name` is `model` (the whole name), contains `match`, or matches `glob` (* and ?),
+// case-insensitively with whitespace runs as one space; empty patterns never match. The rule of
+// ComputeModel::Matches, shared with the power model table.
+bool ModelNameMatches(std::string_view model, std::string_view match, std::string_view glob,
+                      std::string_view name);
+
+// FLOPs per cycle per core estimated from x86 ISA flags (/proc/cpuinfo "flags"), for a CPU the
+// table does not know. fp64 and fp32 only (fp16 and int8 units differ by microarchitecture and
+// are left out, counted 0). Lower bounds, per core:
+//   avx512f       fp32 32, fp64 16: one 512-bit FMA unit (Xeon Silver, Bronze, many Gold 5xxx)
+//                 or two 256-bit FMA pipes running it in halves (AMD Zen 4); Xeons with two
+//                 512-bit units reach twice this: give them a table entry
+//   avx2 and fma  fp32 32, fp64 16: two 256-bit FMA units (Haswell and later, Zen 2 and later):
+//                 2 units x 8 fp32 lanes x 2 (multiply and add)
+//   avx           fp32 16, fp64 8: one 256-bit add and one 256-bit multiply per cycle
+//   sse2          fp32 8, fp64 4: one 128-bit add and one 128-bit multiply per cycle
+// `isa` names the rule used ("avx2+fma"); empty (and nothing set) without any of these flags.
+struct FlopsEstimate {
+  PerPrecision flops_per_cycle_per_core;
+  std::string isa;
+};
+FlopsEstimate EstimatedFlopsPerCycle(std::string_view cpuinfo_flags);
 
 // Peak of `cores` physical cores at `frequency_hertz` for a CPU entry: cores x frequency x
 // flops_per_cycle_per_core, per precision; nullopt where the entry lacks that precision.

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -75,6 +76,8 @@ struct CpuRecord {
   int64_t processor = -1;
   std::string model_name, vendor_id, implementer, part;
   std::optional<int64_t> package, core;
+  std::string flags;  // x86 "flags"
+  double mhz = 0;     // "cpu MHz": the current frequency
 };
 
 // One record per "processor : N" line; the keys after it belong to it.
@@ -107,6 +110,12 @@ std::vector<CpuRecord> ParseCpuinfo(std::string_view text) {
       r.implementer = value;
     } else if (key == "CPU part") {
       r.part = value;
+    } else if (key == "flags") {
+      r.flags = value;
+    } else if (key == "cpu MHz") {
+      double mhz = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), mhz);
+      if (ec == std::errc() && p == value.data() + value.size() && mhz > 0) r.mhz = mhz;
     }
   }
   return out;
@@ -152,6 +161,8 @@ std::pair<std::string, std::string> ArmModel(const CpuRecord& r) {
 struct CpuGroup {
   std::string model, vendor;
   std::set<std::pair<int64_t, int64_t>> cores;  // (package, core)
+  std::string flags;                            // of its first processor
+  double max_mhz = 0;                           // highest "cpu MHz" of its processors
 };
 
 struct Cpus {
@@ -201,7 +212,10 @@ Cpus ReadCpus(const HostPaths& paths, std::string& buf, std::vector<std::string>
     if (vendor.empty()) vendor = "unknown";
     auto g = std::find_if(out.groups.begin(), out.groups.end(),
                           [&](const CpuGroup& x) { return x.model == model; });
-    if (g == out.groups.end()) g = out.groups.insert(out.groups.end(), {model, vendor, {}});
+    if (g == out.groups.end()) {
+      g = out.groups.insert(out.groups.end(), {model, vendor, {}, r.flags, 0});
+    }
+    g->max_mhz = std::max(g->max_mhz, r.mhz);
     if (out.topology_known) {
       g->cores.insert({*r.package, *r.core});
       all_cores.insert({*r.package, *r.core});
@@ -317,6 +331,7 @@ std::string FormatGhz(double hz) {
 
 Result<InventoryOptions> InventoryCollector::ParseOptions(ConfigMap& options) {
   InventoryOptions o;
+  ASSIGN_OR_RETURN(o.power, PowerModelTable::FromOptions(options));
   RETURN_IF_ERROR(options.Get("refresh_interval", &o.refresh_interval));
   if (o.refresh_interval.count() <= 0) {
     return options.Error("refresh_interval", "must be longer than 0s");
@@ -410,11 +425,44 @@ void InventoryCollector::Refresh() {
 
   // Capacity.
   std::array<double, kPrecisionCount> cpu_peak{}, gpu_peak{};
+  bool cpu_estimated = false;
   for (const CpuGroup& g : cpus.groups) {
     const ComputeModel* m = table_.FindCpu(g.model);
     if (m == nullptr) {
-      warnings.push_back("unknown CPU model \"" + g.model +
-                         "\": add it to collector_config.inventory.models");
+      std::string warning =
+          "unknown CPU model \"" + g.model + "\": add it to collector_config.inventory.models";
+      // Estimated from its ISA flags; the message names the rule, never the changing figures,
+      // so that it is logged once.
+      FlopsEstimate est = EstimatedFlopsPerCycle(g.flags);
+      std::optional<double> hz = max_freq_hz;
+      const char* hz_from = "the highest cpuinfo_max_freq";
+      if (!hz) {
+        hz = FrequencyInModelName(g.model);
+        hz_from = "the frequency in its name";
+      }
+      if (!hz && g.max_mhz > 0) {
+        hz = g.max_mhz * 1e6;
+        hz_from = "the highest \"cpu MHz\" of /proc/cpuinfo (the current frequency)";
+      }
+      if (est.isa.empty()) {
+        warning += "; no FLOPs per cycle known from its flags: CPU capacity counted as 0";
+      } else if (!cpus.topology_known) {
+        warning += "; physical cores unknown: CPU capacity counted as 0";
+      } else if (!hz) {
+        warning += "; no frequency known: CPU capacity counted as 0";
+      } else {
+        PerPrecision fpc = est.flops_per_cycle_per_core;
+        warning += "; capacity estimated from its flags (" + est.isa + ": fp64 " +
+                   std::to_string(static_cast<int>(*fpc[0])) + ", fp32 " +
+                   std::to_string(static_cast<int>(*fpc[1])) +
+                   " FLOP/cycle/core) x physical cores x " + hz_from;
+        ComputeModel estimated;
+        estimated.flops_per_cycle_per_core = fpc;
+        PerPrecision peak = CpuPeak(estimated, static_cast<double>(g.cores.size()), *hz);
+        for (size_t i = 0; i < kPrecisionCount; ++i) cpu_peak[i] += peak[i].value_or(0);
+        cpu_estimated = true;
+      }
+      warnings.push_back(std::move(warning));
       continue;
     }
     if (!cpus.topology_known) {
@@ -499,12 +547,39 @@ void InventoryCollector::Refresh() {
             {{"precision", std::string(kPrecisionNames[i])}}, cpu_peak[i] + gpu_peak[i]);
   }
   for (const char* source : {"cpu", "gpu"}) {
-    const auto& peak = std::string_view(source) == "cpu" ? cpu_peak : gpu_peak;
+    const bool cpu = std::string_view(source) == "cpu";
+    const auto& peak = cpu ? cpu_peak : gpu_peak;
+    const char* method = cpu && cpu_estimated ? "estimated" : "datasheet";
     for (size_t i = 0; i < kPrecisionCount; ++i) {
-      out.Add("suanli_node_compute_capacity_flops_by_source",
-              "Peak compute capacity of the node's CPUs or GPUs, in operations per second.", kGauge,
-              {{"precision", std::string(kPrecisionNames[i])}, {"source", source}}, peak[i]);
+      out.Add(
+          "suanli_node_compute_capacity_flops_by_source",
+          "Peak compute capacity of the node's CPUs or GPUs, in operations per second; "
+          "method: datasheet (the model table) or estimated (from ISA flags).",
+          kGauge,
+          {{"method", method}, {"precision", std::string(kPrecisionNames[i])}, {"source", source}},
+          peak[i]);
     }
+  }
+  // The CPUs' power model: per CPU model, its power entry's per-core share, else the default.
+  if (cpus.topology_known && !cpus.groups.empty()) {
+    double idle = 0, max = 0;
+    for (const CpuGroup& g : cpus.groups) {
+      const double cores = static_cast<double>(g.cores.size());
+      if (const PowerModel* pm = options_.power.Find(g.model)) {
+        idle += pm->idle_watts * cores / pm->cores;
+        max += pm->max_watts * cores / pm->cores;
+      } else {
+        idle += options_.power.per_core().idle_watts * cores;
+        max += options_.power.per_core().max_watts * cores;
+      }
+    }
+    out.Add("suanli_node_cpu_power_model_idle_watts",
+            "Idle power of the node's CPU cores per the power model, in watts (the estimate's "
+            "floor where nothing measures power).",
+            kGauge, {}, idle);
+    out.Add("suanli_node_cpu_power_model_max_watts",
+            "Full-load power of the node's CPU cores per the power model, in watts.", kGauge, {},
+            max);
   }
 
   if (!errors.empty()) {

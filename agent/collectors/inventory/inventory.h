@@ -15,15 +15,25 @@
 //                                                  model, 0 when its capacity is counted as 0
 //   suanli_node_compute_capacity_flops{precision}  peak of the CPUs plus all GPUs, FLOPS
 //                                                  (int8: operations per second)
-//   suanli_node_compute_capacity_flops_by_source{source="cpu"|"gpu",precision}
-// Every precision (fp64, fp32, fp16, int8) is always exported; 0 means unknown or not counted
-// (see compute_model_table.h), never a guess.
+//   suanli_node_compute_capacity_flops_by_source{source="cpu"|"gpu",precision,method}
+//                                                  method="datasheet": from the table;
+//                                                  "estimated": some of it from ISA flags
+//   suanli_node_cpu_power_model_idle_watts         the CPUs' power model (power_model_table.h):
+//   suanli_node_cpu_power_model_max_watts          idle and full-load watts of the cores seen
+// Every precision (fp64, fp32, fp16, int8) is always exported; 0 means unknown or not counted.
 //
 // CPU capacity, per CPU model: physical cores x frequency x the table's FLOPs per cycle per
 // core. The frequency is, in this order: the table entry's base_frequency_hertz (the SKU's
 // all-core base frequency); the nominal frequency printed in the model name ("... @ 2.50GHz",
 // Intel's base frequency); the highest cpuinfo_max_freq (often the turbo frequency: a message
-// says so). ARM cpuinfo has no model name; the model is "<implementer> <part>" as lscpu names
+// says so).
+//
+// A CPU model the table does not know is estimated (method="estimated"): physical cores x the
+// highest cpuinfo_max_freq (else the frequency in its name, else the highest "cpu MHz" of
+// /proc/cpuinfo, the current frequency: what most VMs offer) x the FLOPs per cycle of its ISA
+// flags (EstimatedFlopsPerCycle(): fp64 and fp32 only). Without any of those flags (ARM) it
+// counts 0. Either way suanli_node_compute_model_known stays 0 and the message asks for a table
+// entry. ARM cpuinfo has no model name; the model is "<implementer> <part>" as lscpu names
 // it ("HiSilicon Kunpeng-920"). Cores and sockets come from cpuinfo's physical id / core id, or
 // from sysfs topology when cpuinfo lacks them (ARM).
 //
@@ -45,6 +55,8 @@
 //   models: [...]            entries tried before the shipped table (compute_model_table.h)
 //   gpus: [{model: "NVIDIA H100 80GB HBM3", count: 8, vendor: nvidia}]   vendor optional
 //   refresh_interval: 10m
+//   power_models: [...]      entries tried before the shipped power table (power_model_table.h)
+//   power_per_core: {idle_watts: 1.25, max_watts: 5}   for CPU models no power entry matches
 //
 // Thread-safety: not thread-safe; one thread at a time (the Collector contract).
 #pragma once
@@ -58,6 +70,7 @@
 
 #include "agent/collector.h"
 #include "agent/collectors/inventory/compute_model_table.h"
+#include "agent/collectors/inventory/power_model_table.h"
 #include "core/clock.h"
 
 namespace suanli::agent {
@@ -71,6 +84,8 @@ struct InventoryOptions {
   // Set when the `gpus` key is present (even as an empty list): replaces the PCI scan.
   std::optional<std::vector<Gpu>> gpus;
   std::chrono::milliseconds refresh_interval = std::chrono::minutes(10);
+  // power_models and power_per_core, then the shipped power table.
+  PowerModelTable power;
 };
 
 class InventoryCollector : public Collector {

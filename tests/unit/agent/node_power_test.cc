@@ -2,10 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
+#include "agent/collectors/inventory/inventory.h"
+#include "agent/collectors/utilization/cpu.h"
+#include "tests/unit/agent/collectors/expected_metrics.h"
+
 namespace suanli::agent {
 namespace {
 
 using std::chrono::seconds;
+using testing::ValueOf;
 
 const Point& PowerPoint(const Sweep& s) {
   const Family* f = s.Find("suanli_node_power_watts");
@@ -97,6 +104,116 @@ TEST(NodePowerTest, NothingWithoutAnySource) {
   np.Derive(s, 1000);
   EXPECT_EQ(s.Find("suanli_node_power_watts"), nullptr);
   EXPECT_EQ(s.Find("suanli_node_energy_joules_total"), nullptr);
+}
+
+// A sweep as the agent makes it on a host: the cpu and inventory collectors over `paths`.
+Sweep CollectHost(const HostPaths& paths, InventoryCollector& inventory) {
+  Sweep s;
+  CpuCollector cpu(paths);
+  EXPECT_EQ(cpu.Collect(s).kind, CollectResult::Kind::kOk);
+  EXPECT_EQ(inventory.Collect(s).kind, CollectResult::Kind::kOk);
+  return s;
+}
+
+// tests/fixtures/suanli/vm-amd-epyc: a VM with nothing that measures power. Its CPU power
+// model (2 cores, per-core default) is 2.5 W idle and 10 W at full load.
+TEST(NodePowerTest, EstimatedOnABareVmFromUtilizationAndThePowerModel) {
+  using testing::FixturePath;
+  testing::TempTree t;
+  t.Write("proc/cpuinfo", testing::Slurp(FixturePath("suanli/vm-amd-epyc/proc/cpuinfo")));
+  t.Write("proc/meminfo", testing::Slurp(FixturePath("suanli/vm-amd-epyc/proc/meminfo")));
+  t.Write("proc/stat", testing::Slurp(FixturePath("suanli/vm-amd-epyc/proc/stat")));
+  HostPaths paths{t.Path("proc"), t.Path("sys")};
+  auto table = ComputeModelTable::Shipped();
+  ASSERT_TRUE(table.ok());
+  InventoryCollector inventory(paths, ComputeModelTable(*table), {});
+  NodePower np(seconds(15));
+
+  // First sweep: no interval yet, so no utilization and no figure.
+  Sweep s1 = CollectHost(paths, inventory);
+  EXPECT_EQ(ValueOf(s1, "suanli_node_cpu_power_model_idle_watts"), 2.5);
+  EXPECT_EQ(ValueOf(s1, "suanli_node_cpu_power_model_max_watts"), 10);
+  np.Derive(s1, 100'000);
+  EXPECT_EQ(s1.Find("suanli_node_power_watts"), nullptr);
+
+  // 10 s later each CPU ran 5 s: cpu0 300 user, 100 idle, 100 iowait (ticks of 10 ms x 100);
+  // cpu1 100 user, 100 system, 300 idle. Idle + iowait = 500 of 1000 s: utilization 0.5.
+  t.Write("proc/stat",
+          "cpu  240000 0 110000 1640000 30000 0 0 0 0 0\n"
+          "cpu0 130000 0 50000 810000 20000 0 0 0 0 0\n"
+          "cpu1 110000 0 60000 830000 10000 0 0 0 0 0\n"
+          "intr 0\nctxt 123456\nbtime 1764892800\nprocesses 4321\nprocs_running 1\n"
+          "procs_blocked 0\n");
+  Sweep s2 = CollectHost(paths, inventory);
+  np.Derive(s2, 110'000);
+  EXPECT_EQ(PowerPoint(s2).labels, (std::vector<Label>{{"source", "estimated"}}));
+  EXPECT_EQ(PowerPoint(s2).value, 2.5 + (10 - 2.5) * 0.5);  // 6.25 W
+
+  // All idle for the next 10 s: the idle figure; the energy counter integrates the estimate.
+  t.Write("proc/stat",
+          "cpu  240000 0 110000 1740000 30000 0 0 0 0 0\n"
+          "cpu0 130000 0 50000 860000 20000 0 0 0 0 0\n"
+          "cpu1 110000 0 60000 880000 10000 0 0 0 0 0\n");
+  Sweep s3 = CollectHost(paths, inventory);
+  np.Derive(s3, 120'000);
+  EXPECT_EQ(PowerPoint(s3).value, 2.5);
+  EXPECT_EQ(ValueOf(s3, "suanli_node_energy_joules_total"), (6.25 + 2.5) / 2 * 10);
+}
+
+TEST(NodePowerTest, NeverEstimatedWhereAnythingMeasuresPower) {
+  auto sweep = [](double idle_seconds, double busy_seconds) {
+    Sweep s;
+    s.Add("node_cpu_seconds_total", "", MetricType::kCounter, {{"cpu", "0"}, {"mode", "idle"}},
+          idle_seconds);
+    s.Add("node_cpu_seconds_total", "", MetricType::kCounter, {{"cpu", "0"}, {"mode", "user"}},
+          busy_seconds);
+    s.Add("suanli_node_cpu_power_model_idle_watts", "", MetricType::kGauge, {}, 100);
+    s.Add("suanli_node_cpu_power_model_max_watts", "", MetricType::kGauge, {}, 300);
+    return s;
+  };
+  {
+    // RAPL present: its first sweep has no rate yet, and still no estimate stands in for it.
+    NodePower np(seconds(1));
+    Sweep a = sweep(10, 10);
+    AddRapl(a, "package", "0", 100);
+    np.Derive(a, 0);
+    Sweep b = sweep(15, 15);
+    AddRapl(b, "package", "0", 100);  // first rate would need a later sweep: 0 J over 1 s
+    np.Derive(b, 1'000);
+    EXPECT_EQ(PowerPoint(b).labels[0].value, "rapl");
+  }
+  for (const char* family : {"suanli_hwmon_power_watts", "suanli_ipmi_dcmi_power_watts",
+                             "suanli_redfish_power_watts", "suanli_acpi_power_meter_watts",
+                             "suanli_gpu_power_watts", "suanli_rapl_energy_joules_total"}) {
+    NodePower np(seconds(1));
+    Sweep a = sweep(10, 10);
+    np.Derive(a, 0);
+    Sweep b = sweep(15, 15);
+    // A meter whose reading is unusable this sweep (stale BMC, inactive measurement, first
+    // RAPL reading): no figure at all rather than an estimate.
+    b.Add(family, "", MetricType::kGauge, {{"chip", "x"}}, 1);
+    b.Add("suanli_ipmi_dcmi_reading_age_seconds", "", MetricType::kGauge, {}, 3600);
+    b.Add("suanli_redfish_reading_age_seconds", "", MetricType::kGauge, {{"chassis", "x"}}, 3600);
+    np.Derive(b, 1'000);
+    const Family* f = b.Find("suanli_node_power_watts");
+    if (f != nullptr) {
+      for (const Point& p : f->points) EXPECT_NE(p.labels[0].value, "estimated") << family;
+    }
+  }
+  {
+    // Nothing measured: the estimate at utilization 0.5 (5 s idle, 5 s user).
+    NodePower np(seconds(1));
+    Sweep a = sweep(10, 10);
+    np.Derive(a, 0);
+    Sweep b = sweep(15, 15);
+    np.Derive(b, 1'000);
+    EXPECT_EQ(PowerPoint(b).labels[0].value, "estimated");
+    EXPECT_EQ(PowerPoint(b).value, 200);
+    // A counter that went back (CPU hotplug): no figure for that sweep.
+    Sweep c = sweep(1, 1);
+    np.Derive(c, 2'000);
+    EXPECT_EQ(c.Find("suanli_node_power_watts"), nullptr);
+  }
 }
 
 }  // namespace

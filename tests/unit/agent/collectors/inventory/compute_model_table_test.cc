@@ -213,6 +213,33 @@ TEST(ComputeModelTableTest, UserEntriesComeBeforeShippedOnes) {
 }
 
 // Each malformed entry is refused with file, line and the full key path.
+TEST(ComputeModelTableTest, FlopsPerCycleEstimatedFromIsaFlags) {
+  struct Case {
+    std::string flags, isa;
+    double fp64, fp32;
+  };
+  const Case cases[] = {
+      {"fpu sse sse2 avx fma avx2 avx512f avx512dq", "avx512f", 16, 32},
+      {"fpu sse sse2 ssse3 fma avx f16c avx2 bmi2", "avx2+fma", 16, 32},
+      {"fpu sse sse2 avx avx2", "avx", 8, 16},  // avx2 without fma: no FMA units
+      {"fpu sse sse2 ssse3 avx", "avx", 8, 16},
+      {"fpu sse sse2", "sse2", 4, 8},
+      {"fpu\tsse\tsse2", "sse2", 4, 8},
+  };
+  for (const Case& c : cases) {
+    FlopsEstimate e = EstimatedFlopsPerCycle(c.flags);
+    EXPECT_EQ(e.isa, c.isa) << c.flags;
+    EXPECT_EQ(e.flops_per_cycle_per_core[0], c.fp64) << c.flags;
+    EXPECT_EQ(e.flops_per_cycle_per_core[1], c.fp32) << c.flags;
+    EXPECT_FALSE(e.flops_per_cycle_per_core[2]) << c.flags;
+    EXPECT_FALSE(e.flops_per_cycle_per_core[3]) << c.flags;
+  }
+  // Names are whole words: "avx512fx" or "xfma" are not the flags.
+  EXPECT_EQ(EstimatedFlopsPerCycle("avx512fx xfma avx2").isa, "");
+  EXPECT_EQ(EstimatedFlopsPerCycle("").isa, "");
+  EXPECT_EQ(EstimatedFlopsPerCycle("fp asimd evtstrm aes pmull sha1").isa, "");  // ARM
+}
+
 TEST(ComputeModelTableTest, MalformedModelsNameFileLineAndKey) {
   struct Case {
     std::string yaml;  // the entry, at line 4 of agent.yml

@@ -47,9 +47,10 @@ ComputeModelTable Shipped() {
 double Capacity(const Sweep& s, const std::string& precision) {
   return ValueOf(s, "suanli_node_compute_capacity_flops", {{"precision", precision}});
 }
-double BySource(const Sweep& s, const std::string& source, const std::string& precision) {
+double BySource(const Sweep& s, const std::string& source, const std::string& precision,
+                const std::string& method = "datasheet") {
   return ValueOf(s, "suanli_node_compute_capacity_flops_by_source",
-                 {{"precision", precision}, {"source", source}});
+                 {{"method", method}, {"precision", precision}, {"source", source}});
 }
 double Known(const Sweep& s, const std::string& kind, const std::string& model) {
   return ValueOf(s, "suanli_node_compute_model_known", {{"kind", kind}, {"model", model}});
@@ -108,15 +109,29 @@ SUANLI_CONFORMANCE_TEST(InventoryCollectorTest, NodeExporterFixture) {
   // bus/pci/devices and class/net/eth0 are link-files in this copy, bond0/dmz/int are virtual.
   EXPECT_EQ(FindFamily(s, "suanli_node_gpus"), nullptr);
   EXPECT_EQ(FindFamily(s, "suanli_node_nic_speed_bits_per_second"), nullptr);
-  // A laptop part the table does not know: 0, said so, never guessed.
+  // A laptop part the table does not know: estimated from its flags (avx2, fma: fp64 16, fp32 32
+  // per cycle and core) x 4 cores x 1.9 GHz, the frequency in its name (no cpuinfo_max_freq),
+  // labelled so, still reported as unknown, and said so.
   EXPECT_EQ(Known(s, "cpu", model), 0);
-  for (const char* p : {"fp64", "fp32", "fp16", "int8"}) {
+  EXPECT_EQ(Capacity(s, "fp64"), 4 * 1.9e9 * 16);
+  EXPECT_EQ(Capacity(s, "fp32"), 4 * 1.9e9 * 32);
+  EXPECT_EQ(BySource(s, "cpu", "fp64", "estimated"), 4 * 1.9e9 * 16);
+  EXPECT_EQ(BySource(s, "cpu", "fp32", "estimated"), 4 * 1.9e9 * 32);
+  for (const char* p : {"fp16", "int8"}) {
     EXPECT_EQ(Capacity(s, p), 0) << p;
-    EXPECT_EQ(BySource(s, "cpu", p), 0) << p;
+    EXPECT_EQ(BySource(s, "cpu", p, "estimated"), 0) << p;
+  }
+  for (const char* p : {"fp64", "fp32", "fp16", "int8"}) {
     EXPECT_EQ(BySource(s, "gpu", p), 0) << p;
   }
-  EXPECT_EQ(r.message,
-            "unknown CPU model \"" + model + "\": add it to collector_config.inventory.models");
+  EXPECT_EQ(FindFamily(s, "suanli_node_compute_capacity_flops_by_source")->points.size(), 8u);
+  EXPECT_EQ(r.message, "unknown CPU model \"" + model +
+                           "\": add it to collector_config.inventory.models; capacity estimated "
+                           "from its flags (avx2+fma: fp64 16, fp32 32 FLOP/cycle/core) x physical "
+                           "cores x the frequency in its name");
+  // No power entry for it: the per-core default, 1.25 W idle and 5 W at full load per core.
+  EXPECT_EQ(ValueOf(s, "suanli_node_cpu_power_model_idle_watts"), 4 * 1.25);
+  EXPECT_EQ(ValueOf(s, "suanli_node_cpu_power_model_max_watts"), 4 * 5.0);
 }
 
 SUANLI_CONFORMANCE_TEST(InventoryCollectorTest, ProcfsFixture) {
@@ -136,7 +151,11 @@ SUANLI_CONFORMANCE_TEST(InventoryCollectorTest, ProcfsFixture) {
   EXPECT_EQ(ValueOf(s, "suanli_node_nic_speed_bits_per_second", {{"device", "eth0"}}), 1e9);
   EXPECT_EQ(FindFamily(s, "suanli_node_nic_speed_bits_per_second")->points.size(), 1u);
   EXPECT_EQ(Known(s, "cpu", "Intel(R) Core(TM) i7-8650U CPU @ 1.90GHz"), 0);
-  EXPECT_EQ(Capacity(s, "fp64"), 0);
+  // Estimated (avx2+fma) at the highest cpuinfo_max_freq, which comes before the name's 1.9 GHz.
+  EXPECT_EQ(Capacity(s, "fp64"), 4 * 3.3e9 * 16);
+  EXPECT_EQ(BySource(s, "cpu", "fp32", "estimated"), 4 * 3.3e9 * 32);
+  EXPECT_NE(r.message.find("x physical cores x the highest cpuinfo_max_freq"), std::string::npos)
+      << r.message;
 }
 
 TEST(InventoryCollectorTest, SapphireRapidsCapacityByHand) {
@@ -432,6 +451,123 @@ TEST(InventoryCollectorTest, MissingSourcesAndMalformedFiles) {
   EXPECT_NE(r.message.find("no \"MemTotal: N kB\" line"), std::string::npos) << r.message;
 }
 
+// A virtual machine with no power meter (tests/fixtures/suanli/vm-amd-epyc): 2 vCPUs named
+// "AMD EPYC" (unknown to the table), flags avx2 and fma, cpuinfo_max_freq 3.5 GHz.
+TEST(InventoryCollectorTest, BareVmEstimatedCapacityAndPowerModel) {
+  const std::string model = "AMD EPYC";
+  InventoryCollector c(
+      {FixturePath("suanli/vm-amd-epyc/proc"), FixturePath("suanli/vm-amd-epyc/sys")}, Shipped(),
+      {});
+  Sweep s;
+  CollectResult r = c.Collect(s);
+  ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
+  ExpectValidNames(s);
+  EXPECT_EQ(ValueOf(s, "suanli_node_cpu_info", {{"model", model}, {"vendor", "AuthenticAMD"}}), 1);
+  EXPECT_EQ(ValueOf(s, "suanli_node_cpu_cores"), 2);
+  EXPECT_EQ(ValueOf(s, "suanli_node_cpu_max_frequency_hertz"), 3.5e9);
+  EXPECT_EQ(Known(s, "cpu", model), 0);
+  // 2 cores x 3.5 GHz x (fp64 16, fp32 32) FLOP per cycle and core.
+  EXPECT_EQ(Capacity(s, "fp64"), 112e9);
+  EXPECT_EQ(Capacity(s, "fp32"), 224e9);
+  EXPECT_EQ(Capacity(s, "fp16"), 0);
+  EXPECT_EQ(Capacity(s, "int8"), 0);
+  EXPECT_EQ(BySource(s, "cpu", "fp64", "estimated"), 112e9);
+  EXPECT_EQ(BySource(s, "cpu", "fp32", "estimated"), 224e9);
+  EXPECT_EQ(BySource(s, "gpu", "fp32", "datasheet"), 0);
+  EXPECT_TRUE(std::isnan(BySource(s, "cpu", "fp32", "datasheet")));
+  EXPECT_EQ(r.message,
+            "unknown CPU model \"AMD EPYC\": add it to "
+            "collector_config.inventory.models; capacity estimated from its flags "
+            "(avx2+fma: fp64 16, fp32 32 FLOP/cycle/core) x physical cores x the "
+            "highest cpuinfo_max_freq");
+  // Power model: no entry for "AMD EPYC", so 2 cores x (1.25 W idle, 5 W full load).
+  EXPECT_EQ(ValueOf(s, "suanli_node_cpu_power_model_idle_watts"), 2.5);
+  EXPECT_EQ(ValueOf(s, "suanli_node_cpu_power_model_max_watts"), 10);
+
+  // The same VM without cpufreq: the highest "cpu MHz" of cpuinfo.
+  TempTree t;
+  t.Write("proc/cpuinfo", testing::Slurp(FixturePath("suanli/vm-amd-epyc/proc/cpuinfo")));
+  t.Write("proc/meminfo", kMeminfo);
+  InventoryCollector bare({t.Path("proc"), t.Path("sys")}, Shipped(), {});
+  Sweep b;
+  r = bare.Collect(b);
+  ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
+  EXPECT_EQ(Capacity(b, "fp32"), 2 * (2445.406 * 1e6) * 32);
+  EXPECT_NE(r.message.find("x the highest \"cpu MHz\" of /proc/cpuinfo (the current frequency)"),
+            std::string::npos)
+      << r.message;
+  // The message names the rule, not the frequency: unchanged when the MHz moves, logged once.
+  std::string first = r.message;
+  std::string moved = testing::Slurp(FixturePath("suanli/vm-amd-epyc/proc/cpuinfo"));
+  moved.replace(moved.find("2445.406"), 8, "2600.000");
+  t.Write("proc/cpuinfo", moved);
+  InventoryCollector again({t.Path("proc"), t.Path("sys")}, Shipped(), {});
+  Sweep a;
+  r = again.Collect(a);
+  EXPECT_EQ(r.message, first);
+  EXPECT_EQ(Capacity(a, "fp32"), 2 * (2600.0 * 1e6) * 32);
+}
+
+TEST(InventoryCollectorTest, UnknownCpuWithoutIsaFlagsCountsZero) {
+  TempTree t;
+  // Cpuinfo() writes no flags line, as on ARM or in a trimmed file.
+  t.Write("proc/cpuinfo", Cpuinfo("Some Future CPU", 1, 8));
+  t.Write("proc/meminfo", kMeminfo);
+  t.Write("sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq", "3000000\n");
+  InventoryCollector c({t.Path("proc"), t.Path("sys")}, Shipped(), {});
+  Sweep s;
+  CollectResult r = c.Collect(s);
+  ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
+  EXPECT_EQ(Capacity(s, "fp64"), 0);
+  EXPECT_EQ(BySource(s, "cpu", "fp64", "datasheet"), 0);
+  EXPECT_EQ(r.message,
+            "unknown CPU model \"Some Future CPU\": add it to collector_config.inventory.models; "
+            "no FLOPs per cycle known from its flags: CPU capacity counted as 0");
+}
+
+TEST(InventoryCollectorTest, PowerModelFromTheTableOrTheConfig) {
+  TempTree t;
+  // 2 sockets x 64 cores of EPYC 7763: the shipped entry (280 W TDP, 70 W idle per socket).
+  t.Write("proc/cpuinfo", Cpuinfo("AMD EPYC 7763 64-Core Processor", 2, 64, 2, "AuthenticAMD"));
+  t.Write("proc/meminfo", kMeminfo);
+  {
+    InventoryCollector c({t.Path("proc"), t.Path("sys")}, Shipped(), {});
+    Sweep s;
+    ASSERT_EQ(c.Collect(s).kind, CollectResult::Kind::kOk);
+    EXPECT_EQ(ValueOf(s, "suanli_node_cpu_power_model_idle_watts"), 2 * 70.0);
+    EXPECT_EQ(ValueOf(s, "suanli_node_cpu_power_model_max_watts"), 2 * 280.0);
+    EXPECT_EQ(BySource(s, "cpu", "fp64", "datasheet"), 128 * 2.45e9 * 16);
+  }
+  {
+    // An operator's entry wins over the shipped one; a VM with 4 of its 64 cores gets 4/64.
+    TempTree vm;
+    vm.Write("proc/cpuinfo", Cpuinfo("AMD EPYC 7763 64-Core Processor", 1, 4, 1, "AuthenticAMD"));
+    vm.Write("proc/meminfo", kMeminfo);
+    auto c = MakeFromConfig({vm.Path("proc"), vm.Path("sys")},
+                            "    power_models:\n"
+                            "      - {match: EPYC 7763, cores: 64, idle_watts: 96, max_watts: 320,"
+                            " source: measured}\n");
+    ASSERT_NE(c, nullptr);
+    Sweep s;
+    ASSERT_EQ(c->Collect(s).kind, CollectResult::Kind::kOk);
+    EXPECT_EQ(ValueOf(s, "suanli_node_cpu_power_model_idle_watts"), 96.0 * 4 / 64);
+    EXPECT_EQ(ValueOf(s, "suanli_node_cpu_power_model_max_watts"), 320.0 * 4 / 64);
+  }
+  {
+    // The per-core default, configured.
+    TempTree vm;
+    vm.Write("proc/cpuinfo", Cpuinfo("Some Future CPU", 1, 8, 1));
+    vm.Write("proc/meminfo", kMeminfo);
+    auto c = MakeFromConfig({vm.Path("proc"), vm.Path("sys")},
+                            "    power_per_core: {idle_watts: 2, max_watts: 8}\n");
+    ASSERT_NE(c, nullptr);
+    Sweep s;
+    ASSERT_EQ(c->Collect(s).kind, CollectResult::Kind::kOk);
+    EXPECT_EQ(ValueOf(s, "suanli_node_cpu_power_model_idle_watts"), 16);
+    EXPECT_EQ(ValueOf(s, "suanli_node_cpu_power_model_max_watts"), 64);
+  }
+}
+
 TEST(InventoryCollectorTest, OptionErrorsNameFileLineAndKey) {
   struct Case {
     std::string yaml;
@@ -448,6 +584,21 @@ TEST(InventoryCollectorTest, OptionErrorsNameFileLineAndKey) {
        "agent.yml:3: collector_config.inventory.refresh_interval: must be longer than 0s"},
       {"    models:\n      - {kind: gpu, model: X, peak_flops: {fp16: x}}\n",
        "agent.yml:4: collector_config.inventory.models[0].peak_flops.fp16: expected a number"},
+      {"    power_models:\n      - {match: X, cores: 8, max_watts: 100}\n",
+       "agent.yml:4: collector_config.inventory.power_models[0].idle_watts: required"},
+      {"    power_models:\n      - {match: X, cores: 8, idle_watts: 120, max_watts: 100}\n",
+       "agent.yml:4: collector_config.inventory.power_models[0].idle_watts: must be at least 0 and "
+       "below max_watts"},
+      {"    power_models:\n      - {cores: 8, idle_watts: 10, max_watts: 100}\n",
+       "agent.yml:4: collector_config.inventory.power_models[0]: needs model (the exact name), "
+       "match (a substring) or glob"},
+      {"    power_models:\n      - {match: X, idle_watts: 10, max_watts: 100}\n",
+       "agent.yml:4: collector_config.inventory.power_models[0].cores: required"},
+      {"    power_per_core: {idle_watts: 3, max_watts: 0}\n",
+       "agent.yml:3: collector_config.inventory.power_per_core.max_watts: must be a positive "
+       "number"},
+      {"    power_per_core: {idle: 3}\n",
+       "agent.yml:3: collector_config.inventory.power_per_core.idle: unknown key"},
   };
   for (const Case& c : cases) {
     Section s(c.yaml);
