@@ -463,6 +463,35 @@ TEST_F(SpoolTest, DirectoryLockedByAnotherAgentIsOpenedLaterInOrder) {
   EXPECT_THAT(bodies, ElementsAre(Body(0), Body(1), Body(2), "m0", "m1", "m2"));
 }
 
+TEST_F(SpoolTest, NewerVersionSegmentInADirectoryOpenedLaterIsKeptToo) {
+  SpoolOptions o = Options();
+  o.segment_bytes = 32 + 3 * 140;
+  { Fill(*Open(o), 0, 6); }  // records 0-2 and 3-5; a newer agent wrote the second segment
+  auto segs = Segments();
+  ASSERT_EQ(segs.size(), 2u);
+  BumpSegmentVersion(segs[1], 3);
+  const std::string kept = FileBytes(segs[1]);
+  int fd = ::open((dir_ + "/LOCK").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  auto s = Open(o);
+  EXPECT_TRUE(s->Stats().degraded);
+  EXPECT_EQ(s->Stats().unreadable_segments, 0u);  // not looked at yet
+  s->Append("m0", 10, 10000, 10000);
+  ::close(fd);
+  clock_.AdvanceMs(10000);
+  s->Append("m1", 10, 11000, 11000);
+  EXPECT_FALSE(s->Stats().degraded);
+  EXPECT_EQ(s->Stats().unreadable_segments, 1u);
+  EXPECT_EQ(
+      Metric(registry_, "suanli_agent_spool_unreadable_segments", {{"reason", "newer_version"}}),
+      1);
+  std::vector<std::string> bodies;
+  for (const auto& r : Drain(*s)) bodies.push_back(*r.body);
+  EXPECT_THAT(bodies, ElementsAre(Body(0), Body(1), Body(2), "m0", "m1"));
+  EXPECT_EQ(FileBytes(segs[1]), kept);
+}
+
 TEST_F(SpoolTest, MemoryOnlySpoolDropsTheOldestAtItsCap) {
   SpoolOptions o = Options();
   o.directory = "";
