@@ -36,9 +36,13 @@ run() {
   for t in ${SUANLI_SANITIZE_TARGETS:-}; do targets+=(--target "$t"); done
   cmake --build "$dir" -j"$(nproc)" "${targets[@]}"
   local built=$SECONDS
-  # Sanitized code runs 2-15x slower: a longer per-test timeout than scripts/test.sh.
-  (cd "$dir" && ctest --output-on-failure --no-tests=error -j"$(nproc)" --timeout 1200 -LE dashboards \
-    "${ctest_args[@]}")
+  # Sanitized code runs 2-15x slower: a longer per-test timeout than scripts/test.sh. The
+  # tests that wait out a minute-long outage on purpose run in the release and ASan runs only;
+  # the forwarder's threads are covered under TSan by its unit tests (exporter_tests).
+  local skip=()
+  [ "$kind" = thread ] && skip=(-E '^(ForwardTest|PartitionTest)\.')
+  (cd "$dir" && ctest --output-on-failure --no-tests=error -j"$(nproc)" --timeout 1200 \
+    -LE dashboards "${skip[@]}" "${ctest_args[@]}")
   echo "== $kind: build $((built - start)) s, tests $((SECONDS - built)) s"
 }
 
