@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/daemon.h"
 #include "core/file_util.h"
 #include "core/text_exposition.h"
 #include "exporters/prometheus/capacity_metrics.h"
@@ -56,6 +57,13 @@ Status Aggregator::Start() {
   opts.out_of_order_window_ms = config_.retention.out_of_order_window.count();
   opts.limits = {static_cast<uint64_t>(config_.limits.max_series_per_dc),
                  static_cast<uint64_t>(config_.limits.max_labels_per_series)};
+  // After a failed write the store refuses every write until reopened: exit non-zero so that
+  // the service manager restarts the aggregator (/-/healthy answers 503 meanwhile).
+  opts.on_write_failed = [path = config_.storage_path](const Status& st) {
+    spdlog::critical("storage failed at {}: {}; exiting so that the service manager restarts it",
+                     path, st.message());
+    RequestShutdown(1);
+  };
   auto store = storage::OpenRocksDbStore(opts);
   if (!store.ok()) return store.status().WithContext("opening the store");
   store_ = std::move(store).value();
@@ -122,7 +130,11 @@ Status Aggregator::Start() {
       },
       kScopePublic);
   server_->Route(
-      "GET", "/-/healthy", [](const HttpRequest&) { return HttpResponse::Text(200, "Healthy\n"); },
+      "GET", "/-/healthy",
+      [this](const HttpRequest&) {
+        return store_->Healthy() ? HttpResponse::Text(200, "Healthy\n")
+                                 : HttpResponse::Text(503, "store failed; exiting\n");
+      },
       kScopePublic);
   server_->Route(
       "GET", "/-/ready",

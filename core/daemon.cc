@@ -1,9 +1,15 @@
 #include "core/daemon.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <csignal>
 
 namespace suanli {
 namespace {
+std::atomic<int> requested_exit_code{0};
+
 sigset_t DaemonSignals() {
   sigset_t set;
   sigemptyset(&set);
@@ -33,5 +39,15 @@ DaemonSignal WaitForSignal() {
 void ServeUntilTerminated(const std::function<void()>& on_reload) {
   while (WaitForSignal() == DaemonSignal::kReload) on_reload();
 }
+
+void RequestShutdown(int exit_code) {
+  int none = 0;
+  requested_exit_code.compare_exchange_strong(none, exit_code);
+  // To the process, not this thread: the main thread's sigwait takes it (every thread blocks
+  // SIGTERM, see BlockSignals).
+  kill(getpid(), SIGTERM);
+}
+
+int RequestedExitCode() { return requested_exit_code.load(); }
 
 }  // namespace suanli

@@ -16,7 +16,15 @@ enum class DaemonSignal { kTerminate, kReload };
 // Waits for SIGTERM/SIGINT (kTerminate) or SIGHUP (kReload).
 DaemonSignal WaitForSignal();
 
-// Runs `on_reload` for each SIGHUP until SIGTERM/SIGINT arrives.
+// Runs `on_reload` for each SIGHUP until SIGTERM/SIGINT arrives or RequestShutdown is called.
 void ServeUntilTerminated(const std::function<void()>& on_reload);
+
+// Ends ServeUntilTerminated as SIGTERM does, from any thread, and makes the process exit with
+// `exit_code` (RunDaemon returns RequestedExitCode()): a daemon that cannot go on (its store
+// failed) stops cleanly and exits non-zero, so that its service manager restarts it. The first
+// non-zero code asked for wins.
+void RequestShutdown(int exit_code);
+// The exit code asked for by RequestShutdown; 0 when none.
+int RequestedExitCode();
 
 }  // namespace suanli

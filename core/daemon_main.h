@@ -1,6 +1,7 @@
 // RunDaemon: the main() both binaries share: parse flags, --help/--version, load and
 // --config.check the configuration, configure logging, start the daemon, reload it on SIGHUP
-// (a bad file keeps the old configuration and the log says why) and stop it on SIGTERM.
+// (a bad file keeps the old configuration and the log says why) and stop it on SIGTERM or
+// RequestShutdown (then the exit code is the one it asked for).
 // Config needs `source`, `log_level` and `log_format`; Daemon is built from (Config, Clock) and
 // has Start(), Reload(Config) and Stop().
 // Thread-safety: call once, from main().
@@ -72,8 +73,13 @@ int RunDaemon(const std::string& name, FlagSet& flags, int argc, char** argv,
   });
   spdlog::info("shutting down");
   daemon.Stop();
-  spdlog::info("stopped");
-  return 0;
+  const int exit_code = RequestedExitCode();
+  if (exit_code != 0) {
+    spdlog::info("stopped, exit code {}", exit_code);
+  } else {
+    spdlog::info("stopped");
+  }
+  return exit_code;
 }
 
 }  // namespace suanli

@@ -370,10 +370,16 @@ HttpResponse WriteHandler::Handle(const HttpRequest& request) {
     auto appended = store_.AppendViews(series, &validate);
     if (!appended.ok()) {
       if (invalid_labels) return Reject(400, "invalid_labels", appended.status().message());
+      StatusCode sc = appended.status().code();
+      if (sc == StatusCode::kUnavailable) {
+        // A full disk: nothing stored, retry later (the store logs it once, not per request).
+        HttpResponse r = Reject(503, "storage", "storage: " + appended.status().message());
+        r.headers["Retry-After"] = "5";
+        return r;
+      }
       spdlog::error("store append failed: {}", appended.status().message());
       // A limit (kResourceExhausted) is 400, not 429: senders retry 429 forever, and a
       // series limit does not lift by itself.
-      StatusCode sc = appended.status().code();
       int code =
           sc == StatusCode::kInvalidArgument || sc == StatusCode::kResourceExhausted ? 400 : 500;
       return Reject(code, "storage", "storage: " + appended.status().message());

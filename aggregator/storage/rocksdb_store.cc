@@ -18,6 +18,8 @@
 #include <bit>
 #include <chrono>
 #include <condition_variable>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <filesystem>
@@ -471,6 +473,28 @@ class SnapshotGuard {
   const rocksdb::Snapshot* snap_;
 };
 
+// RocksDB's info log in the aggregator's log, not in a LOG file in the database directory: on
+// a full disk a LOG write fails, and RocksDB's next line to that file aborts the process (an
+// assertion in WritableFileWriter that Debian's build of RocksDB 7.8 keeps). Its INFO lines
+// (options, flushes, compactions) are at debug level, warnings and errors as such.
+class InfoLogToSpdlog final : public rocksdb::Logger {
+ public:
+  InfoLogToSpdlog() : rocksdb::Logger(rocksdb::InfoLogLevel::INFO_LEVEL) {}
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    const spdlog::level::level_enum to =
+        level >= rocksdb::InfoLogLevel::ERROR_LEVEL  ? spdlog::level::err
+        : level == rocksdb::InfoLogLevel::WARN_LEVEL ? spdlog::level::warn
+                                                     : spdlog::level::debug;
+    if (!spdlog::should_log(to)) return;
+    char line[2048];
+    std::vsnprintf(line, sizeof line, format, ap);
+    spdlog::log(to, "rocksdb: {}", line);
+  }
+};
+
 // A WriteBatch waiting for the commit leader. Items are queued in seq order under head_mu
 // and written in that order, so a later batch never overtakes an earlier one (a checkpoint
 // cannot overwrite a closed chunk with an older copy).
@@ -551,6 +575,19 @@ struct RocksDbStore::Impl {
   // The first seq of the first group whose write failed, and its error (commit_mu).
   uint64_t failed_seq = std::numeric_limits<uint64_t>::max();
   Status failed_status;
+  // A full disk (ENOSPC) is not fatal: the batches that could not be written (already applied
+  // to the heads) are kept here in seq order, with every batch queued after them, and written
+  // again in that order once RocksDB resumes; until then Append answers kUnavailable before
+  // touching the heads (commit_mu; disk_full mirrors `!unwritten.empty()` for lock-free reads).
+  std::deque<std::pair<uint64_t, rocksdb::WriteBatch>> unwritten;
+  std::atomic<bool> disk_full{false};
+  Status DiskFull() const {
+    return Unavailable("storage at " + options.path +
+                       " is out of disk space; nothing of this request was stored; retry later");
+  }
+  // The background thread's share while the disk is full: resume RocksDB and write the
+  // unwritten batches; true once done.
+  bool TryResume();
 
   // First log seq Replay applies (head_mu); written with each checkpoint.
   uint64_t replay_from = 0;
@@ -771,8 +808,9 @@ Result<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const RocksDbStoreOptio
   db_options.create_if_missing = true;
   db_options.create_missing_column_families = true;
   db_options.max_total_wal_size = options.max_wal_bytes;
-  db_options.keep_log_file_num = 5;  // RocksDB's own info LOG files
-  db_options.max_log_file_size = 16 << 20;
+  // RocksDB's info log goes to ours, not to a LOG file beside the data (InfoLogToSpdlog).
+  db_options.info_log = std::make_shared<InfoLogToSpdlog>();
+  db_options.info_log_level = rocksdb::InfoLogLevel::INFO_LEVEL;
   db_options.max_background_jobs = 2;
   // kPointInTimeRecovery (the default): after a crash, replay stops at the first torn record;
   // every synced batch before it is recovered whole.
@@ -960,11 +998,14 @@ CommitItem* RocksDbStore::Impl::Enqueue(std::unique_ptr<CommitItem>& item) {
 
 Status RocksDbStore::Impl::Fail(const rocksdb::Status& s) {
   // After a WAL error RocksDB cannot tell what reached the disk: stop writing.
+  Status status =
+      IoError("storage write failed (further writes refused until restart): " + s.ToString());
   if (!write_failed.exchange(true)) {
     spdlog::error("storage: write to {} failed, refusing further writes: {}", options.path,
                   s.ToString());
+    if (options.on_write_failed) options.on_write_failed(status);
   }
-  return IoError("storage write failed (further writes refused until restart): " + s.ToString());
+  return status;
 }
 
 // Caller holds commit_mu (in `lock`) and no leader is active: writes every queued item in
@@ -975,8 +1016,11 @@ void RocksDbStore::Impl::Lead(std::unique_lock<std::mutex>& lock) {
   group.swap(queue);
   lock.unlock();
   Status status;
+  bool keep = false;  // the disk is full: keep the group for TryResume
   if (write_failed.load()) {
     status = IoError("storage refuses writes after a failed write; restart the aggregator");
+  } else if (disk_full.load()) {
+    keep = true;  // behind batches not yet written: never before them
   } else {
     rocksdb::WriteOptions wo;
     wo.sync = false;
@@ -986,21 +1030,38 @@ void RocksDbStore::Impl::Lead(std::unique_lock<std::mutex>& lock) {
       if (!s.ok()) break;
     }
     if (s.ok() && options.before_sync) {
-      if (Status hook = options.before_sync(); !hook.ok())
-        s = rocksdb::Status::IOError(hook.message());
+      if (Status hook = options.before_sync(); !hook.ok()) {
+        s = hook.code() == StatusCode::kResourceExhausted
+                ? rocksdb::Status::NoSpace(hook.message())
+                : rocksdb::Status::IOError(hook.message());
+      }
     }
     if (s.ok()) s = db->SyncWAL();
-    if (!s.ok()) status = Fail(s);
+    if (s.IsNoSpace()) {
+      keep = true;
+      if (!disk_full.exchange(true)) {
+        spdlog::error(
+            "storage: {} is out of disk space, refusing writes (503) until there is "
+            "room again: {}",
+            options.path, s.ToString());
+      }
+    } else if (!s.ok()) {
+      status = Fail(s);
+    }
   }
+  if (keep) status = DiskFull();
   lock.lock();
-  if (!status.ok() && !group.empty() && group.front()->seq < failed_seq) {
+  if (!status.ok() && !keep && !group.empty() && group.front()->seq < failed_seq) {
     failed_seq = group.front()->seq;
     failed_status = status;
   }
   for (CommitItem* item : group) {
+    // A kept batch is written again as it is: writing one twice in order is harmless (the
+    // same keys get the same values), should part of the group have reached RocksDB.
+    if (keep) unwritten.emplace_back(item->seq, item->wb);
     item->status = status;
     item->done = true;
-    written_seq = std::max(written_seq, item->seq);
+    if (!keep) written_seq = std::max(written_seq, item->seq);
   }
   leader_busy = false;
   commit_cv.notify_all();
@@ -1021,6 +1082,7 @@ Status RocksDbStore::Impl::WaitCommitted(CommitItem* item) {
 Status RocksDbStore::Impl::WaitDurable(uint64_t seq) {
   std::unique_lock lock(commit_mu);
   while (written_seq < seq) {
+    if (!unwritten.empty() && unwritten.front().first <= seq) return DiskFull();
     if (!leader_busy) {
       Lead(lock);
     } else {
@@ -1028,6 +1090,51 @@ Status RocksDbStore::Impl::WaitDurable(uint64_t seq) {
     }
   }
   return failed_seq <= seq ? failed_status : Status::Ok();
+}
+
+bool RocksDbStore::Impl::TryResume() {
+  std::unique_lock lock(commit_mu);
+  if (unwritten.empty()) return true;
+  if (leader_busy) return false;
+  leader_busy = true;  // no leader writes meanwhile
+  lock.unlock();
+  // RocksDB stops writing after an ENOSPC from the WAL; Resume flushes the memtables and
+  // starts a new WAL, so that nothing is appended behind a torn record.
+  rocksdb::Status s = db->Resume();
+  if (s.ok()) {
+    rocksdb::WriteOptions wo;
+    wo.sync = false;
+    for (auto& [seq, wb] : unwritten) {  // only this thread touches it while leader_busy
+      s = db->Write(wo, &wb);
+      if (!s.ok()) break;
+    }
+    if (s.ok()) s = db->SyncWAL();
+  }
+  const bool fatal = !s.ok() && !s.IsNoSpace() && !s.IsBusy();
+  Status failed;
+  if (fatal) failed = Fail(s);
+  lock.lock();
+  if (s.ok()) {
+    written_seq = std::max(written_seq, unwritten.back().first);
+    spdlog::info(
+        "storage: {} has room again; {} batches kept while the disk was full are "
+        "written, writing resumes",
+        options.path, unwritten.size());
+    unwritten.clear();
+    disk_full = false;
+  } else if (fatal) {
+    // Kept batches were refused to their callers; the store now refuses everything.
+    written_seq = std::max(written_seq, unwritten.back().first);
+    if (unwritten.front().first < failed_seq) {
+      failed_seq = unwritten.front().first;
+      failed_status = failed;
+    }
+    unwritten.clear();
+    disk_full = false;
+  }
+  leader_busy = false;
+  commit_cv.notify_all();
+  return s.ok();
 }
 
 // Every queued item is written (reads under head_mu see all closed chunks). Caller holds
@@ -1048,6 +1155,8 @@ void RocksDbStore::Impl::WaitWritten(uint64_t) {
 Result<std::optional<std::vector<Sample>>> RocksDbStore::Impl::ReadChunk(uint64_t id,
                                                                          int64_t window) {
   WaitWritten(0);
+  // Kept batches (a full disk) may hold this window's chunk: reading RocksDB would miss it.
+  if (disk_full.load()) return DiskFull();
   std::shared_lock lock(cf_mu);
   rocksdb::ColumnFamilyHandle* cf = FindPartition(0, PartitionOf(0, window));
   if (cf == nullptr) return std::optional<std::vector<Sample>>();
@@ -1407,6 +1516,7 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
     return IoError("storage at " + d.options.path +
                    " refuses writes after a failed write; restart the aggregator");
   }
+  if (d.disk_full.load(std::memory_order_acquire)) return d.DiskFull();
   AppendStats stats;
 
   // 1. Look each series up by the hash of its labels as sent. A match compares equal to the
@@ -1879,6 +1989,7 @@ Result<std::vector<SeriesSamples>> RocksDbStore::SelectImpl(
 Status RocksDbStore::Impl::Checkpoint() {
   std::lock_guard cp(checkpoint_mu);
   if (write_failed.load()) return IoError("storage refuses writes after a failed write");
+  if (disk_full.load()) return DiskFull();
   uint64_t cut;
   std::vector<SeriesEntry*> heads;
   {
@@ -2091,6 +2202,11 @@ void RocksDbStore::Impl::BackgroundLoop() {
                now - last_retention >= std::chrono::milliseconds(options.retention_interval_ms);
     checkpoint_wanted = false;
     lock.unlock();
+    // A full disk: try to resume every second; nothing else is written until it did.
+    if (disk_full.load() && !TryResume()) {
+      lock.lock();
+      continue;
+    }
     // Closed windows first, in small batches (a checkpoint would write them all at once under
     // head_mu); the checkpoint waits for them.
     while (!write_failed.load()) {
@@ -2283,6 +2399,7 @@ Result<std::optional<Cursor>> RocksDbStore::GetCursor(std::string_view name) {
 
 Status RocksDbStore::Impl::CommitCursorBatch(std::unique_ptr<CommitItem> item) {
   if (write_failed.load()) return IoError("storage refuses writes after a failed write");
+  if (disk_full.load()) return DiskFull();
   {
     std::lock_guard lock(head_mu);
     Enqueue(item);

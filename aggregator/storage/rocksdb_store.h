@@ -10,9 +10,12 @@
 // chunks and rollups it closed, index entries of new series) is in the WAL on disk. Batches
 // are written in the order they were applied to the head and share one WAL sync per group
 // (group commit). A failed write is fatal for writing: the store logs it, returns kIoError,
-// and refuses every later Append until reopened, because after a WAL error RocksDB cannot
-// promise what reached the disk. After a crash, Open rebuilds the heads from the last
-// checkpoint plus the head log.
+// calls RocksDbStoreOptions::on_write_failed, and refuses every later Append until reopened,
+// because after a WAL error RocksDB cannot promise what reached the disk. A full disk
+// (ENOSPC) is not fatal: the batches that could not be written are kept in order, every
+// Append is refused with kUnavailable, and once RocksDB resumes (room for a memtable flush)
+// the kept batches are written first and writing goes on. After a crash, Open rebuilds the
+// heads from the last checkpoint plus the head log.
 // Memory: per series its entry (id, lookup hash, head state, open chunk), encoded labels, a
 // lookup-table slot and its postings: ~700 B of RSS per series measured with 1M series at
 // 8 samples each, RocksDB's memtables included; the open chunk grows over its hour.

@@ -155,7 +155,8 @@ class Store {
   // the implementation's out-of-order window (counted from the newest sample of the series);
   // an older sample refuses the whole batch with kInvalidArgument (as Prometheus answers "out
   // of bounds"). A new series past StoreLimits refuses the batch with kResourceExhausted and a
-  // message naming the limit. kIoError after a failed write: the store then refuses all further
+  // message naming the limit. kUnavailable while the disk is full: nothing of the batch is
+  // stored; retry later. kIoError after a failed write: the store then refuses all further
   // Appends until it is reopened; reads still work and may show the refused batch (it reached
   // the in-memory head before the write failed; a restart drops it).
   // `check_new_series` (may be null) vets each series the store does not hold yet.
@@ -269,8 +270,13 @@ struct RocksDbStoreOptions {
   // Labels::Hash(). A database must always be opened with the same function (Open refuses
   // otherwise).
   std::function<uint64_t(const Labels&)> label_hash;
+  // Called once, on the thread whose write failed, when the store turns to refusing every
+  // write (a fatal write error, not a full disk): the daemon logs it and exits, so that its
+  // service manager restarts it and the reopened store recovers from the WAL.
+  std::function<void(const Status&)> on_write_failed;
   // Test seam: called by the commit leader after it wrote a group of batches and before it
-  // syncs the WAL for them; an error fails the group as a failed sync would (fatal).
+  // syncs the WAL for them; an error fails the group as a failed sync would (fatal), and
+  // kResourceExhausted as a full disk (ENOSPC) would.
   std::function<Status()> before_sync;
 };
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <climits>
 #include <csignal>
 #include <cstring>
@@ -32,7 +33,14 @@ constexpr int kWriters = 2;
 constexpr int kCycles = 3;
 // Batches acknowledged in a cycle before the kill (the writers keep going until it lands).
 constexpr int kAckedBeforeKill = 600;
-constexpr int64_t kBaseMs = 1'700'000'000'000;
+// The start of the previous UTC hour: inside the aggregator's raw retention (15d), so that a
+// restart's checkpoint closes the chunks into raw partitions instead of expiring them.
+const int64_t kBaseMs = [] {
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  return now / 3'600'000 * 3'600'000 - 3'600'000;
+}();
 constexpr const char* kMetric = "durability_test_value";
 
 // Batch `batch` of writer `writer`: series {writer, series=j}, samples at consecutive

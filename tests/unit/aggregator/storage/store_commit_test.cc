@@ -32,12 +32,20 @@ class SyncGate {
     cv_.notify_all();
     cv_.wait(lock, [&] { return released_; });
     armed_ = false;
+    if (no_space_) return ResourceExhausted("injected ENOSPC");
     return fail_ ? IoError("injected WAL sync failure") : Status::Ok();
   }
   void Arm(bool fail) {
     std::lock_guard lock(mu_);
     armed_ = true;
     fail_ = fail;
+  }
+  // The next sync fails as on a full disk, at once.
+  void ArmNoSpace() {
+    std::lock_guard lock(mu_);
+    armed_ = true;
+    no_space_ = true;
+    released_ = true;
   }
   void WaitHeld() {
     std::unique_lock lock(mu_);
@@ -56,7 +64,7 @@ class SyncGate {
  private:
   std::mutex mu_;
   std::condition_variable cv_;
-  bool armed_ = false, fail_ = false, held_ = false, released_ = false;
+  bool armed_ = false, fail_ = false, no_space_ = false, held_ = false, released_ = false;
 };
 
 class StoreCommitTest : public ::testing::Test {
@@ -65,11 +73,19 @@ class StoreCommitTest : public ::testing::Test {
     std::string tmpl = ::testing::TempDir() + "/store_commit_test.XXXXXX";
     ASSERT_NE(mkdtemp(tmpl.data()), nullptr) << std::strerror(errno);
     dir_ = tmpl;
+    Open();
+  }
+  void Open() {
+    store_.reset();
     RocksDbStoreOptions o;
     o.path = dir_ + "/db";
     o.checkpoint_interval_ms = 0;
     o.retention_interval_ms = 0;
     o.before_sync = [this] { return gate_.Hook(); };
+    o.on_write_failed = [this](const Status& st) {
+      ++write_failed_calls_;
+      write_failed_message_ = st.message();
+    };
     auto s = RocksDbStore::Open(o);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     store_ = std::move(s).value();
@@ -116,6 +132,8 @@ class StoreCommitTest : public ::testing::Test {
 
   std::string dir_;
   SyncGate gate_;
+  std::atomic<int> write_failed_calls_{0};
+  std::string write_failed_message_;
   std::unique_ptr<RocksDbStore> store_;
 };
 
@@ -143,6 +161,46 @@ TEST_F(StoreCommitTest, DuplicateOfAFailedCommitGetsItsError) {
       << out.second.status().message();
   EXPECT_TRUE(out.second_returned_after_release);
   EXPECT_FALSE(store_->Healthy());
+  // The daemon is told once (it exits so that it is restarted), not once per refused write.
+  EXPECT_EQ(store_->Append(Batch()).status().code(), StatusCode::kIoError);
+  EXPECT_EQ(write_failed_calls_.load(), 1);
+  EXPECT_NE(write_failed_message_.find("injected WAL sync failure"), std::string::npos);
+}
+
+// A full disk is not fatal: the batch is refused as retryable (kUnavailable), so is everything
+// else until RocksDB resumes (the background thread tries every second), then the retry is
+// stored and durable; nothing is lost and the daemon is not told to exit.
+TEST_F(StoreCommitTest, FullDiskRefusesUntilItResumesThenTheRetryIsDurable) {
+  ASSERT_TRUE(
+      store_->Append({TimeSeries{Labels{{"__name__", "power_watts"}, {"dc", "d1"}}, {{0, 1.0}}}})
+          .ok());
+  gate_.ArmNoSpace();
+  auto refused = store_->Append(Batch());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("out of disk space"), std::string::npos);
+  EXPECT_TRUE(store_->Healthy());
+  EXPECT_EQ(write_failed_calls_.load(), 0);
+  // The retry of the refused batch succeeds once the store has resumed: as a duplicate of the
+  // kept batch, written again in the meantime.
+  Result<AppendStats> retry = AppendStats{};
+  for (int i = 0; i < 100; ++i) {
+    retry = store_->Append(Batch());
+    if (retry.ok()) break;
+    EXPECT_EQ(retry.status().code(), StatusCode::kUnavailable) << retry.status().ToString();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(retry.ok()) << "never resumed: " << retry.status().ToString();
+  EXPECT_EQ(retry->duplicates, 1u);
+  auto more = store_->Append(
+      {TimeSeries{Labels{{"__name__", "power_watts"}, {"dc", "d1"}}, {{120'000, 3.0}}}});
+  ASSERT_TRUE(more.ok()) << more.status().ToString();
+  Open();  // everything acknowledged is on disk
+  auto read = store_->Select({{MatcherSpec::kEqual, "__name__", "power_watts"}}, 0, 1'000'000);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(read->size(), 1u);
+  EXPECT_EQ((*read)[0].samples, (std::vector<Sample>{{0, 1.0}, {60'000, 523.0}, {120'000, 3.0}}));
+  EXPECT_EQ(write_failed_calls_.load(), 0);
 }
 
 }  // namespace
