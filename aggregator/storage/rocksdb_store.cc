@@ -4,6 +4,8 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/memtablerep.h>
 #include <rocksdb/options.h>
@@ -524,6 +526,7 @@ struct RocksDbStore::Impl {
   RocksDbStoreOptions options;
   std::function<uint64_t(const Labels&)> hash_fn;
   std::function<int64_t()> now_fn;
+  std::unique_ptr<rocksdb::Env> env;  // over options.file_system, when set
   rocksdb::DB* db = nullptr;
   rocksdb::ColumnFamilyOptions part_cf_options[4];          // per resolution
   std::vector<rocksdb::ColumnFamilyHandle*> fixed_handles;  // default, index, head
@@ -806,6 +809,11 @@ Result<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(const RocksDbStoreOptio
 
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = true;
+  if (options.file_system) {
+    impl->env = rocksdb::NewCompositeEnv(
+        std::static_pointer_cast<rocksdb::FileSystem>(options.file_system));
+    db_options.env = impl->env.get();
+  }
   db_options.create_missing_column_families = true;
   db_options.max_total_wal_size = options.max_wal_bytes;
   // RocksDB's info log goes to ours, not to a LOG file beside the data (InfoLogToSpdlog).

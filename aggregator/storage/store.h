@@ -278,6 +278,9 @@ struct RocksDbStoreOptions {
   // syncs the WAL for them; an error fails the group as a failed sync would (fatal), and
   // kResourceExhausted as a full disk (ENOSPC) would.
   std::function<Status()> before_sync;
+  // Test seam: a std::shared_ptr<rocksdb::FileSystem> (held as void: no RocksDB header is
+  // reachable from here) that every file of the database goes through; empty: the default.
+  std::shared_ptr<void> file_system;
 };
 
 // Opens (creating if missing) the RocksDB-backed store at options.path.
