@@ -1019,6 +1019,7 @@ Status RocksDbStore::Impl::Fail(const rocksdb::Status& s) {
 // Caller holds commit_mu (in `lock`) and no leader is active: writes every queued item in
 // order without sync, then syncs the WAL once for all of them (group commit).
 void RocksDbStore::Impl::Lead(std::unique_lock<std::mutex>& lock) {
+  if (queue.empty()) return;  // nothing to write (a waiter whose batch another leader has)
   leader_busy = true;
   std::deque<CommitItem*> group;
   group.swap(queue);
@@ -1102,8 +1103,8 @@ Status RocksDbStore::Impl::WaitDurable(uint64_t seq) {
 
 bool RocksDbStore::Impl::TryResume() {
   std::unique_lock lock(commit_mu);
-  if (unwritten.empty()) return true;
-  if (leader_busy) return false;
+  if (leader_busy) return false;  // a leader may be about to keep its group
+  if (!disk_full.load()) return true;
   leader_busy = true;  // no leader writes meanwhile
   lock.unlock();
   // RocksDB stops writing after an ENOSPC from the WAL; Resume flushes the memtables and
@@ -1123,7 +1124,7 @@ bool RocksDbStore::Impl::TryResume() {
   if (fatal) failed = Fail(s);
   lock.lock();
   if (s.ok()) {
-    written_seq = std::max(written_seq, unwritten.back().first);
+    if (!unwritten.empty()) written_seq = std::max(written_seq, unwritten.back().first);
     spdlog::info(
         "storage: {} has room again; {} batches kept while the disk was full are "
         "written, writing resumes",
@@ -1132,8 +1133,8 @@ bool RocksDbStore::Impl::TryResume() {
     disk_full = false;
   } else if (fatal) {
     // Kept batches were refused to their callers; the store now refuses everything.
-    written_seq = std::max(written_seq, unwritten.back().first);
-    if (unwritten.front().first < failed_seq) {
+    if (!unwritten.empty()) written_seq = std::max(written_seq, unwritten.back().first);
+    if (!unwritten.empty() && unwritten.front().first < failed_seq) {
       failed_seq = unwritten.front().first;
       failed_status = failed;
     }
