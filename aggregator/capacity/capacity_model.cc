@@ -113,6 +113,8 @@ void GroupFigures::Add(const GroupFigures& o) {
   for (const auto& [precision, c] : o.compute) compute[precision].Add(c);
   power_watts += o.power_watts;
   nodes_with_power += o.nodes_with_power;
+  estimated_power_watts += o.estimated_power_watts;
+  nodes_with_estimated_power += o.nodes_with_estimated_power;
   for (const auto& [source, n] : o.power_sources) power_sources[source] += n;
   energy_joules_total += o.energy_joules_total;
   facility_power_watts += o.facility_power_watts;
@@ -543,7 +545,11 @@ void CapacityModel::Derive(NodeState& n) const {
   }
 
   // Power and energy.
-  if (n.power.has() && n.power.s.timestamp_ms >= horizon) {
+  if (n.power.has() && n.power.s.timestamp_ms >= horizon && n.power_source == "estimated") {
+    // A utilization model, not a meter: kept apart, never added to measured power.
+    f.estimated_power_watts = n.power.s.value;
+    f.nodes_with_estimated_power = 1;
+  } else if (n.power.has() && n.power.s.timestamp_ms >= horizon) {
     f.power_watts = n.power.s.value;
     f.nodes_with_power = 1;
     f.power_sources[n.power_source.empty() ? "unknown" : n.power_source] = 1;

@@ -78,6 +78,10 @@ struct GroupFigures {
   std::map<std::string, ComputeFigures> compute;  // by precision ("fp64", "fp32", ...)
   double power_watts = 0;                         // whole-server power, nodes that report it
   int64_t nodes_with_power = 0;
+  // Power of the nodes with no meter, from the agents' utilization model: apart, never summed
+  // into power_watts.
+  double estimated_power_watts = 0;
+  int64_t nodes_with_estimated_power = 0;
   std::map<std::string, int64_t> power_sources;  // nodes by the source of their power figure
   double energy_joules_total = 0;                // monotonic while the aggregator runs
   // PUE inputs: facility power and the IT power of the same dcs.

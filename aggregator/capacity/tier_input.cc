@@ -130,6 +130,10 @@ std::map<Location, TierInput::DcFigures> TierInput::Figures(int64_t stale_before
         f.gpu_power_watts = v;
       } else if (family == "power_watts") {
         f.power_watts = v;
+      } else if (family == "estimated_power_watts") {
+        f.estimated_power_watts = v;
+      } else if (family == "power_estimated_nodes") {
+        f.nodes_with_estimated_power = std::llround(v);
       } else if (family == "power_source_nodes") {
         f.power_sources[Get(labels, "source")] += std::llround(v);
         f.nodes_with_power += std::llround(v);

@@ -207,6 +207,12 @@ const std::vector<Scalar>& Scalars() {
       {"power_watts",
        "Whole-server power of the nodes up that report it (each node's own best source).",
        MetricType::Gauge, [](const GroupFigures& f) { return f.power_watts; }, nullptr},
+      {"estimated_power_watts",
+       "Power of the nodes up that have no meter, from the agents' utilization model "
+       "(source=\"estimated\"): kept apart from power_watts, which is measured.",
+       MetricType::Gauge, [](const GroupFigures& f) { return f.estimated_power_watts; }, nullptr},
+      {"power_estimated_nodes", "Nodes up whose power is estimated (no meter).", MetricType::Gauge,
+       [](const GroupFigures& f) { return double(f.nodes_with_estimated_power); }, nullptr},
       {"energy_joules_total",
        "Energy used by the group's servers: per-node increases re-accumulated, so a server "
        "restart never makes it drop (it restarts only with the aggregator).",

@@ -349,6 +349,26 @@ TEST(CapacityViewTest, PueFromTheMeterElseFromTheConfiguration) {
   EXPECT_DOUBLE_EQ(m.Snapshot(60'000).dcs.at({"gansu", "dc1"}).pue(), 1.5);
 }
 
+// A VM's estimated power (no meter) is kept apart: never added to the measured power or PUE.
+TEST(CapacityViewTest, EstimatedPowerIsKeptApartFromMeasuredPower) {
+  CapacityOptions o = Options();
+  o.facility_power_watts[{"gansu", "dc1"}] = 1500;
+  CapacityModel m(o);
+  m.Observe({At({"gansu", "dc1", "a"}, "suanli_node_power_watts", {{"source", "ipmi_dcmi"}}, 10'000,
+                1000),
+             At({"gansu", "dc1", "vm"}, "suanli_node_power_watts", {{"source", "estimated"}},
+                10'000, 120),
+             At({"gansu", "dc1", "vm2"}, "suanli_node_power_watts", {{"source", "estimated"}},
+                10'000, 80)});
+  const GroupFigures& dc = m.Snapshot(10'000).dcs.at({"gansu", "dc1"});
+  EXPECT_DOUBLE_EQ(dc.power_watts, 1000);
+  EXPECT_EQ(dc.nodes_with_power, 1);
+  EXPECT_DOUBLE_EQ(dc.estimated_power_watts, 200);
+  EXPECT_EQ(dc.nodes_with_estimated_power, 2);
+  EXPECT_EQ(dc.power_sources.count("estimated"), 0u);
+  EXPECT_DOUBLE_EQ(dc.pue(), 1.5);
+}
+
 TEST(CapacityViewTest, WatcherHistoryGivesMeanStdAndLatestOverTheWindow) {
   CapacityOptions o = Options(std::chrono::minutes(5), std::chrono::hours(1));
   o.watcher_window = std::chrono::minutes(1);  // buckets of 1 s
