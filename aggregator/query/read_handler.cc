@@ -21,13 +21,20 @@ ReadChoice ChooseResolution(const remote::ReadQuery& query, const std::array<int
     agg = Aggregate::kAvg;
   } else if (f == "sum_over_time") {
     agg = Aggregate::kSum;
-  } else if (f == "count_over_time") {
-    agg = Aggregate::kCount;
-  } else if (f == "rate" || f == "increase" || f == "irate") {
+  } else if (f == "rate" || f == "increase") {
     agg = Aggregate::kCounter;
   }
   const int64_t start = query.start_ms;
   auto covers = [&](Resolution r) { return cutoffs[static_cast<int>(r)] <= start; };
+  if (f == "count_over_time" || f == "irate") {
+    // One sample per interval would answer another question: only raw samples will do.
+    if (covers(Resolution::kRaw)) return {};
+    ReadChoice refused;
+    refused.refusal = f + " needs raw samples, and the query starts before the raw retention (" +
+                      std::to_string(cutoffs[0]) +
+                      " ms); rollups would count intervals, not samples";
+    return refused;
+  }
   const Resolution rollups[] = {Resolution::k1m, Resolution::k5m, Resolution::k1h};
   if (agg == Aggregate::kRaw) {
     if (covers(Resolution::kRaw)) return {};
@@ -115,6 +122,8 @@ HttpResponse ReadHandler::Handle(const HttpRequest& request) {
       matchers.push_back(std::move(spec));
     }
     ReadChoice choice = ChooseResolution(q, cutoffs);
+    if (!choice.refusal.empty())
+      return Reject(400, "query " + std::to_string(qi) + ": " + choice.refusal);
     auto selected =
         store_.SelectRollup(matchers, q.start_ms, q.end_ms, choice.resolution, choice.aggregate);
     if (!selected.ok()) {

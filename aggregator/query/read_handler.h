@@ -2,8 +2,11 @@
 // Each query's hints pick the resolution and the aggregate, as Thanos does: the resolution is
 // the coarsest rollup no coarser than step/5 and range/2 that retention still covers, the
 // aggregate follows the PromQL function (max for max_over_time, min for min_over_time,
-// sum/count for avg_over_time, the rebuilt counter for rate/increase/irate); everything else
-// reads raw samples (or, past the raw retention, the finest rollup's average).
+// sum/count for avg_over_time, the rebuilt counter for rate/increase); everything else reads
+// raw samples (or, past the raw retention, the finest rollup's average). Functions whose answer
+// depends on each raw sample (count_over_time counts samples, irate takes the last two) are
+// always read raw: a rollup would give another answer (one sample per interval). Past the raw
+// retention such a query is refused (400) with the retention named.
 // Errors are 400 with a one-line reason (bad body, bad matcher, too many samples or queries);
 // 500 only for a store failure.
 // Thread-safety: Handle() is called concurrently from HTTP worker threads.
@@ -15,6 +18,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <string>
 
 #include "aggregator/rollup/rollup.h"
 #include "aggregator/storage/store.h"
@@ -32,6 +36,8 @@ struct ReadLimits {
 struct ReadChoice {
   rollup::Resolution resolution = rollup::Resolution::kRaw;
   rollup::Aggregate aggregate = rollup::Aggregate::kRaw;
+  // Set when no resolution can answer exactly: the query is refused with this reason.
+  std::string refusal;
   bool operator==(const ReadChoice&) const = default;
 };
 

@@ -157,6 +157,10 @@ TEST_F(RemoteReadTest, RawRangesRecently) {
   EXPECT_DOUBLE_EQ(Query("min_over_time(rr_gauge[150s])", at), Min(g));
   EXPECT_NEAR(Query("avg_over_time(rr_gauge[150s])", at), Avg(g), 1e-9 * Avg(g));
   EXPECT_DOUBLE_EQ(Query("rr_gauge", at), g.back());
+  // An hour's range would pick 5m rollups for max_over_time; count_over_time reads raw
+  // samples, so it counts samples, not intervals.
+  EXPECT_EQ(Query("count_over_time(rr_gauge[1h])", at),
+            static_cast<double>(Raw(Gauge, at - kHour, at).size()));
   EXPECT_NEAR(Query("rate(rr_counter_total[5m])", at), 1.5, 1e-9);
   // A 2 h range two days back reads 5m rollups while raw still exists: same answers.
   std::vector<double> g2 = Raw(Gauge, end_ - 2 * kDay - 2 * kHour, end_ - 2 * kDay);

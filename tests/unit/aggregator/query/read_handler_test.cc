@@ -45,6 +45,19 @@ TEST(ChooseResolutionTest, NoCoarserThanStepOver5AndRangeOver2) {
             ReadChoice{});
 }
 
+// count_over_time counts samples and irate takes the last two: a rollup's one sample per
+// interval would answer 12 where Prometheus answers 240 (an hour at 15 s, 5m rollups).
+TEST(ChooseResolutionTest, FunctionsOfEachSampleReadRawOrAreRefused) {
+  EXPECT_EQ(ChooseResolution(Query("count_over_time", 3'600'000, 3'600'000), kForever),
+            ReadChoice{});
+  EXPECT_EQ(ChooseResolution(Query("irate", 3'600'000, 7'200'000), kForever), ReadChoice{});
+  std::array<int64_t, 4> cutoffs = {100 * kDay, 10 * kDay, 0, kMin};
+  ReadChoice past =
+      ChooseResolution(Query("count_over_time", 3'600'000, 3'600'000, 50 * kDay), cutoffs);
+  EXPECT_NE(past.refusal.find("count_over_time needs raw samples"), std::string::npos)
+      << past.refusal;
+}
+
 TEST(ChooseResolutionTest, RetentionMovesToARollupThatStillHoldsTheStart) {
   std::array<int64_t, 4> cutoffs = {100 * kDay, 10 * kDay, 0, kMin};
   // Raw expired at the start: the finest rollup reaching back, averaged.
