@@ -477,3 +477,49 @@ TEST_F(ForwarderTest, CapacityEvaluationsAreRecordedAtAlignedTimesAndForwarded) 
 
 }  // namespace
 }  // namespace suanli::exporters
+
+namespace suanli::exporters {
+namespace {
+
+// SIGHUP: Apply makes the running targets those of the new configuration.
+TEST_F(ForwarderTest, ReloadStartsNewTargetsFromNowAndForgetsRemovedOnes) {
+  BackendReceiver a(BackendReceiver::Kind::kVictoriaMetrics),
+      b(BackendReceiver::Kind::kVictoriaMetrics);
+  capacity::CapacityModel model(capacity::CapacityOptions{});
+  ForwardManager manager(*store_, model, registry_, clock_);
+  ForwardTarget ta = Target(a.url());
+  ta.name = "a";
+  ForwardTarget tb = Target(b.url());
+  tb.name = "b";
+  auto has_cursor = [&](const std::string& name) {
+    auto c = store_->GetCursor(ForwardCursorName(name));
+    return c.ok() && c->has_value();
+  };
+  manager.Apply({ta}, std::chrono::seconds(15));
+  ASSERT_TRUE(WaitFor([&] { return has_cursor("a"); }));
+  WriteBatches(clock_.NowUnixMs() - 60'000, 2);
+  ASSERT_TRUE(WaitFor([&] { return a.samples() == 4; }));
+  // b is added: it starts from now (what a already sent is not sent to b).
+  manager.Apply({ta, tb}, std::chrono::seconds(15));
+  ASSERT_TRUE(WaitFor([&] { return has_cursor("b"); }));
+  WriteBatches(clock_.NowUnixMs() - 30'000, 1, 100);
+  ASSERT_TRUE(WaitFor([&] { return a.samples() == 6 && b.samples() == 2; }));
+  EXPECT_EQ(b.series().at(R"(a_total{dc="d1"})").front().value, 100);
+  // a is removed: it stops, and its cursor goes (it would keep the log for nothing).
+  manager.Apply({tb}, std::chrono::seconds(15));
+  EXPECT_FALSE(has_cursor("a"));
+  WriteBatches(clock_.NowUnixMs() - 15'000, 1, 200);
+  ASSERT_TRUE(WaitFor([&] { return b.samples() == 4; }));
+  EXPECT_EQ(a.samples(), 6u);
+  // b's select changes: it starts again from now, with a time cursor.
+  tb.select = ForwardSelect::kRollups;
+  manager.Apply({tb}, std::chrono::seconds(15));
+  ASSERT_TRUE(WaitFor([&] {
+    auto c = store_->GetCursor(ForwardCursorName("b"));
+    return c.ok() && c->has_value() && (*c)->kind == storage::CursorKind::kTime;
+  }));
+  manager.Stop();
+}
+
+}  // namespace
+}  // namespace suanli::exporters
