@@ -9,6 +9,8 @@
 //   /control?region=ningxia&utilization=1      CPU and GPU utilization of its nodes (0-1)
 //   /control?dc=gansu-1&link_utilization=0.97  traffic on a dc's inter-dc links (0-1)
 //   /control?restart=gansu-1-n0                the server restarts: its counters start over
+// --only-dc gansu-3 simulates one dc of the topology (names and links as in the whole), so one
+// process per dc can write to that dc's aggregator.
 // Logs "listening on http://ADDR" once serving. Exits on SIGTERM/SIGINT, or after --sweeps.
 #include <signal.h>
 #include <unistd.h>
@@ -75,6 +77,8 @@ int main(int argc, char** argv) {
   flags.AddString("sweeps", "Stop after this many sweeps (0: until SIGTERM)", "0");
   flags.AddBool("facility-meters",
                 "Write suanli_facility_power_watts per dc (default on; --no-facility-meters: off)");
+  flags.AddString("only-dc",
+                  "Simulate only this dc of the topology (e.g. gansu-3): one process per dc", "");
   flags.AddString("web.listen-address", "Address for /metrics and /control", "127.0.0.1:0");
   flags.AddBool("help", "Print this help and exit");
   if (Status st = flags.Parse(argc, argv); !st.ok()) {
@@ -102,9 +106,15 @@ int main(int argc, char** argv) {
   o.utilization = u;
   o.link_utilization = lu;
   o.facility_meters = !flags.IsSet("facility-meters") || flags.GetBool("facility-meters");
+  o.only_dc = flags.Get("only-dc");
 
   BlockSignals();
   sim::Simulation sim(o);
+  if (sim.node_count() == 0) {
+    std::fprintf(stderr, "suanli-loadgen: --only-dc %s is not a dc of the topology\n",
+                 o.only_dc.c_str());
+    return 2;
+  }
   constexpr size_t kMaxSeriesPerRequest = 20000;
   HttpServer::Options so;
   so.listen_address = flags.Get("web.listen-address");

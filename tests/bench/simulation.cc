@@ -28,6 +28,7 @@ Simulation::Simulation(const SimulationOptions& o) : o_(o) {
   size_t dc_index = 0;
   for (const auto& r : o.regions) {
     for (int d = 1; d <= o.dcs_per_region; ++d, ++dc_index) {
+      if (!o.only_dc.empty() && dcs[dc_index] != o.only_dc) continue;
       for (int n = 0; n < o.nodes_per_dc; ++n) {
         Node node;
         node.region = r;

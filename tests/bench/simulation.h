@@ -28,13 +28,16 @@ struct SimulationOptions {
   double utilization = 0.3;       // CPU and GPU, 0-1
   double link_utilization = 0.3;  // 0-1
   bool facility_meters = true;
+  // Non-empty: only this dc's servers (e.g. "gansu-3"), named and linked as in the whole
+  // topology, so one process per dc writes to that dc's own aggregator.
+  std::string only_dc;
 };
 
 class Simulation {
  public:
   explicit Simulation(const SimulationOptions& options);
 
-  size_t node_count() const { return nodes_.size(); }
+  size_t node_count() const { return nodes_.size(); }  // 0: only_dc names no dc
 
   // Advances nodes [begin, end) by dt seconds (t: seconds since the start, for the wobble) and
   // returns their samples stamped now_ms, plus the facility meters of their dcs.
