@@ -9,7 +9,7 @@ steady window:
 
   freshness   poll time minus the dc's newest_sample_timestamp in the alliance's
               GET /api/v1/capacity (polled about once a second at random phases), and the same
-              on each dc aggregator's own /api/v1/capacity?dc= (one dc a second, round robin)
+              on each dc aggregator's own /api/v1/capacity?dc= (one dc a second, in turn)
   bytes       bytes per second per dc across the passage (TCP payload, both directions: HTTP
               headers and bodies, counted by the relay)
   cpu         CPU seconds per second (utime + stime from /proc/PID/stat) of each aggregator,
