@@ -3,27 +3,31 @@
 Prometheus' own remote_write queue (docs/forwarding.md, docs/performance.md).
 
 One run:
-  1. Aggregator A gets three forward targets, raw, rollups (5m, rollup_delay 0s) and capacity
-     (evaluation_interval 15s), each to its own receiver (a fresh suanli-aggregator), all down
-     at first. Before A starts, tests/bench/cursor_tool seeds their cursors as if the targets
-     had been down for an hour: rollups and capacity at the first sample's time (kTime), raw
-     at log position 1 (kLog).
-  2. A is loaded with one hour of data: --dcs x --dc-series suanli_dc_* series (region, dc
-     labels; what capacity forwards, as the recorded evaluations would be) and rwgen.py
-     (--series x --steps at --step-ms, the hour before now). rwgen gives A's ingest CPU.
+  1. Aggregator A is loaded with one hour of data while its raw target's receiver is down:
+     --dcs x --dc-series suanli_dc_* series (region, dc labels; what capacity forwards, as
+     the recorded evaluations would be) and rwgen.py (--series x --steps at --step-ms, the
+     hour before now). rwgen gives A's ingest CPU. The raw cursor is seeded at log position 1
+     (tests/bench/cursor_tool, before A starts) so that the log keeps every batch.
+  2. A stops; cursor_tool seeds the rollups (5m, rollup_delay 0s) and capacity
+     (evaluation_interval 15s) cursors at the first sample's time (rollups: the start of its
+     interval), and A starts again with
+     all three targets, each to its own receiver (a fresh suanli-aggregator), all down. (A
+     rollups target running during the load would pass over the hour's intervals before their
+     samples arrive: rollups close by the wall clock.)
   3. Phase per target, one at a time (raw, rollups, capacity): its receiver starts; the
      catch-up lasts until suanli_aggregator_forward_samples_sent_total{target} stops growing
      with ..._backlog_seconds{target} 0 (A's /metrics, polled). A's CPU and peak RSS are
      taken over the phase. Catch-up ratio = 3600 s / catch-up seconds (from the receiver's
-     start, so the retry backoff, at most max_backoff 5s, counts; also given from the first
-     accepted request).
+     readiness, so the retry backoff, at most max_backoff 5s, counts; also given from the
+     first accepted request).
   4. Prometheus P (--web.enable-remote-write-receiver, remote_write to a fresh
-     suanli-aggregator B', default queue_config) gets the same rwgen arguments; its CPU from
-     rwgen's start until its queue has sent every sample (prometheus_remote_storage_samples_
-     pending 0 and ..._samples_total reaching the count) is set against A's ingest + raw
-     catch-up CPU per sample.
-RSS of A: after the load (one-hour backlog on every target), peak during each catch-up, and
-after the last one (no backlog).
+     suanli-aggregator B', default queue_config) gets the same rwgen arguments, with the hour
+     starting at P's start (its remote_write sends only samples newer than its own start);
+     its CPU from rwgen's start until its queue has sent every sample
+     (prometheus_remote_storage_samples_pending 0 and ..._samples_total reaching the count) is
+     set against A's ingest + raw catch-up CPU per sample.
+RSS of A: after the load, after the restart with a one-hour backlog on every target, peak
+during each catch-up, after the last one, and after one more restart with no backlog.
 
 Usage (from the repository root, Release build with suanli-aggregator and cursor_tool):
   RUNS=3 /usr/bin/python3 tests/bench/forward_bench.py --build build-bench
@@ -307,9 +311,11 @@ def suanli_side(args, tmp):
     rss_loaded = rss_kb(a.pid)
     hwm_loaded = rss_kb(a.pid, "VmHWM")
     stop(a)
-    # The other targets, down since the first sample.
-    for name in ("rollups", "capacity"):
-        subprocess.run([args.cursor_tool, db, "forward/" + name, "time", str(start_ms - 1)],
+    # The other targets, down since the first sample: capacity from just before it, rollups
+    # from the start of its 5m interval (a cursor between interval starts means "sent up to
+    # here", so the interval holding it would be passed over).
+    for name, at in (("rollups", start_ms - start_ms % 300000), ("capacity", start_ms - 1)):
+        subprocess.run([args.cursor_tool, db, "forward/" + name, "time", str(at)],
                        check=True, stdout=subprocess.DEVNULL)
     write_config(cfg, a_port, db, args.targets, ports)
     t = time.time()
@@ -502,8 +508,8 @@ def main():
                        % (100 * v, "met" if v <= 0.2 else "not met"))
     if "prometheus_over_suanli" in med:
         v = med["prometheus_over_suanli"]
-        targets.append("ingest + raw forward CPU per sample: Prometheus %.2fx suanli (< 1 "
-                       "needed of suanli: %s)" % (v, "met" if v > 1 else "not met"))
+        targets.append("ingest + raw forward CPU per sample: Prometheus spends %.2fx suanli's "
+                       "(suanli below Prometheus: %s)" % (v, "met" if v > 1 else "not met"))
     targets.append("A's RSS: after the load %.1f MB; restarted with a 1h backlog %.1f MB, peak "
                    "catching up %.1f MB, caught up %.1f MB; restarted with no backlog %.1f MB"
                    % (med["rss_loaded_mb"], med["rss_backlog_mb"], med["rss_peak_catch_up_mb"],
