@@ -45,9 +45,10 @@ class SeriesFilter {
 };
 
 // Every part at once: raw and capacity units are already bounded when read.
-std::function<bool(size_t, std::vector<TimeSeries>*)> TakeAll(std::vector<TimeSeries> series) {
-  auto held = std::make_shared<std::vector<TimeSeries>>(std::move(series));
-  return [held](size_t, std::vector<TimeSeries>* out) {
+std::function<bool(size_t, std::vector<EncodedSeries>*)> TakeAll(
+    std::vector<EncodedSeries> series) {
+  auto held = std::make_shared<std::vector<EncodedSeries>>(std::move(series));
+  return [held](size_t, std::vector<EncodedSeries>* out) {
     if (held->empty()) return false;
     *out = std::move(*held);
     held->clear();
@@ -55,10 +56,18 @@ std::function<bool(size_t, std::vector<TimeSeries>*)> TakeAll(std::vector<TimeSe
   };
 }
 
-void AddExternal(const std::map<std::string, std::string>& external, TimeSeries* ts) {
+void AddExternal(const std::map<std::string, std::string>& external, Labels* labels) {
   for (const auto& [name, value] : external) {
-    if (ts->labels.Get(name).empty()) ts->labels.Set(name, value);
+    if (labels->Get(name).empty()) labels->Set(name, value);
   }
+}
+
+// A series with the external labels, encoded.
+EncodedSeries EncodeWithExternal(Labels labels, std::vector<Sample> samples,
+                                 const std::map<std::string, std::string>& external) {
+  AddExternal(external, &labels);
+  return {std::make_shared<const std::string>(EncodeLabels(labels)), labels.Hash(),
+          std::move(samples)};
 }
 
 // ---- raw ----
@@ -84,7 +93,7 @@ class RawSource final : public ForwardSource {
     batch.caught_up = read.caught_up;
     const int64_t cutoff = now_ms - target_.max_backlog.count();
     std::unordered_map<uint64_t, size_t> slot_of;
-    std::vector<TimeSeries> series;
+    std::vector<EncodedSeries> series;
     for (const storage::LogSample& s : read.samples) {
       if (s.timestamp_ms < cutoff) {
         ++batch.skipped_samples;
@@ -92,34 +101,57 @@ class RawSource final : public ForwardSource {
       }
       auto [it, fresh] = slot_of.try_emplace(s.series_id, series.size());
       if (fresh) {
-        auto labels = store_.SeriesLabels(s.series_id);
-        if (!labels.ok()) return labels.status().WithContext("forwarding raw");
-        if (!filter_.Matches(*labels)) {
+        ASSIGN_OR_RETURN(const Known* known, Lookup(s.series_id));
+        if (known->labels == nullptr) {  // not matched by `match`
           it->second = SIZE_MAX;
           continue;
         }
-        series.push_back({std::move(labels).value(), {}});
+        series.push_back({known->labels, known->hash, {}});
       }
       if (it->second == SIZE_MAX) continue;
       series[it->second].samples.push_back({s.timestamp_ms, s.value});
       batch.oldest_ms = std::min(batch.oldest_ms, s.timestamp_ms);
     }
-    for (TimeSeries& ts : series) {
+    for (EncodedSeries& es : series) {
       // One log batch holds a series once, in time order; several batches are in commit
       // order, which is time order unless the store took a sample out of order.
-      std::stable_sort(ts.samples.begin(), ts.samples.end(), [](const Sample& a, const Sample& b) {
+      std::stable_sort(es.samples.begin(), es.samples.end(), [](const Sample& a, const Sample& b) {
         return a.timestamp_ms < b.timestamp_ms;
       });
-      AddExternal(target_.external_labels, &ts);
     }
     batch.take = TakeAll(std::move(series));
     return batch;
   }
 
  private:
+  // A series as this target sends it: its encoded labels (external labels added), or null
+  // when `match` leaves it out. Decided and encoded once per series: the store's ids are
+  // never reused, and the cache is dropped when it grows past kMaxKnown (series churn).
+  struct Known {
+    std::shared_ptr<const std::string> labels;
+    uint64_t hash = 0;
+  };
+  static constexpr size_t kMaxKnown = 2'000'000;
+
+  Result<const Known*> Lookup(uint64_t id) {
+    auto it = known_.find(id);
+    if (it != known_.end()) return &it->second;
+    if (known_.size() >= kMaxKnown) known_.clear();
+    auto labels = store_.SeriesLabels(id);
+    if (!labels.ok()) return labels.status().WithContext("forwarding raw");
+    Known k;
+    if (filter_.Matches(*labels)) {
+      AddExternal(target_.external_labels, &*labels);
+      k.labels = std::make_shared<const std::string>(EncodeLabels(*labels));
+      k.hash = labels->Hash();
+    }
+    return &known_.emplace(id, std::move(k)).first->second;
+  }
+
   const ForwardTarget target_;
   storage::Store& store_;
   const SeriesFilter filter_;
+  std::unordered_map<uint64_t, Known> known_;
 };
 
 // ---- rollups ----
@@ -197,7 +229,7 @@ class RollupSource final : public ForwardSource {
     const int64_t len = len_;
     const auto external = target_.external_labels;
     batch.take = [all, pos, suffix, start, end, len, external](size_t max_samples,
-                                                               std::vector<TimeSeries>* out) {
+                                                               std::vector<EncodedSeries>* out) {
       out->clear();
       size_t samples = 0;
       while (*pos < all->size() && (samples == 0 || samples < max_samples)) {
@@ -214,19 +246,13 @@ class RollupSource final : public ForwardSource {
   static size_t Outputs(const storage::SeriesRecords& s, const std::string& suffix, int64_t start,
                         int64_t end, int64_t len,
                         const std::map<std::string, std::string>& external,
-                        std::vector<TimeSeries>* out) {
+                        std::vector<EncodedSeries>* out) {
     const std::string name(s.labels.MetricName());
     const bool counter = IsCounterName(name);
     static constexpr const char* kOutputs[] = {"min",           "max",  "avg",
                                                "count_samples", "last", "increase"};
     const size_t outputs = counter ? 6 : 5;
-    const size_t first = out->size();
-    for (size_t o = 0; o < outputs; ++o) {
-      TimeSeries ts{s.labels, {}};
-      ts.labels.Set("__name__", name + suffix + kOutputs[o]);
-      AddExternal(external, &ts);
-      out->push_back(std::move(ts));
-    }
+    std::vector<Sample> values[6];
     size_t samples = 0;
     const rollup::Record* prev = nullptr;
     for (const rollup::Record& r : s.records) {
@@ -236,15 +262,20 @@ class RollupSource final : public ForwardSource {
         if (prev != nullptr && prev->start == r.start - len) {
           increase += r.first >= prev->last ? r.first - prev->last : r.first;  // reset: from 0
         }
-        const double values[] = {
+        const double value[] = {
             r.min,  r.max,   r.sum / static_cast<double>(r.count), static_cast<double>(r.count),
             r.last, increase};
-        for (size_t o = 0; o < outputs; ++o) (*out)[first + o].samples.push_back({at, values[o]});
+        for (size_t o = 0; o < outputs; ++o) values[o].push_back({at, value[o]});
         samples += outputs;
       }
       prev = &r;
     }
-    if (samples == 0) out->resize(first);
+    if (samples == 0) return 0;
+    for (size_t o = 0; o < outputs; ++o) {
+      Labels labels = s.labels;
+      labels.Set("__name__", name + suffix + kOutputs[o]);
+      out->push_back(EncodeWithExternal(std::move(labels), std::move(values[o]), external));
+    }
     return samples;
   }
 
@@ -290,14 +321,14 @@ class CapacitySource final : public ForwardSource {
         std::vector<storage::SeriesSamples> found,
         store_.Select({{storage::MatcherSpec::kRegex, "__name__", "suanli_dc_.+|suanli_link_.+"}},
                       from + 1, to));
-    std::vector<TimeSeries> series;
+    std::vector<EncodedSeries> series;
     series.reserve(found.size());
     for (storage::SeriesSamples& s : found) {
-      if (!s.samples.empty())
+      if (!s.samples.empty()) {
         batch.oldest_ms = std::min(batch.oldest_ms, s.samples.front().timestamp_ms);
-      TimeSeries ts{std::move(s.labels), std::move(s.samples)};
-      AddExternal(target_.external_labels, &ts);
-      series.push_back(std::move(ts));
+      }
+      series.push_back(
+          EncodeWithExternal(std::move(s.labels), std::move(s.samples), target_.external_labels));
     }
     batch.take = TakeAll(std::move(series));
     return batch;

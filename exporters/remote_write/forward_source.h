@@ -22,6 +22,7 @@
 #include "aggregator/storage/store.h"
 #include "core/sample.h"
 #include "exporters/remote_write/forward_config.h"
+#include "exporters/remote_write/request_encoder.h"
 
 namespace suanli::exporters {
 
@@ -35,7 +36,7 @@ struct ForwardBatch {
   int64_t skipped_ms = 0;
   // Hands out the unit's series a part at a time, about max_samples samples per call (each
   // series' samples in time order; a series never split across parts); false once all are out.
-  std::function<bool(size_t max_samples, std::vector<TimeSeries>* out)> take;
+  std::function<bool(size_t max_samples, std::vector<EncodedSeries>* out)> take;
 };
 
 class ForwardSource {

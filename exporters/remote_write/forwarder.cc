@@ -19,12 +19,6 @@ std::chrono::milliseconds PollInterval(ForwardSelect s) {
   return s == ForwardSelect::kRaw ? std::chrono::milliseconds(250) : std::chrono::seconds(1);
 }
 
-size_t SampleCount(const std::vector<TimeSeries>& series) {
-  size_t n = 0;
-  for (const TimeSeries& ts : series) n += ts.samples.size();
-  return n;
-}
-
 double UnixSeconds(int64_t ms) { return static_cast<double>(ms) / 1000.0; }
 
 }  // namespace
@@ -213,7 +207,7 @@ void Forwarder::Run() {
     }
     unit_oldest_ms_.store(batch.oldest_ms);
     UpdateBacklog();
-    std::vector<TimeSeries> part;
+    std::vector<EncodedSeries> part;
     bool stopped = false, first = true, unmarked = false;
     while (!stopped && batch.take(unit_samples, &part)) {
       if (first && !until) {
@@ -257,14 +251,14 @@ void Forwarder::UpdateBacklog() {
   backlog_seconds_.Set(std::max(0.0, UnixSeconds(clock_.NowUnixMs() - oldest)));
 }
 
-Forwarder::Delivery Forwarder::Deliver(std::vector<TimeSeries>& series) {
+Forwarder::Delivery Forwarder::Deliver(std::vector<EncodedSeries>& series) {
   const size_t shards = clients_.size();
   if (shards == 1 ||
       SampleCount(series) <= static_cast<size_t>(target_.queue.max_samples_per_send)) {
     return SendShard(*clients_[0], std::move(series));
   }
-  std::vector<std::vector<TimeSeries>> by_shard(shards);
-  for (TimeSeries& ts : series) by_shard[ts.labels.Hash() % shards].push_back(std::move(ts));
+  std::vector<std::vector<EncodedSeries>> by_shard(shards);
+  for (EncodedSeries& s : series) by_shard[s.hash % shards].push_back(std::move(s));
   series.clear();
   std::vector<std::thread> threads;
   std::vector<Delivery> results(shards, Delivery::kDone);
@@ -282,37 +276,45 @@ Forwarder::Delivery Forwarder::Deliver(std::vector<TimeSeries>& series) {
 }
 
 // Requests of at most max_samples_per_send samples, in order; a series longer than that is
-// cut into consecutive requests (its samples stay in order).
-Forwarder::Delivery Forwarder::SendShard(HttpClient& client, std::vector<TimeSeries> series) {
+// cut into consecutive requests (its samples stay in order; its encoded labels are shared).
+Forwarder::Delivery Forwarder::SendShard(HttpClient& client, std::vector<EncodedSeries> series) {
   const size_t max = static_cast<size_t>(target_.queue.max_samples_per_send);
-  std::vector<TimeSeries> request;
+  std::vector<EncodedSeries> request;
   size_t in_request = 0;
-  for (TimeSeries& ts : series) {
-    size_t begin = 0;
-    while (begin < ts.samples.size()) {
-      size_t take = std::min(ts.samples.size() - begin, max - in_request);
-      TimeSeries piece{ts.labels, {}};
-      piece.samples.assign(ts.samples.begin() + static_cast<ptrdiff_t>(begin),
-                           ts.samples.begin() + static_cast<ptrdiff_t>(begin + take));
-      request.push_back(std::move(piece));
-      in_request += take;
-      begin += take;
-      if (in_request == max) {
-        if (Send(client, std::move(request)) == Delivery::kStopped) return Delivery::kStopped;
-        request.clear();
-        in_request = 0;
+  for (EncodedSeries& s : series) {
+    if (in_request + s.samples.size() <= max) {  // the usual case: the whole series fits
+      in_request += s.samples.size();
+      request.push_back(std::move(s));
+    } else {
+      size_t begin = 0;
+      while (begin < s.samples.size()) {
+        size_t take = std::min(s.samples.size() - begin, max - in_request);
+        EncodedSeries piece{s.labels, s.hash, {}};
+        piece.samples.assign(s.samples.begin() + static_cast<ptrdiff_t>(begin),
+                             s.samples.begin() + static_cast<ptrdiff_t>(begin + take));
+        request.push_back(std::move(piece));
+        in_request += take;
+        begin += take;
+        if (in_request == max) {
+          if (Send(client, std::move(request)) == Delivery::kStopped) return Delivery::kStopped;
+          request.clear();
+          in_request = 0;
+        }
       }
+    }
+    if (in_request == max) {
+      if (Send(client, std::move(request)) == Delivery::kStopped) return Delivery::kStopped;
+      request.clear();
+      in_request = 0;
     }
   }
   if (!request.empty()) return Send(client, std::move(request));
   return Delivery::kDone;
 }
 
-Forwarder::Delivery Forwarder::Send(HttpClient& client, std::vector<TimeSeries> series) {
+Forwarder::Delivery Forwarder::Send(HttpClient& client, std::vector<EncodedSeries> series) {
   const size_t samples = SampleCount(series);
-  remote::WriteRequest req;
-  req.series = std::move(series);
-  const std::string body = remote::EncodeWriteRequest(req);
+  const std::string body = EncodeWriteBody(series);
   remote::Backoff backoff(target_.queue.min_backoff, target_.queue.max_backoff);
   std::mt19937_64 rng(std::random_device{}());
   std::uniform_real_distribution<double> unit(0.0, 1.0);
@@ -377,16 +379,14 @@ Forwarder::Delivery Forwarder::Send(HttpClient& client, std::vector<TimeSeries> 
         if (!Wait(std::max(target_.queue.max_backoff, retry_after))) break;
         continue;
       case remote::WriteOutcome::kSplit:
-        if (req.series.size() > 1) {
+        if (series.size() > 1) {
           settle();
-          std::vector<TimeSeries> first(
-              std::make_move_iterator(req.series.begin()),
-              std::make_move_iterator(req.series.begin() +
-                                      static_cast<ptrdiff_t>(req.series.size() / 2)));
-          std::vector<TimeSeries> second(
-              std::make_move_iterator(req.series.begin() +
-                                      static_cast<ptrdiff_t>(req.series.size() / 2)),
-              std::make_move_iterator(req.series.end()));
+          std::vector<EncodedSeries> first(
+              std::make_move_iterator(series.begin()),
+              std::make_move_iterator(series.begin() + static_cast<ptrdiff_t>(series.size() / 2)));
+          std::vector<EncodedSeries> second(
+              std::make_move_iterator(series.begin() + static_cast<ptrdiff_t>(series.size() / 2)),
+              std::make_move_iterator(series.end()));
           if (Send(client, std::move(first)) == Delivery::kStopped) return Delivery::kStopped;
           return Send(client, std::move(second));
         }
@@ -396,7 +396,7 @@ Forwarder::Delivery Forwarder::Send(HttpClient& client, std::vector<TimeSeries> 
         metrics_.dropped.Add({{"target", target_.name}, {"reason", verdict.reason}})
             .Increment(static_cast<double>(samples));
         spdlog::error("forward target={} refused, dropping samples={} series={} reason=\"{}\"",
-                      target_.name, samples, req.series.size(), reason);
+                      target_.name, samples, series.size(), reason);
         return Delivery::kDone;
     }
   }

@@ -72,9 +72,9 @@ class Forwarder {
  private:
   enum class Delivery { kDone, kStopped };
   void Run();
-  Delivery Deliver(std::vector<TimeSeries>& series);
-  Delivery SendShard(HttpClient& client, std::vector<TimeSeries> series);
-  Delivery Send(HttpClient& client, std::vector<TimeSeries> series);
+  Delivery Deliver(std::vector<EncodedSeries>& series);
+  Delivery SendShard(HttpClient& client, std::vector<EncodedSeries> series);
+  Delivery Send(HttpClient& client, std::vector<EncodedSeries> series);
   std::map<std::string, std::string> RequestHeaders();
   // Waits `d` unless Stop() comes first; false when stopping.
   bool Wait(std::chrono::milliseconds d);
