@@ -161,6 +161,7 @@ void RemoteWriteSender::Run() {
   // Start of the last request, for min_send_interval.
   std::chrono::steady_clock::time_point last_send{};
   bool space_next = false;
+  bool backlog_behind = false;  // the batch being sent left older records in the spool
 
   while (!stopping_) {
     if (batch.empty()) {
@@ -188,6 +189,8 @@ void RemoteWriteSender::Run() {
       if (batch.empty()) continue;
       samples = 0;
       for (const auto& r : batch) samples += r.samples;
+      // What the batch leaves behind now is backlog; what arrives while it is sent is not.
+      backlog_behind = spool_.PendingSamples(index_) > samples;
       body = batch.front().body.get();
       if (batch.size() > 1) {
         auto m = MergeRecords(batch);
@@ -294,8 +297,11 @@ void RemoteWriteSender::Run() {
         }
       }
       spool_.Ack(index_, seqs);
-      // Caught up (nothing left, no one-at-a-time resends to go): space the next request.
-      space_next = done.back().seq + 1 >= single_until && spool_.PendingSamples(index_) == 0;
+      // Caught up (no backlog behind this batch, no one-at-a-time resends to go): space the
+      // next request. Sweeps that came while it was on its way are not a backlog, so a slow
+      // receiver or a loaded sender still makes one request per min_send_interval, not one
+      // per sweep (a full batch of them still goes at once: checked where the spacing applies).
+      space_next = done.back().seq + 1 >= single_until && !backlog_behind;
       requests_ok_.Increment();
       samples_sent_.Increment(static_cast<double>(samples));
       last_success_.Set(UnixNow());
