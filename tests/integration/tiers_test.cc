@@ -212,6 +212,7 @@ TEST(TiersTest, AnHaPairCountsOnceAndFailsOverWhenTheElectedReplicaDies) {
   }
   // Agents write every second to both replicas, as their two remote_write entries do.
   std::atomic<bool> stop{false};
+  std::atomic<int> killed{-1};  // the replica the test SIGKILLed (its process is not touched)
   const int64_t started = NowMs();
   std::thread agents([&] {
     while (!stop) {
@@ -221,8 +222,10 @@ TEST(TiersTest, AnHaPairCountsOnceAndFailsOverWhenTheElectedReplicaDies) {
         if (s.dc == "lz-1")
           AddServer(&batch, s.region, s.dc, s.instance, ts, ts / 1000.0, s.busy, s.gpu);
       }
-      for (const Daemon& d : replicas) {
-        if (d.process->Running()) Post(d.Url("/api/v1/write"), batch).IgnoreError();
+      for (size_t i = 0; i < replicas.size(); ++i) {
+        if (killed.load() != static_cast<int>(i)) {
+          Post(replicas[i].Url("/api/v1/write"), batch).IgnoreError();
+        }
       }
       std::this_thread::sleep_for(milliseconds(1000));
     }
@@ -256,6 +259,7 @@ TEST(TiersTest, AnHaPairCountsOnceAndFailsOverWhenTheElectedReplicaDies) {
   EXPECT_GT(FindSample(m, "suanli_aggregator_ha_samples_deduplicated_total").value_or(0), 0);
   // The elected replica dies; after failover_after (3 s) the other one takes over.
   Daemon& victim = replicas[elected == "a" ? 0 : 1];
+  killed = elected == "a" ? 0 : 1;
   victim.process->Signal(SIGKILL);
   victim.process->Wait(seconds(10));
   const std::string other = elected == "a" ? "b" : "a";

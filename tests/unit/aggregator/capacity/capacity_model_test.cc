@@ -360,7 +360,8 @@ TEST(CapacityViewTest, EstimatedPowerIsKeptApartFromMeasuredPower) {
                 10'000, 120),
              At({"gansu", "dc1", "vm2"}, "suanli_node_power_watts", {{"source", "estimated"}},
                 10'000, 80)});
-  const GroupFigures& dc = m.Snapshot(10'000).dcs.at({"gansu", "dc1"});
+  const CapacitySnapshot snap = m.Snapshot(10'000);
+  const GroupFigures& dc = snap.dcs.at({"gansu", "dc1"});
   EXPECT_DOUBLE_EQ(dc.power_watts, 1000);
   EXPECT_EQ(dc.nodes_with_power, 1);
   EXPECT_DOUBLE_EQ(dc.estimated_power_watts, 200);
