@@ -1963,7 +1963,25 @@ Result<std::vector<SeriesSamples>> RocksDbStore::SelectImpl(
       }
     } else {
       std::sort(f.records.begin(), f.records.end(),
-                [](const rollup::Record& a, const rollup::Record& b) { return a.start < b.start; });
+                [](const rollup::Record& a, const rollup::Record& b) {
+                  return a.start != b.start ? a.start < b.start : a.count > b.count;
+                });
+      // One record per interval. Two for the same interval (seen after a restart under a
+      // catch-up load; the cause is not found yet) would give two values at one timestamp:
+      // the one with more samples covers the other.
+      auto dup = std::unique(
+          f.records.begin(), f.records.end(),
+          [](const rollup::Record& a, const rollup::Record& b) { return a.start == b.start; });
+      if (dup != f.records.end()) {
+        static std::atomic<bool> warned{false};
+        if (!warned.exchange(true)) {
+          spdlog::warn(
+              "storage: two rollup records for one interval of {} (start {}); using the "
+              "one with more samples",
+              f.labels.ToString(), dup->start);
+        }
+        f.records.erase(dup, f.records.end());
+      }
       // Records of intervals that end before min_ms add nothing (and would seed the counter
       // with a value from outside the range).
       std::vector<rollup::Record> in_range;
