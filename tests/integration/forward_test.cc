@@ -118,19 +118,6 @@ class ReceivingPrometheus {
   std::unique_ptr<Process> process_;
 };
 
-Status PostWrite(const std::string& url, const std::vector<TimeSeries>& series) {
-  remote::WriteRequest req;
-  req.series = series;
-  HttpClient client;
-  auto r = client.Post(url, remote::EncodeWriteRequest(req),
-                       {{"Content-Type", remote::kWriteContentType},
-                        {"Content-Encoding", remote::kContentEncoding},
-                        {remote::kWriteVersionHeader, remote::kWriteVersion}});
-  if (!r.ok()) return r.status();
-  if (r->status != 204) return Internal("HTTP " + std::to_string(r->status) + ": " + r->body);
-  return Status::Ok();
-}
-
 // Seeds a target's cursor in a store before the aggregator opens it: as if the target had been
 // configured `back_ms` ago and its data were the backlog of an outage.
 Status SeedCursor(const std::string& path, const std::string& target, storage::Cursor c) {
@@ -148,9 +135,7 @@ TEST(ForwardTest, RawAndRollupsEqualWhatARealPrometheusHoldsAndComputes) {
   ASSERT_TRUE(MakeDirectories(tmp.Sub("prom")).ok());
   ASSERT_TRUE(prom.Start().ok());
 
-  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  const int64_t now = UnixNowMs();
   const int64_t begin = rollup::IntervalStart(now - 25 * kMinute, kMinute);
   const int64_t end = rollup::IntervalStart(now - kMinute, kMinute);  // every interval closed
   // The raw target from the first write on; the rollup target added later, with the written
@@ -202,7 +187,7 @@ TEST(ForwardTest, RawAndRollupsEqualWhatARealPrometheusHoldsAndComputes) {
         if (!ts.samples.empty()) batch.push_back(std::move(ts));
       }
     }
-    ASSERT_TRUE(PostWrite(agg->Url("/api/v1/write"), batch).ok());
+    ASSERT_TRUE(PostRemoteWrite(agg->Url("/api/v1/write"), batch).ok());
   }
 
   agg->process->Signal(SIGTERM);
@@ -340,9 +325,7 @@ TEST(ForwardTest, AnOutageOfTheTargetAndASigkillDuringCatchUpLoseNothing) {
   std::string url = agg->Url("/api/v1/write");
   std::map<int, std::vector<Sample>> written;
   std::thread writer([&] {
-    int64_t t = std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::system_clock::now().time_since_epoch())
-                    .count();
+    int64_t t = UnixNowMs();
     for (int step = 0; !stop; ++step, t += 100) {
       std::vector<TimeSeries> batch;
       for (int s = 0; s < 200; ++s) {
@@ -355,7 +338,7 @@ TEST(ForwardTest, AnOutageOfTheTargetAndASigkillDuringCatchUpLoseNothing) {
           std::lock_guard lock(url_mu);
           target = url;
         }
-        if (!paused && PostWrite(target, batch).ok()) break;
+        if (!paused && PostRemoteWrite(target, batch).ok()) break;
         std::this_thread::sleep_for(milliseconds(50));
       }
       for (int s = 0; s < 200; ++s) written[s].push_back({t, 1.0 * step + s});

@@ -24,6 +24,8 @@
 #include <sstream>
 #include <thread>
 
+#include "core/remote_codec.h"
+
 extern char** environ;
 
 namespace suanli::it {
@@ -379,6 +381,50 @@ Result<HttpClientResponse> HttpGet(const std::string& url) {
   o.connect_timeout = seconds(2);
   HttpClient client(o);
   return client.Get(url);
+}
+
+// ---------------------------------------------------------------- remote_write, remote_read
+
+int64_t UnixNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::map<std::string, std::string> RemoteWriteHeaders() {
+  return {{"Content-Type", remote::kWriteContentType},
+          {"Content-Encoding", remote::kContentEncoding},
+          {remote::kWriteVersionHeader, remote::kWriteVersion}};
+}
+
+Status PostRemoteWrite(const std::string& url, const std::vector<TimeSeries>& series) {
+  remote::WriteRequest req;
+  req.series = series;
+  HttpClient client;
+  ASSIGN_OR_RETURN(HttpClientResponse r,
+                   client.Post(url, remote::EncodeWriteRequest(req), RemoteWriteHeaders()));
+  if (r.status != 204) return Internal("HTTP " + std::to_string(r.status) + ": " + r.body);
+  return Status::Ok();
+}
+
+std::vector<Sample> RemoteReadSamples(const std::string& url, const std::string& name,
+                                      const std::string& dc, int64_t from_ms, int64_t to_ms) {
+  remote::ReadRequest req;
+  remote::ReadQuery q;
+  q.start_ms = from_ms;
+  q.end_ms = to_ms;
+  q.matchers = {{remote::LabelMatcher::Type::kEqual, "__name__", name},
+                {remote::LabelMatcher::Type::kEqual, "dc", dc}};
+  req.queries.push_back(q);
+  HttpClient client;
+  auto r = client.Post(url, remote::EncodeReadRequest(req),
+                       {{"Content-Type", "application/x-protobuf"},
+                        {"Content-Encoding", "snappy"},
+                        {remote::kReadVersionHeader, remote::kReadVersion}});
+  if (!r.ok() || r->status != 200) return {};
+  auto decoded = remote::DecodeReadResponse(r->body, 64 << 20);
+  if (!decoded.ok() || decoded->empty() || (*decoded)[0].empty()) return {};
+  return (*decoded)[0][0].samples;
 }
 
 // ---------------------------------------------------------------- text exposition

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/http_client.h"
+#include "core/sample.h"
 #include "core/status.h"
 
 namespace suanli::it {
@@ -137,6 +138,18 @@ Result<Daemon> StartAgent(const std::string& dir, const std::vector<std::string>
 
 // GET with a fresh client (5 s timeout).
 Result<HttpClientResponse> HttpGet(const std::string& url);
+
+// ---- remote_write and remote_read as a client ----
+
+int64_t UnixNowMs();
+// The headers of a remote_write 1.0 request.
+std::map<std::string, std::string> RemoteWriteHeaders();
+// POSTs `series` as one remote_write request; an error unless the answer is 204.
+Status PostRemoteWrite(const std::string& url, const std::vector<TimeSeries>& series);
+// The samples of the one series named `name` with label dc=`dc` in [from_ms, to_ms], by
+// remote_read (SAMPLES); empty when there is none or the read fails.
+std::vector<Sample> RemoteReadSamples(const std::string& url, const std::string& name,
+                                      const std::string& dc, int64_t from_ms, int64_t to_ms);
 
 // ---- Prometheus text exposition ----
 

@@ -19,18 +19,6 @@
 namespace suanli::it {
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::map<std::string, std::string> WriteHeaders() {
-  return {{"Content-Type", remote::kWriteContentType},
-          {"Content-Encoding", remote::kContentEncoding},
-          {remote::kWriteVersionHeader, remote::kWriteVersion}};
-}
-
 // Two servers of lz-1, 4 CPUs each, half busy.
 std::vector<TimeSeries> Sweep(int64_t ts) {
   std::vector<TimeSeries> out;
@@ -54,25 +42,6 @@ std::vector<TimeSeries> Sweep(int64_t ts) {
                    {{ts, 1e12}}});
   }
   return out;
-}
-
-std::vector<Sample> ReadBack(const std::string& url, int64_t from, int64_t to) {
-  remote::ReadRequest req;
-  remote::ReadQuery q;
-  q.start_ms = from;
-  q.end_ms = to;
-  q.matchers = {{remote::LabelMatcher::Type::kEqual, "__name__", "suanli_dc_cpu_cores"},
-                {remote::LabelMatcher::Type::kEqual, "dc", "lz-1"}};
-  req.queries.push_back(q);
-  HttpClient client;
-  auto r = client.Post(url, remote::EncodeReadRequest(req),
-                       {{"Content-Type", "application/x-protobuf"},
-                        {"Content-Encoding", "snappy"},
-                        {remote::kReadVersionHeader, remote::kReadVersion}});
-  if (!r.ok() || r->status != 200) return {};
-  auto decoded = remote::DecodeReadResponse(r->body, 64 << 20);
-  if (!decoded.ok() || decoded->empty() || (*decoded)[0].empty()) return {};
-  return (*decoded)[0][0].samples;
 }
 
 TEST(PartitionTest, TheRegionShowsTheDcStaleAlertsAndFillsItsHistoryAfterwards) {
@@ -136,8 +105,8 @@ TEST(PartitionTest, TheRegionShowsTheDcStaleAlertsAndFillsItsHistoryAfterwards) 
     HttpClient client;
     while (!stop) {
       remote::WriteRequest req;
-      req.series = Sweep(NowMs());
-      client.Post(dc->Url("/api/v1/write"), remote::EncodeWriteRequest(req), WriteHeaders())
+      req.series = Sweep(UnixNowMs());
+      client.Post(dc->Url("/api/v1/write"), remote::EncodeWriteRequest(req), RemoteWriteHeaders())
           .IgnoreError();
       std::this_thread::sleep_for(milliseconds(1000));
     }
@@ -156,7 +125,7 @@ TEST(PartitionTest, TheRegionShowsTheDcStaleAlertsAndFillsItsHistoryAfterwards) 
 
   // A slow, unreliable passage: 150 ms per chunk, connections cut every few seconds.
   passage.set_latency(milliseconds(150));
-  const int64_t started = NowMs();
+  const int64_t started = UnixNowMs();
   for (int i = 0; i < 4; ++i) {
     std::this_thread::sleep_for(seconds(3));
     passage.ResetConnections();
@@ -169,7 +138,7 @@ TEST(PartitionTest, TheRegionShowsTheDcStaleAlertsAndFillsItsHistoryAfterwards) 
   // The route disappears for 60 s.
   passage.set_blackhole(true);
   passage.ResetConnections();
-  const int64_t cut = NowMs();
+  const int64_t cut = UnixNowMs();
   ASSERT_TRUE(WaitFor(
       [&] {
         return scrape() &&
@@ -181,7 +150,7 @@ TEST(PartitionTest, TheRegionShowsTheDcStaleAlertsAndFillsItsHistoryAfterwards) 
   EXPECT_EQ(FindSample(m, "suanli_region_cpu_cores", {{"region", "gansu"}}), 8.0);
   EXPECT_GT(FindSample(m, "suanli_dc_newest_sample_age_seconds", lz).value_or(0), 5.0);
   EXPECT_TRUE(WaitFor(firing, seconds(40))) << "SuanliDcNotReporting did not fire";
-  std::this_thread::sleep_for(milliseconds(std::max<int64_t>(0, 60'000 - (NowMs() - cut))));
+  std::this_thread::sleep_for(milliseconds(std::max<int64_t>(0, 60'000 - (UnixNowMs() - cut))));
   auto dm = ScrapeMetrics(dc->Url("/metrics"));
   ASSERT_TRUE(dm.ok());
   EXPECT_GT(FindSample(*dm, "suanli_aggregator_forward_backlog_seconds", {{"target", "region"}})
@@ -202,11 +171,11 @@ TEST(PartitionTest, TheRegionShowsTheDcStaleAlertsAndFillsItsHistoryAfterwards) 
       },
       seconds(60)))
       << dc->process->LogTail();
-  const int64_t healed = NowMs();
+  const int64_t healed = UnixNowMs();
   stop_agents();
   EXPECT_TRUE(WaitFor([&] { return !firing(); }, seconds(30))) << "the alert did not resolve";
-  std::vector<Sample> history =
-      ReadBack(region->Url("/api/v1/read"), started + 5'000, healed - 2'000);
+  std::vector<Sample> history = RemoteReadSamples(
+      region->Url("/api/v1/read"), "suanli_dc_cpu_cores", "lz-1", started + 5'000, healed - 2'000);
   ASSERT_GT(history.size(), 60u);
   for (size_t i = 1; i < history.size(); ++i) {
     EXPECT_LE(history[i].timestamp_ms - history[i - 1].timestamp_ms, 1'000)

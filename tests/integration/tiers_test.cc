@@ -19,25 +19,6 @@
 namespace suanli::it {
 namespace {
 
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-Status Post(const std::string& url, const std::vector<TimeSeries>& series) {
-  remote::WriteRequest req;
-  req.series = series;
-  HttpClient client;
-  ASSIGN_OR_RETURN(HttpClientResponse r,
-                   client.Post(url, remote::EncodeWriteRequest(req),
-                               {{"Content-Type", remote::kWriteContentType},
-                                {"Content-Encoding", remote::kContentEncoding},
-                                {remote::kWriteVersionHeader, remote::kWriteVersion}}));
-  if (r.status != 204) return Internal("HTTP " + std::to_string(r.status) + ": " + r.body);
-  return Status::Ok();
-}
-
 // One sweep of a server: 4 CPUs at `busy`, memory, compute capacity, power and energy.
 void AddServer(std::vector<TimeSeries>* b, const std::string& region, const std::string& dc,
                const std::string& instance, int64_t ts, double secs, double busy, bool gpu) {
@@ -91,7 +72,7 @@ void WriteSweeps(const std::string& url, int64_t t0,
     for (const Server& s : Servers()) {
       if (accept(s)) AddServer(&batch, s.region, s.dc, s.instance, ts, ts / 1000.0, s.busy, s.gpu);
     }
-    ASSERT_TRUE(Post(url, batch).ok());
+    ASSERT_TRUE(PostRemoteWrite(url, batch).ok());
   }
 }
 
@@ -129,13 +110,13 @@ TEST(TiersTest, DcAggregatorsForwardingCapacityGiveTheSingleAggregatorsFigures) 
     ASSERT_TRUE(d.ok()) << d.status().ToString();
     dcs.push_back(std::move(d).value());
   }
-  const int64_t t0 = NowMs() - 20'000;
+  const int64_t t0 = UnixNowMs() - 20'000;
   WriteSweeps(single->Url("/api/v1/write"), t0, [](const Server&) { return true; });
   for (size_t i = 0; i < dcs.size(); ++i) {
     const std::string dc = i == 0 ? "lz-1" : i == 1 ? "qy-1" : "zw-1";
     WriteSweeps(dcs[i].Url("/api/v1/write"), t0, [&](const Server& s) { return s.dc == dc; });
   }
-  const int64_t written = NowMs();
+  const int64_t written = UnixNowMs();
   // The top has every dc's figures from an evaluation after the writes.
   MetricsMap at_top;
   ASSERT_TRUE(WaitFor(
@@ -147,7 +128,7 @@ TEST(TiersTest, DcAggregatorsForwardingCapacityGiveTheSingleAggregatorsFigures) 
       },
       seconds(30)))
       << top->process->LogTail();
-  const int64_t seen = NowMs();
+  const int64_t seen = UnixNowMs();
   auto m = ScrapeMetrics(single->Url("/metrics"));
   ASSERT_TRUE(m.ok());
   size_t compared = 0;
@@ -170,29 +151,6 @@ TEST(TiersTest, DcAggregatorsForwardingCapacityGiveTheSingleAggregatorsFigures) 
             2.0);
 }
 
-// The top's stored samples of one series (remote_read), in time order.
-std::vector<Sample> ReadBack(const std::string& url, const std::string& name, const std::string& dc,
-                             int64_t from, int64_t to) {
-  remote::ReadRequest req;
-  remote::ReadQuery q;
-  q.start_ms = from;
-  q.end_ms = to;
-  q.matchers = {{remote::LabelMatcher::Type::kEqual, "__name__", name},
-                {remote::LabelMatcher::Type::kEqual, "dc", dc}};
-  req.queries.push_back(q);
-  HttpClient client;
-  auto r = client.Post(url, remote::EncodeReadRequest(req),
-                       {{"Content-Type", "application/x-protobuf"},
-                        {"Content-Encoding", "snappy"},
-                        {remote::kReadVersionHeader, remote::kReadVersion}});
-  EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
-  if (!r.ok()) return {};
-  auto decoded = remote::DecodeReadResponse(r->body, 64 << 20);
-  EXPECT_TRUE(decoded.ok());
-  if (!decoded.ok() || decoded->empty() || (*decoded)[0].empty()) return {};
-  return (*decoded)[0][0].samples;
-}
-
 TEST(TiersTest, AnHaPairCountsOnceAndFailsOverWhenTheElectedReplicaDies) {
   TempDir tmp("suanli-tiers");
   ASSERT_TRUE(MakeDirectories(tmp.Sub("top")).ok());
@@ -213,10 +171,10 @@ TEST(TiersTest, AnHaPairCountsOnceAndFailsOverWhenTheElectedReplicaDies) {
   // Agents write every second to both replicas, as their two remote_write entries do.
   std::atomic<bool> stop{false};
   std::atomic<int> killed{-1};  // the replica the test SIGKILLed (its process is not touched)
-  const int64_t started = NowMs();
+  const int64_t started = UnixNowMs();
   std::thread agents([&] {
     while (!stop) {
-      const int64_t ts = NowMs();
+      const int64_t ts = UnixNowMs();
       std::vector<TimeSeries> batch;
       for (const Server& s : Servers()) {
         if (s.dc == "lz-1")
@@ -224,7 +182,7 @@ TEST(TiersTest, AnHaPairCountsOnceAndFailsOverWhenTheElectedReplicaDies) {
       }
       for (size_t i = 0; i < replicas.size(); ++i) {
         if (killed.load() != static_cast<int>(i)) {
-          Post(replicas[i].Url("/api/v1/write"), batch).IgnoreError();
+          PostRemoteWrite(replicas[i].Url("/api/v1/write"), batch).IgnoreError();
         }
       }
       std::this_thread::sleep_for(milliseconds(1000));
@@ -272,14 +230,14 @@ TEST(TiersTest, AnHaPairCountsOnceAndFailsOverWhenTheElectedReplicaDies) {
       << top->process->LogTail();
   EXPECT_EQ(FindSample(m, "suanli_aggregator_ha_failovers_total", {{"dc", "lz-1"}}), 1.0);
   std::this_thread::sleep_for(seconds(3));
-  const int64_t ended = NowMs();
+  const int64_t ended = UnixNowMs();
   stop_agents();
   ASSERT_TRUE(scrape());
   EXPECT_EQ(FindSample(m, "suanli_dc_nodes", {{"dc", "lz-1"}, {"state", "up"}}), 3.0);
   // The top's history of the dc's figures: one sample per evaluation second, no gap longer
   // than failover_after plus an evaluation interval.
   std::vector<Sample> cores =
-      ReadBack(top->Url("/api/v1/read"), "suanli_dc_cpu_cores", "lz-1", started, ended);
+      RemoteReadSamples(top->Url("/api/v1/read"), "suanli_dc_cpu_cores", "lz-1", started, ended);
   ASSERT_GT(cores.size(), 5u);
   for (size_t i = 1; i < cores.size(); ++i) {
     EXPECT_LE(cores[i].timestamp_ms - cores[i - 1].timestamp_ms, 3'000 + 1'000 + 1'000)
