@@ -8,6 +8,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/varint.h"
+
 namespace suanli::agent {
 namespace {
 
@@ -18,26 +20,6 @@ constexpr uint32_t kLen = 2;
 
 constexpr char Tag(uint32_t field, uint32_t wire_type) {
   return static_cast<char>((field << 3) | wire_type);  // every field number here is < 16
-}
-
-size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
-
-void PutVarint(std::string& out, uint64_t v) {
-  char buf[10];
-  size_t n = 0;
-  while (v >= 0x80) {
-    buf[n++] = static_cast<char>(v | 0x80);
-    v >>= 7;
-  }
-  buf[n++] = static_cast<char>(v);
-  out.append(buf, n);
 }
 
 // A length-delimited field's size: tag, length, bytes.

@@ -4,29 +4,14 @@
 
 #include <cstring>
 
+#include "core/varint.h"
+
 namespace suanli::exporters {
 namespace {
 
-void PutVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
-
 void PutBytesField(std::string* out, uint32_t field, std::string_view bytes) {
-  PutVarint(out, field << 3 | 2);
-  PutVarint(out, bytes.size());
+  PutVarint(*out, field << 3 | 2);
+  PutVarint(*out, bytes.size());
   out->append(bytes);
 }
 
@@ -42,8 +27,8 @@ std::string EncodeLabels(const Labels& labels) {
   for (const Label& l : labels.items()) {
     const size_t body = 1 + VarintSize(l.name.size()) + l.name.size() + 1 +
                         VarintSize(l.value.size()) + l.value.size();
-    PutVarint(&out, 1 << 3 | 2);
-    PutVarint(&out, body);
+    PutVarint(out, 1 << 3 | 2);
+    PutVarint(out, body);
     PutBytesField(&out, 1, l.name);
     PutBytesField(&out, 2, l.value);
   }
@@ -69,18 +54,18 @@ std::string EncodeWriteBody(const std::vector<EncodedSeries>& series) {
   for (const EncodedSeries& s : series) {
     size_t body = s.labels->size();
     for (const Sample& x : s.samples) body += 1 + VarintSize(SampleSize(x)) + SampleSize(x);
-    PutVarint(&raw, 1 << 3 | 2);  // WriteRequest.timeseries
-    PutVarint(&raw, body);
+    PutVarint(raw, 1 << 3 | 2);  // WriteRequest.timeseries
+    PutVarint(raw, body);
     raw.append(*s.labels);
     for (const Sample& x : s.samples) {
-      PutVarint(&raw, 2 << 3 | 2);  // TimeSeries.samples
-      PutVarint(&raw, SampleSize(x));
+      PutVarint(raw, 2 << 3 | 2);  // TimeSeries.samples
+      PutVarint(raw, SampleSize(x));
       raw.push_back(static_cast<char>(1 << 3 | 1));  // value: fixed64 double
       char bits[8];
       std::memcpy(bits, &x.value, 8);  // little-endian hosts (static_assert in core/spool)
       raw.append(bits, 8);
       raw.push_back(static_cast<char>(2 << 3 | 0));  // timestamp: varint
-      PutVarint(&raw, static_cast<uint64_t>(x.timestamp_ms));
+      PutVarint(raw, static_cast<uint64_t>(x.timestamp_ms));
     }
   }
   std::string out;
