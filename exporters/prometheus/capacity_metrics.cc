@@ -244,23 +244,27 @@ void EmitLevel(std::string_view level, const std::vector<Group>& groups, int64_t
     n.append(suffix);
     return n;
   };
-  sink.Family(name("nodes"),
-              "Nodes by state: up (reporting) or stale (silent past capacity.stale_after).",
-              MetricType::Gauge);
-  for (const Group& g : groups) {
-    LabelList up = g.labels, stale = g.labels;
-    sink.Sample(up.Add("state", "up"), double(g.figures->nodes_up));
-    sink.Sample(stale.Add("state", "stale"), double(g.figures->nodes_stale));
-  }
-  sink.Family(name("dcs"),
-              "Data centers by state: reporting (fresh figures) or stale (no node up, or a lower "
-              "tier's figures older than capacity.stale_after: the last ones are kept).",
-              MetricType::Gauge);
-  for (const Group& g : groups) {
-    LabelList reporting = g.labels, stale = g.labels;
-    sink.Sample(reporting.Add("state", "reporting"), double(g.figures->dcs_reporting));
-    sink.Sample(stale.Add("state", "stale"), double(g.figures->dcs_stale));
-  }
+  // Counts by state: one sample per state and group.
+  struct State {
+    const char* name;
+    int64_t GroupFigures::*count;
+  };
+  auto states = [&](std::string_view suffix, std::string_view help,
+                    std::initializer_list<State> list) {
+    sink.Family(name(suffix), help, MetricType::Gauge);
+    for (const Group& g : groups) {
+      for (const State& st : list) {
+        LabelList l = g.labels;
+        sink.Sample(l.Add("state", st.name), double(g.figures->*st.count));
+      }
+    }
+  };
+  states("nodes", "Nodes by state: up (reporting) or stale (silent past capacity.stale_after).",
+         {{"up", &GroupFigures::nodes_up}, {"stale", &GroupFigures::nodes_stale}});
+  states("dcs",
+         "Data centers by state: reporting (fresh figures) or stale (no node up, or a lower "
+         "tier's figures older than capacity.stale_after: the last ones are kept).",
+         {{"reporting", &GroupFigures::dcs_reporting}, {"stale", &GroupFigures::dcs_stale}});
   for (const Scalar& s : Scalars()) {
     sink.Family(name(s.suffix), s.help, s.type);
     for (const Group& g : groups) {
