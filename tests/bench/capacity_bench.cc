@@ -21,8 +21,8 @@
 #include "core/clock.h"
 #include "core/http_client.h"
 #include "core/remote_codec.h"
-#include "exporters/prometheus/capacity_metrics.h"
 #include "core/text_exposition.h"
+#include "exporters/prometheus/capacity_metrics.h"
 #include "exporters/scheduler/capacity_json.h"
 #include "exporters/scheduler/load_watcher.h"
 #include "tests/bench/simulation.h"
@@ -135,8 +135,7 @@ BENCHMARK(BM_MetricsScrapeHttp)->Unit(benchmark::kMillisecond)->UseRealTime();
 void BM_MetricsViaFamilies(benchmark::State& state) {
   Fixture& f = Loaded();
   for (auto _ : state) {
-    std::string body =
-        RenderText(exporters::CapacityFamilies(f.model->Snapshot(f.now_ms)));
+    std::string body = RenderText(exporters::CapacityFamilies(f.model->Snapshot(f.now_ms)));
     benchmark::DoNotOptimize(body);
   }
 }

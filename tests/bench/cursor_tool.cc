@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
   opts.retention_interval_ms = 0;
   auto store = suanli::storage::OpenRocksDbStore(opts);
   if (!store.ok()) {
-    std::fprintf(stderr, "cannot open %s: %s\n", argv[1], std::string(store.status().message()).c_str());
+    std::fprintf(stderr, "cannot open %s: %s\n", argv[1],
+                 std::string(store.status().message()).c_str());
     return 1;
   }
   const std::string name = argv[2];
@@ -33,7 +34,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "kind must be log or time\n");
       return 2;
     }
-    Cursor c{kind == "log" ? CursorKind::kLog : CursorKind::kTime, std::strtoll(argv[4], nullptr, 10)};
+    Cursor c{kind == "log" ? CursorKind::kLog : CursorKind::kTime,
+             std::strtoll(argv[4], nullptr, 10)};
     auto st = (*store)->SetCursor(name, c);
     if (!st.ok()) {
       std::fprintf(stderr, "cannot set %s: %s\n", name.c_str(), std::string(st.message()).c_str());
@@ -42,7 +44,8 @@ int main(int argc, char** argv) {
   }
   auto got = (*store)->GetCursor(name);
   if (!got.ok()) {
-    std::fprintf(stderr, "cannot read %s: %s\n", name.c_str(), std::string(got.status().message()).c_str());
+    std::fprintf(stderr, "cannot read %s: %s\n", name.c_str(),
+                 std::string(got.status().message()).c_str());
     return 1;
   }
   if (!*got) {
