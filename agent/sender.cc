@@ -183,14 +183,18 @@ void RemoteWriteSender::Run() {
           Sleep(std::chrono::ceil<std::chrono::milliseconds>(wait));
         }
       }
+      // Counted before the batch is taken: a sweep spooled while it is taken is not a backlog
+      // (counting after would race with it and send the next request without spacing).
+      const uint64_t pending_before = spool_.PendingSamples(index_);
       batch = spool_.NextBatch(index_, endpoint_.replay_order,
                                static_cast<size_t>(endpoint_.max_samples_per_send), single_until,
                                endpoint_.out_of_order_window.count());
       if (batch.empty()) continue;
       samples = 0;
       for (const auto& r : batch) samples += r.samples;
-      // What the batch leaves behind now is backlog; what arrives while it is sent is not.
-      backlog_behind = spool_.PendingSamples(index_) > samples;
+      // What the batch left of the records spooled before it is backlog; what arrives while it
+      // is sent is not.
+      backlog_behind = pending_before > samples;
       body = batch.front().body.get();
       if (batch.size() > 1) {
         auto m = MergeRecords(batch);

