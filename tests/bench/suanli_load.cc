@@ -11,6 +11,7 @@
 // timestamp jitter per step (the same for every series of the step, like one agent sweep).
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -95,6 +96,35 @@ double MixedValue(int64_t i, int64_t step, double prev) {
   }
 }
 
+int CompactExisting(const std::string& path, int64_t samples) {
+  if (samples <= 0) {
+    std::fprintf(stderr,
+                 "--compact_existing needs --samples=N (how many samples the store holds)\n");
+    return 2;
+  }
+  storage::RocksDbStoreOptions opts;
+  opts.path = path;
+  auto opened = storage::RocksDbStore::Open(opts);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "%s: %s\n", path.c_str(), opened.status().ToString().c_str());
+    return 1;
+  }
+  auto store = std::move(opened).value();
+  if (!store->Checkpoint().ok() || !store->CompactAll().ok()) return 1;
+  auto stats = store->Stats();
+  std::printf("aggregator: %llu bytes in all, %.3f B/sample (WAL included)\n",
+              (unsigned long long)stats.disk_bytes, double(stats.disk_bytes) / double(samples));
+  uint64_t raw_equivalent = 0;  // what Prometheus' blocks hold: samples, series and index
+  for (auto& [family, bytes] : store->DiskBytesByFamily()) {
+    std::printf("  %-8s %12llu bytes  %.3f B/sample\n", family.c_str(), (unsigned long long)bytes,
+                double(bytes) / double(samples));
+    if (family == "raw" || family == "head" || family == "index") raw_equivalent += bytes;
+  }
+  std::printf("aggregator raw samples with their index (raw + head + index): %.3f B/sample\n",
+              double(raw_equivalent) / double(samples));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -102,6 +132,14 @@ int main(int argc, char** argv) {
   if (path.empty()) {
     std::fprintf(stderr, "usage: suanli_load --path=DIR [--series=N --steps=N ...]\n");
     return 2;
+  }
+  // --compact_existing: open a store that a running aggregator wrote (stopped since), close
+  // what can be closed, compact it fully and print its bytes per sample by family, for
+  // --samples samples (tests/bench/real_data_bytes.sh). Nothing is appended.
+  if (std::find_if(argv + 1, argv + argc, [](const char* a) {
+        return std::strcmp(a, "--compact_existing") == 0;
+      }) != argv + argc) {
+    return CompactExisting(path, Flag(argc, argv, "samples", 0));
   }
   const int64_t series = Flag(argc, argv, "series", 100000);
   const int64_t steps = Flag(argc, argv, "steps", 30);
