@@ -142,20 +142,28 @@ void NodePower::Derive(Sweep& sweep, int64_t timestamp_ms) {
   }
   if (source == nullptr || !std::isfinite(watts)) return;
 
-  // Trapezoid between sweeps: the energy counter grows by the mean power times the interval.
-  if (last_watts_ >= 0 && timestamp_ms > last_ms_) {
-    energy_joules_ +=
-        (last_watts_ + watts) / 2 * static_cast<double>(timestamp_ms - last_ms_) / 1000.0;
-  }
-  last_watts_ = watts;
-  last_ms_ = timestamp_ms;
+  bool estimated = std::string_view(source) == "estimated";
+  EnergyIntegral& energy = estimated ? estimated_energy_ : measured_energy_;
+  energy.Add(watts, timestamp_ms);
+  (estimated ? measured_energy_ : estimated_energy_).last_watts = -1;
   sweep.Add("suanli_node_power_watts",
             "Whole-server power; source says which measurement, or \"estimated\" from the CPUs' "
             "power model and utilization where nothing measures it.",
             MetricType::kGauge, {{"source", source}}, watts);
+  static const std::vector<Label> kMeasuredLabels, kEstimatedLabels{{"source", "estimated"}};
   sweep.Add("suanli_node_energy_joules_total",
-            "Whole-server energy integrated from suanli_node_power_watts since the agent started.",
-            MetricType::kCounter, {}, energy_joules_);
+            "Whole-server energy integrated from suanli_node_power_watts since the agent started; "
+            "source=\"estimated\" integrates the estimate, apart from measured energy.",
+            MetricType::kCounter, estimated ? kEstimatedLabels : kMeasuredLabels, energy.joules);
+}
+
+void NodePower::EnergyIntegral::Add(double watts, int64_t timestamp_ms) {
+  // Trapezoid between sweeps: the counter grows by the mean power times the interval.
+  if (last_watts >= 0 && timestamp_ms > last_ms) {
+    joules += (last_watts + watts) / 2 * static_cast<double>(timestamp_ms - last_ms) / 1000.0;
+  }
+  last_watts = watts;
+  last_ms = timestamp_ms;
 }
 
 }  // namespace suanli::agent

@@ -25,6 +25,11 @@
 // Utilization is that of node_cpu_seconds_total between two sweeps: 1 - (idle + iowait) / all
 // modes, over every CPU (iowait counts as idle: the CPU halts while it waits). The first sweep,
 // a counter that went back (CPU hotplug) or no CPU time passing gives no estimate.
+//
+// The energy counter integrates measured power only; an estimate integrates into its own
+// series, suanli_node_energy_joules_total{source="estimated"}, so that summing a dc's energy
+// never mixes a model into meter readings. Each counter integrates only between sweeps whose
+// figure was of its kind: the time a meter covered is never counted again as estimated.
 // Thread-safety: Derive() from the sampling thread only (it keeps RAPL state across sweeps).
 #pragma once
 
@@ -42,8 +47,9 @@ class NodePower {
  public:
   explicit NodePower(std::chrono::milliseconds sample_interval);
 
-  // Adds suanli_node_power_watts{source} and suanli_node_energy_joules_total to `sweep`, taken
-  // at `timestamp_ms`. Adds nothing when no source is available.
+  // Adds suanli_node_power_watts{source} and suanli_node_energy_joules_total (with
+  // source="estimated" for an estimate) to `sweep`, taken at `timestamp_ms`. Adds nothing when
+  // no source is available.
   void Derive(Sweep& sweep, int64_t timestamp_ms);
 
  private:
@@ -61,9 +67,15 @@ class NodePower {
   bool have_cpu_prev_ = false;
   double cpu_idle_prev_ = 0, cpu_all_prev_ = 0;  // seconds, summed over CPUs
   std::map<std::string, RaplPoint> rapl_prev_;   // key: zone \0 index
-  double energy_joules_ = 0;
-  double last_watts_ = -1;
-  int64_t last_ms_ = 0;
+  // Trapezoid integral of one kind of power figure (measured or estimated).
+  struct EnergyIntegral {
+    double joules = 0;
+    double last_watts = -1;  // < 0: no previous figure of this kind to integrate from
+    int64_t last_ms = 0;
+    void Add(double watts, int64_t timestamp_ms);
+  };
+  EnergyIntegral measured_energy_;
+  EnergyIntegral estimated_energy_;
 };
 
 }  // namespace suanli::agent

@@ -117,6 +117,7 @@ void GroupFigures::Add(const GroupFigures& o) {
   nodes_with_estimated_power += o.nodes_with_estimated_power;
   for (const auto& [source, n] : o.power_sources) power_sources[source] += n;
   energy_joules_total += o.energy_joules_total;
+  estimated_energy_joules_total += o.estimated_energy_joules_total;
   facility_power_watts += o.facility_power_watts;
   pue_it_power_watts += o.pue_it_power_watts;
   dcs_with_facility_power += o.dcs_with_facility_power;
@@ -393,7 +394,8 @@ void CapacityModel::Observe(const std::vector<TimeSeries>& batch) {
         break;
       }
       case Kind::kEnergy:
-        push_all(node.energy);
+        // An agent's integral of estimated power is its own series: never measured energy.
+        push_all(ts.labels.Get("source") == "estimated" ? node.estimated_energy : node.energy);
         break;
       case Kind::kLinkRx:
         push_all(link().devices[std::string(ts.labels.Get("device"))].rx);
@@ -555,6 +557,7 @@ void CapacityModel::Derive(NodeState& n) const {
     f.power_sources[n.power_source.empty() ? "unknown" : n.power_source] = 1;
   }
   f.energy_joules_total = n.energy.total;
+  f.estimated_energy_joules_total = n.estimated_energy.total;
 
   // Links.
   n.link_figures.clear();
@@ -604,6 +607,7 @@ void CapacityModel::ForgetGone(int64_t now_ms) {
     // Its energy stays in the dc's counter, so forgetting a node never makes the counter drop.
     Retired& r = retired_[it->second.location];
     r.energy_joules += it->second.energy.total;
+    r.estimated_energy_joules += it->second.estimated_energy.total;
     r.nodes += 1;
     it = nodes_.erase(it);
   }
@@ -649,6 +653,7 @@ CapacitySnapshot CapacityModel::Snapshot(int64_t now_ms) {
     if (node.newest_ms < stale_before) {
       dc->nodes_stale += 1;  // counted, but its figures are no longer supply
       dc->energy_joules_total += node.energy.total;
+      dc->estimated_energy_joules_total += node.estimated_energy.total;
       continue;
     }
     dc->Add(node.figures);
@@ -665,6 +670,7 @@ CapacitySnapshot CapacityModel::Snapshot(int64_t now_ms) {
     if (tier.count(loc) > 0) continue;
     GroupFigures& g = snap.dcs[loc];
     g.energy_joules_total += r.energy_joules;
+    g.estimated_energy_joules_total += r.estimated_energy_joules;
     g.nodes_gone += r.nodes;
   }
   for (auto& [loc, g] : snap.dcs) {

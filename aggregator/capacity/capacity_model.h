@@ -84,6 +84,9 @@ struct GroupFigures {
   int64_t nodes_with_estimated_power = 0;
   std::map<std::string, int64_t> power_sources;  // nodes by the source of their power figure
   double energy_joules_total = 0;                // monotonic while the aggregator runs
+  // Energy integrated from estimated power (suanli_node_energy_joules_total{source=
+  // "estimated"}): apart, never summed into energy_joules_total.
+  double estimated_energy_joules_total = 0;
   // PUE inputs: facility power and the IT power of the same dcs.
   double facility_power_watts = 0;
   double pue_it_power_watts = 0;
@@ -258,6 +261,7 @@ class CapacityModel {
     Latest power;
     std::string power_source;
     Accumulator energy;
+    Accumulator estimated_energy;
     std::map<std::pair<std::string, std::string>, Link> links;  // (link, peer_dc)
     // Derived when samples arrive.
     GroupFigures figures;
@@ -286,6 +290,7 @@ class CapacityModel {
   // What forgotten nodes leave behind in their dc.
   struct Retired {
     double energy_joules = 0;
+    double estimated_energy_joules = 0;
     int64_t nodes = 0;
   };
   std::map<Location, Retired> retired_;

@@ -139,6 +139,8 @@ std::map<Location, TierInput::DcFigures> TierInput::Figures(int64_t stale_before
         f.nodes_with_power += std::llround(v);
       } else if (family == "energy_joules_total") {
         f.energy_joules_total = v;
+      } else if (family == "estimated_energy_joules_total") {
+        f.estimated_energy_joules_total = v;
       } else if (family == "facility_power_watts") {
         f.facility_power_watts = v;
         f.dcs_with_facility_power = 1;

@@ -217,6 +217,11 @@ const std::vector<Scalar>& Scalars() {
        "Energy used by the group's servers: per-node increases re-accumulated, so a server "
        "restart never makes it drop (it restarts only with the aggregator).",
        MetricType::Counter, [](const GroupFigures& f) { return f.energy_joules_total; }, nullptr},
+      {"estimated_energy_joules_total",
+       "Energy of the nodes that have no meter, integrated by the agents from estimated power "
+       "(source=\"estimated\"): kept apart from energy_joules_total, which is measured.",
+       MetricType::Counter, [](const GroupFigures& f) { return f.estimated_energy_joules_total; },
+       nullptr},
       {"facility_power_watts",
        "Facility power (IT, cooling, losses): metered suanli_facility_power_watts, else the "
        "configured capacity.facility_power.",

@@ -157,7 +157,67 @@ TEST(NodePowerTest, EstimatedOnABareVmFromUtilizationAndThePowerModel) {
   Sweep s3 = CollectHost(paths, inventory);
   np.Derive(s3, 120'000);
   EXPECT_EQ(PowerPoint(s3).value, 2.5);
-  EXPECT_EQ(ValueOf(s3, "suanli_node_energy_joules_total"), (6.25 + 2.5) / 2 * 10);
+  const Family* energy = s3.Find("suanli_node_energy_joules_total");
+  ASSERT_NE(energy, nullptr);
+  ASSERT_EQ(energy->points.size(), 1u);
+  EXPECT_EQ(energy->points[0].labels, (std::vector<Label>{{"source", "estimated"}}));
+  EXPECT_EQ(energy->points[0].value, (6.25 + 2.5) / 2 * 10);
+}
+
+// Measured and estimated power integrate into two counters, each only between sweeps of its
+// own kind: a meter that comes and goes never has its time counted again as an estimate.
+TEST(NodePowerTest, EstimatedEnergyIsItsOwnCounterApartFromMeasuredEnergy) {
+  auto sweep = [](double idle_seconds, double busy_seconds) {
+    Sweep s;
+    s.Add("node_cpu_seconds_total", "", MetricType::kCounter, {{"cpu", "0"}, {"mode", "idle"}},
+          idle_seconds);
+    s.Add("node_cpu_seconds_total", "", MetricType::kCounter, {{"cpu", "0"}, {"mode", "user"}},
+          busy_seconds);
+    s.Add("suanli_node_cpu_power_model_idle_watts", "", MetricType::kGauge, {}, 100);
+    s.Add("suanli_node_cpu_power_model_max_watts", "", MetricType::kGauge, {}, 300);
+    return s;
+  };
+  auto with_meter = [&](double idle_seconds, double busy_seconds, double watts) {
+    Sweep s = sweep(idle_seconds, busy_seconds);
+    s.Add("suanli_acpi_power_meter_watts", "", MetricType::kGauge, {{"chip", "acpi"}}, watts);
+    return s;
+  };
+  auto energy_of = [](const Sweep& s) -> std::pair<std::string, double> {
+    const Family* f = s.Find("suanli_node_energy_joules_total");
+    EXPECT_NE(f, nullptr);
+    if (f == nullptr || f->points.size() != 1) return {"missing", -1};
+    const Point& p = f->points[0];
+    return {p.labels.empty() ? "" : p.labels[0].name + "=" + p.labels[0].value, p.value};
+  };
+  NodePower np(seconds(1));
+  Sweep a = sweep(10, 10);  // first sweep: no utilization yet, no figure
+  np.Derive(a, 0);
+  Sweep b = sweep(15, 15);  // utilization 0.5: 200 W estimated
+  np.Derive(b, 1'000);
+  EXPECT_EQ(energy_of(b), (std::pair<std::string, double>{"source=estimated", 0}));
+  Sweep c = sweep(20, 20);  // 200 W over 1 s
+  np.Derive(c, 2'000);
+  EXPECT_EQ(energy_of(c), (std::pair<std::string, double>{"source=estimated", 200}));
+  // A meter appears: measured energy starts its own counter, without a label.
+  Sweep d = with_meter(25, 25, 400);
+  np.Derive(d, 3'000);
+  EXPECT_EQ(PowerPoint(d).labels[0].value, "acpi_power_meter");
+  EXPECT_EQ(energy_of(d), (std::pair<std::string, double>{"", 0}));
+  Sweep e = with_meter(30, 30, 600);  // (400 + 600) / 2 W over 2 s
+  np.Derive(e, 5'000);
+  EXPECT_EQ(energy_of(e), (std::pair<std::string, double>{"", 1000}));
+  // The meter goes: the estimate resumes from its own total; the 3 s the meter covered are not
+  // integrated again.
+  Sweep f = sweep(35, 35);
+  np.Derive(f, 6'000);
+  EXPECT_EQ(energy_of(f), (std::pair<std::string, double>{"source=estimated", 200}));
+  Sweep g = sweep(40, 40);
+  np.Derive(g, 7'000);
+  EXPECT_EQ(energy_of(g), (std::pair<std::string, double>{"source=estimated", 400}));
+  // And back to the meter: measured energy resumes from its own total, the same way.
+  Sweep h = with_meter(45, 45, 500);
+  np.Derive(h, 8'000);
+  EXPECT_EQ(energy_of(h), (std::pair<std::string, double>{"", 1000}));
 }
 
 TEST(NodePowerTest, NeverEstimatedWhereAnythingMeasuresPower) {

@@ -370,6 +370,38 @@ TEST(CapacityViewTest, EstimatedPowerIsKeptApartFromMeasuredPower) {
   EXPECT_DOUBLE_EQ(dc.pue(), 1.5);
 }
 
+// An agent's energy integrated from estimated power is its own series: summed apart, never
+// into the measured energy counter, and kept when the node is forgotten.
+TEST(CapacityViewTest, EstimatedEnergyIsKeptApartFromMeasuredEnergy) {
+  CapacityModel m(Options(std::chrono::seconds(30), std::chrono::minutes(2)));
+  Node metered{"gansu", "dc1", "a"}, vm{"gansu", "dc1", "vm"};
+  auto sweep = [&](int64_t ts, double measured_j, double estimated_j) {
+    m.Observe(
+        {At(metered, "suanli_node_energy_joules_total", {}, ts, measured_j),
+         At(metered, "suanli_node_power_watts", {{"source", "ipmi_dcmi"}}, ts, 500),
+         At(vm, "suanli_node_energy_joules_total", {{"source", "estimated"}}, ts, estimated_j),
+         At(vm, "suanli_node_power_watts", {{"source", "estimated"}}, ts, 50)});
+  };
+  sweep(10'000, 1'000, 100);  // baselines
+  sweep(20'000, 6'000, 600);  // +5000 measured, +500 estimated
+  CapacitySnapshot s = m.Snapshot(20'000);
+  const GroupFigures& dc = s.dcs.at({"gansu", "dc1"});
+  EXPECT_DOUBLE_EQ(dc.energy_joules_total, 5'000);
+  EXPECT_DOUBLE_EQ(dc.estimated_energy_joules_total, 500);
+  EXPECT_DOUBLE_EQ(s.regions.at("gansu").estimated_energy_joules_total, 500);
+  EXPECT_DOUBLE_EQ(s.alliance.energy_joules_total, 5'000);
+  EXPECT_DOUBLE_EQ(s.alliance.estimated_energy_joules_total, 500);
+  // The VM restarts its agent (counter from 0: +40), then goes silent and is forgotten: its
+  // estimated energy stays in the dc's estimated counter, never in the measured one.
+  m.Observe({At(vm, "suanli_node_energy_joules_total", {{"source", "estimated"}}, 30'000, 40)});
+  m.Observe({At(metered, "suanli_node_energy_joules_total", {}, 200'000, 7'000)});  // +1000
+  CapacitySnapshot later = m.Snapshot(200'000);
+  const GroupFigures& dc_later = later.dcs.at({"gansu", "dc1"});
+  EXPECT_EQ(dc_later.nodes_gone, 1);
+  EXPECT_DOUBLE_EQ(dc_later.energy_joules_total, 6'000);
+  EXPECT_DOUBLE_EQ(dc_later.estimated_energy_joules_total, 540);
+}
+
 TEST(CapacityViewTest, WatcherHistoryGivesMeanStdAndLatestOverTheWindow) {
   CapacityOptions o = Options(std::chrono::minutes(5), std::chrono::hours(1));
   o.watcher_window = std::chrono::minutes(1);  // buckets of 1 s
