@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <initializer_list>
+#include <set>
 #include <utility>
 
 #include "core/config.h"
@@ -76,6 +78,57 @@ std::string RedfishErrorMessage(const std::string& body) {
   return text;
 }
 
+// The @odata.id paths of the array doc[keys...] (links that are not paths under /redfish/v1/
+// refused as by Link).
+Result<std::vector<std::string>> Links(const JsonValue& doc,
+                                       std::initializer_list<std::string_view> keys) {
+  std::vector<std::string> out;
+  const JsonValue* list = doc.FindPath(keys);
+  if (list == nullptr || list->array() == nullptr) return out;
+  for (const JsonValue& m : *list->array()) {
+    ASSIGN_OR_RETURN(std::string path, Link(m, {}));
+    if (!path.empty()) out.push_back(std::move(path));
+  }
+  return out;
+}
+
+std::string StringOf(const JsonValue& doc, std::string_view key) {
+  const JsonValue* v = doc.Find(key);
+  if (v == nullptr || v->string() == nullptr) return "";
+  std::string s = *v->string();
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  size_t start = 0;
+  while (start < s.size() && std::isspace(static_cast<unsigned char>(s[start]))) ++start;
+  return s.substr(start);
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// What firmware writes where a serial number or UUID was never set: no identity at all.
+bool IsPlaceholder(const std::string& value) {
+  if (value.empty()) return true;
+  if (value.find_first_not_of("0-") == std::string::npos) return true;  // 0000, the nil UUID
+  std::string v = Lower(value);
+  for (const char* p : {"n/a", "na", "none", "unknown", "not specified", "not available",
+                        "to be filled by o.e.m.", "default string", "system serial number",
+                        "chassis serial number", "0123456789", "123456789"}) {
+    if (v == p) return true;
+  }
+  return false;
+}
+
+// A chassis' identity, the same on every node that reads it: its serial number, else its UUID.
+std::string IdentityOf(const JsonValue& chassis) {
+  for (const char* key : {"SerialNumber", "UUID"}) {
+    std::string v = StringOf(chassis, key);
+    if (!IsPlaceholder(v)) return v;
+  }
+  return "";
+}
+
 bool LooksLikeTlsError(const std::string& message) {
   for (const char* word : {"SSL", "certificate", "TLS"}) {
     if (message.find(word) != std::string::npos) return true;
@@ -84,6 +137,21 @@ bool LooksLikeTlsError(const std::string& message) {
 }
 
 }  // namespace
+
+ChassisRole ChassisRoleOf(std::string_view type) {
+  for (std::string_view t : {"Enclosure", "Drawer"}) {
+    if (type == t) return ChassisRole::kEnclosure;
+  }
+  for (std::string_view t : {"Card", "Component", "Module", "Expansion", "Sidecar", "IPBasedDrive",
+                             "StorageEnclosure"}) {
+    if (type == t) return ChassisRole::kPart;
+  }
+  for (std::string_view t : {"Rack", "RackGroup", "Row", "Pod", "Zone", "Shelf", "PowerSystem",
+                             "ImmersionTank", "HeatExchanger"}) {
+    if (type == t) return ChassisRole::kFacility;
+  }
+  return ChassisRole::kServer;
+}
 
 Result<std::string> NormalizeRedfishUrl(const std::string& url) {
   std::string scheme;
@@ -132,6 +200,8 @@ Result<std::unique_ptr<Collector>> RedfishCollector::Make(CollectorContext& ctx)
   RETURN_IF_ERROR(o.Get("insecure_skip_verify", &opt.insecure_skip_verify));
   RETURN_IF_ERROR(o.Get("timeout", &opt.timeout));
   RETURN_IF_ERROR(o.Get("chassis", &opt.chassis));
+  RETURN_IF_ERROR(o.Get("system", &opt.system));
+  opt.host_uuid_file = ctx.paths.sysfs + "/class/dmi/id/product_uuid";
   if (url.empty()) {
     return o.Error("url",
                    "required when the redfish collector is enabled: the BMC's base URL, such as "
@@ -155,6 +225,13 @@ Result<std::unique_ptr<Collector>> RedfishCollector::Make(CollectorContext& ctx)
   if (o.Has("chassis") &&
       (opt.chassis.empty() || opt.chassis.find_first_of("/?# ") != std::string::npos)) {
     return o.Error("chassis", "want a chassis id from /redfish/v1/Chassis, such as 1U");
+  }
+  if (o.Has("system") &&
+      (opt.system.empty() || opt.system.find_first_of("/?# ") != std::string::npos)) {
+    return o.Error("system", "want a system id from /redfish/v1/Systems, such as 437XR1138R2");
+  }
+  if (o.Has("system") && o.Has("chassis")) {
+    return o.Error("system", "set chassis or system, not both (chassis names the server's own)");
   }
   return std::unique_ptr<Collector>(std::make_unique<RedfishCollector>(std::move(opt)));
 }
@@ -238,6 +315,7 @@ Result<JsonValue> RedfishCollector::Get(const std::string& path, bool* network_e
 
 Status RedfishCollector::Discover(bool* network_error) {
   chassis_.clear();
+  server_choice_ = ServerChoice{};
   discovered_ = false;
   ASSIGN_OR_RETURN(JsonValue root, Get(kRoot, network_error));
   ASSIGN_OR_RETURN(std::string collection_path, Link(root, {"Chassis"}));
@@ -262,13 +340,15 @@ Status RedfishCollector::Discover(bool* network_error) {
     const JsonValue* id = chassis.Find("Id");
     links.id = id != nullptr && id->string() != nullptr && !id->string()->empty() ? *id->string()
                                                                                   : segment;
+    links.path = path;
+    links.type = StringOf(chassis, "ChassisType");
+    links.identity = IdentityOf(chassis);
+    ASSIGN_OR_RETURN(links.systems, Links(chassis, {"Links", "ComputerSystems"}));
+    ASSIGN_OR_RETURN(links.contained_by, Link(chassis, {"Links", "ContainedBy"}));
+    ASSIGN_OR_RETURN(links.contains, Links(chassis, {"Links", "Contains"}));
     ASSIGN_OR_RETURN(links.power, Link(chassis, {"Power"}));
     ASSIGN_OR_RETURN(links.environment_metrics, Link(chassis, {"EnvironmentMetrics"}));
     ASSIGN_OR_RETURN(links.power_subsystem, Link(chassis, {"PowerSubsystem"}));
-    if (links.power.empty() && links.environment_metrics.empty() && links.power_subsystem.empty()) {
-      // A chassis that is no power domain (a drive backplane, a rack): nothing to read.
-      if (options_.chassis.empty()) continue;
-    }
     chassis_.push_back(std::move(links));
   }
   if (!options_.chassis.empty() && chassis_.empty()) {
@@ -277,8 +357,221 @@ Status RedfishCollector::Discover(bool* network_error) {
     return NotFound("chassis \"" + options_.chassis + "\" is not in " + options_.url +
                     collection_path + " (members: " + (list.empty() ? "none" : list) + ")");
   }
+  // The systems each chassis covers: its own and those of every chassis inside it.
+  for (ChassisLinks& c : chassis_) {
+    std::set<std::string> covered, seen;
+    std::vector<const ChassisLinks*> todo{&c};
+    while (!todo.empty()) {
+      const ChassisLinks* at = todo.back();
+      todo.pop_back();
+      if (!seen.insert(at->path).second) continue;
+      covered.insert(at->systems.begin(), at->systems.end());
+      for (const ChassisLinks& d : chassis_) {
+        bool inside =
+            d.contained_by == at->path ||
+            std::find(at->contains.begin(), at->contains.end(), d.path) != at->contains.end();
+        if (inside && ChassisRoleOf(d.type) != ChassisRole::kFacility) todo.push_back(&d);
+      }
+    }
+    c.systems_covered = static_cast<int>(covered.size());
+  }
+
+  if (!options_.chassis.empty()) {
+    server_choice_.chain.push_back(0);
+    server_choice_.why = "the chassis option";
+  } else {
+    // The systems: which one is this server, and which chassis it links.
+    std::map<std::string, JsonValue> systems;
+    ASSIGN_OR_RETURN(std::string systems_path, Link(root, {"Systems"}));
+    if (!systems_path.empty()) {
+      ASSIGN_OR_RETURN(JsonValue list, Get(systems_path, network_error));
+      const JsonValue* system_members = list.Find("Members");
+      if (system_members != nullptr && system_members->array() != nullptr) {
+        for (const JsonValue& m : *system_members->array()) {
+          ASSIGN_OR_RETURN(std::string path, Link(m, {}));
+          if (path.empty()) continue;
+          ASSIGN_OR_RETURN(JsonValue doc, Get(path, network_error));
+          systems.emplace(path, std::move(doc));
+        }
+      }
+    }
+    std::string why;
+    std::string own = OwnSystem(systems, &why);
+    if (!own.empty() || systems.empty()) {
+      server_choice_ = ChooseServerChassis(own, systems);
+    } else {
+      server_choice_.why = why;
+    }
+    if (!options_.system.empty() && own.empty()) return NotFound(why);
+  }
+
+  std::string choice = server_choice_.why;
+  if (!server_choice_.chain.empty()) {
+    choice = "";
+    for (size_t i : server_choice_.chain) {
+      const ChassisLinks& c = chassis_[i];
+      choice += (choice.empty() ? "" : ", then ") + c.id + " (" +
+                (c.type.empty() ? "no ChassisType" : c.type) + ", " +
+                std::to_string(c.systems_covered) + " systems, identity " +
+                (c.identity.empty() ? "none" : "\"" + c.identity + "\"") + ")";
+    }
+    choice = "chassis " + choice + ": " + server_choice_.why;
+  }
+  if (choice != logged_choice_) {
+    logged_choice_ = choice;
+    if (server_choice_.chain.empty()) {
+      spdlog::warn(
+          "redfish collector: no chassis is this server's own, so its power is not "
+          "taken from {}: {}",
+          options_.url, choice);
+    } else {
+      spdlog::info("redfish collector: this server's power comes from {} {}", options_.url, choice);
+    }
+  }
   discovered_ = true;
   return Status::Ok();
+}
+
+std::string RedfishCollector::OwnSystem(const std::map<std::string, JsonValue>& systems,
+                                        std::string* why) {
+  std::string list;
+  for (const auto& [path, doc] : systems) list += (list.empty() ? "" : ", ") + LastSegment(path);
+  if (!options_.system.empty()) {
+    for (const auto& [path, doc] : systems) {
+      if (LastSegment(path) == options_.system || StringOf(doc, "Id") == options_.system) {
+        *why = "the system option";
+        return path;
+      }
+    }
+    *why = "system \"" + options_.system + "\" is not in " + options_.url +
+           "/redfish/v1/Systems (members: " + (list.empty() ? "none" : list) + ")";
+    return "";
+  }
+  if (systems.size() == 1) {
+    *why = "the BMC's only system";
+    return systems.begin()->first;
+  }
+  if (systems.empty()) {
+    // No Systems collection: the one system the chassis link to, if there is one.
+    std::set<std::string> linked;
+    for (const ChassisLinks& c : chassis_) linked.insert(c.systems.begin(), c.systems.end());
+    if (linked.size() == 1) {
+      *why = "the one system the chassis link to";
+      return *linked.begin();
+    }
+    *why = "no Systems collection";
+    return "";
+  }
+  if (!options_.host_uuid_file.empty()) {
+    if (auto text = ReadFileToString(options_.host_uuid_file); text.ok()) {
+      std::string host = Lower(std::string(*text));
+      while (!host.empty() && std::isspace(static_cast<unsigned char>(host.back()))) {
+        host.pop_back();
+      }
+      for (const auto& [path, doc] : systems) {
+        if (!host.empty() && Lower(StringOf(doc, "UUID")) == host) {
+          *why = "the system whose UUID is this host's SMBIOS UUID";
+          return path;
+        }
+      }
+    }
+  }
+  *why = "the BMC serves " + std::to_string(systems.size()) + " systems (" + list +
+         ") and none has this host's SMBIOS UUID: set collector_config.redfish.system to "
+         "this server's";
+  return "";
+}
+
+const RedfishCollector::ChassisLinks* RedfishCollector::ChassisAt(const std::string& path) const {
+  for (const ChassisLinks& c : chassis_) {
+    if (c.path == path) return &c;
+  }
+  return nullptr;
+}
+
+RedfishCollector::ServerChoice RedfishCollector::ChooseServerChassis(
+    const std::string& system_path, const std::map<std::string, JsonValue>& systems) const {
+  ServerChoice choice;
+  // Candidates: the chassis the system links and those that link it; without a system, every
+  // server chassis.
+  std::set<std::string> linked;
+  if (!system_path.empty()) {
+    if (auto it = systems.find(system_path); it != systems.end()) {
+      if (auto paths = Links(it->second, {"Links", "Chassis"}); paths.ok()) {
+        linked.insert(paths->begin(), paths->end());
+      }
+    }
+    for (const ChassisLinks& c : chassis_) {
+      if (std::find(c.systems.begin(), c.systems.end(), system_path) != c.systems.end()) {
+        linked.insert(c.path);
+      }
+    }
+  }
+  std::vector<size_t> candidates;
+  bool any_server = false;
+  for (size_t i = 0; i < chassis_.size(); ++i) {
+    ChassisRole role = ChassisRoleOf(chassis_[i].type);
+    if (role == ChassisRole::kFacility || role == ChassisRole::kPart) continue;
+    if (system_path.empty() ? role != ChassisRole::kServer : linked.count(chassis_[i].path) == 0) {
+      continue;
+    }
+    candidates.push_back(i);
+    any_server = any_server || role == ChassisRole::kServer;
+  }
+  // Server chassis before enclosures.
+  if (any_server) {
+    std::erase_if(candidates, [&](size_t i) {
+      return ChassisRoleOf(chassis_[i].type) != ChassisRole::kServer;
+    });
+  }
+  // The innermost: drop a candidate that contains another.
+  auto contains = [&](size_t outer, size_t inner) {
+    const ChassisLinks* at = &chassis_[inner];
+    for (int depth = 0; depth < 8 && at != nullptr && !at->contained_by.empty(); ++depth) {
+      if (at->contained_by == chassis_[outer].path) return true;
+      at = ChassisAt(at->contained_by);
+    }
+    return false;
+  };
+  std::vector<size_t> innermost;
+  for (size_t i : candidates) {
+    bool outer = std::any_of(candidates.begin(), candidates.end(),
+                             [&](size_t j) { return j != i && contains(i, j); });
+    if (!outer) innermost.push_back(i);
+  }
+  std::stable_sort(innermost.begin(), innermost.end(), [&](size_t a, size_t b) {
+    return chassis_[a].systems_covered < chassis_[b].systems_covered;
+  });
+  if (innermost.empty()) {
+    choice.why = system_path.empty() ? "no server chassis (only racks, enclosures, parts or none)"
+                                     : "system " + LastSegment(system_path) +
+                                           " links no chassis but racks, power shelves or parts";
+    return choice;
+  }
+  if (system_path.empty() && innermost.size() > 1) {
+    std::string list;
+    for (size_t i : innermost) list += (list.empty() ? "" : ", ") + chassis_[i].id;
+    choice.why = "no Systems collection and several server chassis (" + list +
+                 "): set collector_config.redfish.chassis to this server's";
+    return choice;
+  }
+  choice.why = system_path.empty()
+                   ? "the only server chassis"
+                   : "the innermost server chassis of system " + LastSegment(system_path);
+  // Then what contains it, for when it has no reading of its own.
+  const ChassisLinks* at = &chassis_[innermost.front()];
+  choice.chain.push_back(innermost.front());
+  for (int depth = 0; depth < 8 && !at->contained_by.empty(); ++depth) {
+    const ChassisLinks* parent = ChassisAt(at->contained_by);
+    if (parent == nullptr) break;
+    ChassisRole role = ChassisRoleOf(parent->type);
+    if (role == ChassisRole::kFacility || role == ChassisRole::kPart) break;
+    size_t index = static_cast<size_t>(parent - chassis_.data());
+    if (std::find(choice.chain.begin(), choice.chain.end(), index) != choice.chain.end()) break;
+    choice.chain.push_back(index);
+    at = parent;
+  }
+  return choice;
 }
 
 std::optional<double> RedfishCollector::ReadPowerControl(const std::string& path, Status* error,
@@ -432,9 +725,23 @@ void RedfishCollector::Poll() {
           "EnvironmentMetrics PowerWatts.Reading and the power supplies' InputPowerWatts)");
     }
   }
+  // This server's reading: the first of its chain that has one.
+  std::optional<ServerReading> server;
+  for (size_t n = 0; n < server_choice_.chain.size() && discovered_; ++n) {
+    const ChassisLinks& c = chassis_[server_choice_.chain[n]];
+    if (!got.count(c.id)) continue;
+    server = ServerReading{
+        c.id, n > 0 || ChassisRoleOf(c.type) == ChassisRole::kEnclosure || c.systems_covered > 1};
+    break;
+  }
+  if (discovered_ && server_choice_.chain.empty() && outcome.kind == CollectResult::Kind::kOk) {
+    outcome.message = "no chassis is this server's own: " + server_choice_.why;
+  }
   auto now = clock_.SteadyNow();
   std::lock_guard lock(mu_);
   if (discovered_) {
+    labels_.clear();
+    for (const ChassisLinks& c : chassis_) labels_[c.id] = {c.identity, c.systems_covered};
     // Forget chassis the BMC no longer lists.
     for (auto it = readings_.begin(); it != readings_.end();) {
       bool listed = std::any_of(chassis_.begin(), chassis_.end(),
@@ -447,6 +754,7 @@ void RedfishCollector::Poll() {
     last_read_.push_back(id);
     readings_[id] = std::move(reading);
   }
+  server_ = server;
   last_ = std::move(outcome);
   last_at_ = now;
   polled_ = true;
@@ -477,13 +785,30 @@ CollectResult RedfishCollector::Collect(Sweep& out) {
       std::chrono::duration<double>(2 * options_.interval + options_.timeout).count();
   double since_poll = std::chrono::duration<double>(now - last_at_).count();
   bool recent = since_poll <= stale_after;
+  // The chassis' identity and the systems its reading covers, as labels.
+  auto labels = [&](const std::string& id, std::vector<Label> l) {
+    auto it = labels_.find(id);
+    if (it == labels_.end()) return l;
+    if (!it->second.first.empty()) l.push_back({"chassis_identity", it->second.first});
+    l.push_back({"systems", std::to_string(it->second.second)});
+    return l;
+  };
   for (const std::string& id : last_read_) {
     const Reading& r = readings_.at(id);
     // A long poll (many chassis, a slow BMC) can finish with a reading taken long before.
     if (std::chrono::duration<double>(now - r.at).count() > stale_after) continue;
     out.Add("suanli_redfish_power_watts",
-            "Chassis power from the BMC's Redfish service; source names the resource read.",
-            MetricType::kGauge, {{"chassis", id}, {"source", r.source}}, r.watts);
+            "Chassis power from the BMC's Redfish service; source names the resource read, "
+            "systems the ComputerSystems it covers.",
+            MetricType::kGauge, labels(id, {{"chassis", id}, {"source", r.source}}), r.watts);
+    if (server_ && server_->chassis == id) {
+      out.Add("suanli_redfish_server_power_watts",
+              "This server's power: the reading of its own chassis, or of the chassis that "
+              "contains it; scope=\"shared\" when it covers several servers.",
+              MetricType::kGauge,
+              labels(id, {{"chassis", id}, {"scope", server_->shared ? "shared" : "server"}}),
+              r.watts);
+    }
   }
   bool up = recent && last_.kind != CollectResult::Kind::kFailed;
   out.Add("suanli_redfish_up", "1 when the latest poll of the BMC's Redfish service succeeded.",

@@ -40,17 +40,19 @@ using testing::ValueOf;
 // "admin:s3cret!" in base64.
 constexpr char kBasicAdmin[] = "Basic YWRtaW46czNjcmV0IQ==";
 
-// A DMTF mockup's documents by the path a BMC serves them at: <mockup>/A/B/index.json is
-// /redfish/v1/A/B, the top index.json /redfish/v1/.
+// A mockup's documents by the path a BMC serves them at: <mockup>/A/B/index.json is
+// /redfish/v1/A/B, the top index.json /redfish/v1/. `mockup` is one of DMTF's ("public-tower",
+// under redfish/) or one of the project's ("suanli/redfish/blade-in-enclosure").
 std::map<std::string, std::string> LoadMockup(const std::string& mockup) {
   std::map<std::string, std::string> docs;
-  std::string root = FixturePath("redfish/" + mockup);
+  std::string root =
+      FixturePath(mockup.find('/') == std::string::npos ? "redfish/" + mockup : mockup);
   for (const auto& entry : fs::recursive_directory_iterator(root)) {
     if (entry.path().filename() != "index.json") continue;
     std::string rel = fs::relative(entry.path().parent_path(), root).string();
     docs[rel == "." ? "/redfish/v1/" : "/redfish/v1/" + rel] = Slurp(entry.path().string());
   }
-  EXPECT_GT(docs.size(), 10u) << root;
+  EXPECT_GE(docs.size(), 5u) << root;
   return docs;
 }
 
@@ -270,8 +272,22 @@ RedfishOptions OptionsFor(const MockupBmc& bmc) {
   return o;
 }
 
+// The value of the one point of `family` whose labels include `want`; NaN when none.
+double ValueWith(const Sweep& s, const std::string& family, const std::vector<Label>& want) {
+  const Family* f = FindFamily(s, family);
+  if (f == nullptr) return std::nan("");
+  for (const Point& p : f->points) {
+    bool all = std::all_of(want.begin(), want.end(), [&](const Label& w) {
+      return std::any_of(p.labels.begin(), p.labels.end(),
+                         [&](const Label& l) { return l.name == w.name && l.value == w.value; });
+    });
+    if (all) return p.value;
+  }
+  return std::nan("");
+}
+
 double Watts(const Sweep& s, const std::string& chassis, const std::string& source) {
-  return ValueOf(s, "suanli_redfish_power_watts", {{"chassis", chassis}, {"source", source}});
+  return ValueWith(s, "suanli_redfish_power_watts", {{"chassis", chassis}, {"source", source}});
 }
 
 size_t PointsOf(const Sweep& s, const std::string& family) {
@@ -318,7 +334,20 @@ TEST(RedfishCollectorTest, Rackmount1ReadsPowerControl) {
     EXPECT_EQ(f.type, MetricType::kGauge) << f.name;
     EXPECT_FALSE(f.help.empty()) << f.name;
   }
-  EXPECT_EQ(sweep.families().size(), 3u);
+  EXPECT_EQ(sweep.families().size(), 4u);
+  // One chassis, one system: the server's own reading, its serial number the identity.
+  EXPECT_EQ(ValueOf(sweep, "suanli_redfish_power_watts",
+                    {{"chassis", "1U"},
+                     {"source", "PowerControl"},
+                     {"chassis_identity", "437XR1138R2"},
+                     {"systems", "1"}}),
+            344);
+  EXPECT_EQ(ValueOf(sweep, "suanli_redfish_server_power_watts",
+                    {{"chassis", "1U"},
+                     {"chassis_identity", "437XR1138R2"},
+                     {"systems", "1"},
+                     {"scope", "server"}}),
+            344);
 }
 
 TEST(RedfishCollectorTest, TowerReadsPowerControl) {
@@ -329,6 +358,9 @@ TEST(RedfishCollectorTest, TowerReadsPowerControl) {
   ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
   EXPECT_EQ(Watts(sweep, "Tower", "PowerControl"), 926);
   EXPECT_EQ(PointsOf(sweep, "suanli_redfish_power_watts"), 1u);
+  EXPECT_EQ(ValueWith(sweep, "suanli_redfish_server_power_watts",
+                      {{"chassis", "Tower"}, {"scope", "server"}, {"systems", "1"}}),
+            926);
 }
 
 TEST(RedfishCollectorTest, LiquidCooledServerFallsBackToEnvironmentMetrics) {
@@ -340,6 +372,205 @@ TEST(RedfishCollectorTest, LiquidCooledServerFallsBackToEnvironmentMetrics) {
   ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
   EXPECT_EQ(Watts(sweep, "1U", "EnvironmentMetrics"), 374);
   EXPECT_EQ(PointsOf(sweep, "suanli_redfish_power_watts"), 1u);
+  EXPECT_EQ(ValueWith(sweep, "suanli_redfish_server_power_watts",
+                      {{"chassis", "1U"}, {"scope", "server"}}),
+            374);
+}
+
+// ---- shared chassis: the project's trees (tests/fixtures/suanli/redfish/README.md) ----
+
+constexpr char kBlade[] = "suanli/redfish/blade-in-enclosure";
+constexpr char kTwoUFourN[] = "suanli/redfish/multi-node-2u4n";
+constexpr char kTwoUFourNManager[] = "suanli/redfish/multi-node-2u4n-manager";
+constexpr char kRack[] = "suanli/redfish/rack-with-servers";
+
+size_t ServerPoints(const Sweep& s) { return PointsOf(s, "suanli_redfish_server_power_watts"); }
+
+TEST(RedfishSharedChassisTest, BladeTakesItsOwnChassisWhereverTheEnclosureIsListed) {
+  const char* orders[] = {
+      R"({"Members": [{"@odata.id": "/redfish/v1/Chassis/Enclosure"},
+                      {"@odata.id": "/redfish/v1/Chassis/Blade3"}]})",
+      R"({"Members": [{"@odata.id": "/redfish/v1/Chassis/Blade3"},
+                      {"@odata.id": "/redfish/v1/Chassis/Enclosure"}]})",
+  };
+  for (const char* order : orders) {
+    MockupBmc bmc(kBlade, {{"/redfish/v1/Chassis", order}});
+    RedfishCollector c(OptionsFor(bmc));
+    Sweep sweep;
+    CollectResult r = c.Collect(sweep);
+    ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
+    // Both chassis are exported as they are; the blade's own is this server's power.
+    EXPECT_EQ(ValueWith(sweep, "suanli_redfish_power_watts",
+                        {{"chassis", "Enclosure"}, {"chassis_identity", "ENC7741Q2"}}),
+              2310)
+        << order;
+    EXPECT_EQ(Watts(sweep, "Blade3", "PowerControl"), 412) << order;
+    EXPECT_EQ(ServerPoints(sweep), 1u) << order;
+    EXPECT_EQ(ValueOf(sweep, "suanli_redfish_server_power_watts",
+                      {{"chassis", "Blade3"},
+                       {"chassis_identity", "BLD9023K7"},
+                       {"systems", "1"},
+                       {"scope", "server"}}),
+              412)
+        << order;
+  }
+}
+
+TEST(RedfishSharedChassisTest, BladeWithoutAReadingFallsBackToItsEnclosureAsShared) {
+  MockupBmc bmc(kBlade);
+  bmc.Remove("/redfish/v1/Chassis/Blade3/Power");
+  bmc.Replace("/redfish/v1/Chassis/Blade3",
+              R"({"Id": "Blade3", "ChassisType": "Blade", "SerialNumber": "BLD9023K7",
+                  "Links": {"ComputerSystems": [{"@odata.id": "/redfish/v1/Systems/Blade3"}],
+                            "ContainedBy": {"@odata.id": "/redfish/v1/Chassis/Enclosure"}}})");
+  RedfishCollector c(OptionsFor(bmc));
+  Sweep sweep;
+  CollectResult r = c.Collect(sweep);
+  ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
+  EXPECT_EQ(ServerPoints(sweep), 1u);
+  EXPECT_EQ(
+      ValueWith(sweep, "suanli_redfish_server_power_watts",
+                {{"chassis", "Enclosure"}, {"chassis_identity", "ENC7741Q2"}, {"scope", "shared"}}),
+      2310);
+}
+
+TEST(RedfishSharedChassisTest, NodeOfA2U4NChassisReportsTheChassisAsShared) {
+  // The node's own sled has no reading: the chassis' figure covers its four nodes.
+  MockupBmc bmc(kTwoUFourN);
+  RedfishCollector c(OptionsFor(bmc));
+  Sweep sweep;
+  CollectResult r = c.Collect(sweep);
+  ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
+  EXPECT_EQ(ValueOf(sweep, "suanli_redfish_power_watts",
+                    {{"chassis", "2U4N"},
+                     {"source", "EnvironmentMetrics"},
+                     {"chassis_identity", "2U4N-S7J00482"},
+                     {"systems", "4"}}),
+            1648);
+  EXPECT_EQ(ValueOf(sweep, "suanli_redfish_server_power_watts",
+                    {{"chassis", "2U4N"},
+                     {"chassis_identity", "2U4N-S7J00482"},
+                     {"systems", "4"},
+                     {"scope", "shared"}}),
+            1648);
+}
+
+TEST(RedfishSharedChassisTest, ChassisManagerOfFourNodesIsTheSameSharedChassisForEach) {
+  MockupBmc bmc(kTwoUFourNManager);
+  TempTree host;
+  for (int node = 1; node <= 4; ++node) {
+    // The host's SMBIOS UUID picks its system; the kernel writes it in lower case, some BMCs
+    // in upper case.
+    std::string uuid = "A3F1C2D4-2000-4B6E-8F00-00000000000" + std::to_string(node);
+    host.Write("product_uuid" + std::to_string(node), uuid + "\n");
+    RedfishOptions o = OptionsFor(bmc);
+    o.host_uuid_file = host.Path("product_uuid" + std::to_string(node));
+    RedfishCollector c(o);
+    Sweep sweep;
+    CollectResult r = c.Collect(sweep);
+    ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
+    // No serial number: the chassis' UUID is its identity, the same for every node.
+    EXPECT_EQ(ValueOf(sweep, "suanli_redfish_server_power_watts",
+                      {{"chassis", "Chassis"},
+                       {"chassis_identity", "7e9b3c10-5a21-11ee-8c99-0242ac120002"},
+                       {"systems", "4"},
+                       {"scope", "shared"}}),
+              1720)
+        << "node " << node;
+  }
+  {
+    RedfishOptions o = OptionsFor(bmc);
+    o.system = "Node3";
+    RedfishCollector c(o);
+    Sweep sweep;
+    ASSERT_EQ(c.Collect(sweep).kind, CollectResult::Kind::kOk);
+    EXPECT_EQ(ValueWith(sweep, "suanli_redfish_server_power_watts", {{"scope", "shared"}}), 1720);
+  }
+  {
+    // Four systems and nothing to tell which is this server: every chassis is exported, none
+    // as this server's power, and the message says what to set.
+    RedfishCollector c(OptionsFor(bmc));
+    Sweep sweep;
+    CollectResult r = c.Collect(sweep);
+    EXPECT_EQ(r.kind, CollectResult::Kind::kOk);
+    EXPECT_NE(r.message.find("set collector_config.redfish.system"), std::string::npos)
+        << r.message;
+    EXPECT_EQ(Watts(sweep, "Chassis", "PowerControl"), 1720);
+    EXPECT_EQ(ServerPoints(sweep), 0u);
+  }
+  {
+    RedfishOptions o = OptionsFor(bmc);
+    o.system = "Node9";
+    RedfishCollector c(o);
+    Sweep sweep;
+    CollectResult r = c.Collect(sweep);
+    EXPECT_EQ(r.kind, CollectResult::Kind::kFailed);
+    EXPECT_NE(r.message.find("system \"Node9\" is not in " + bmc.url() +
+                             "/redfish/v1/Systems (members: Node1, Node2, Node3, Node4)"),
+              std::string::npos)
+        << r.message;
+  }
+}
+
+TEST(RedfishSharedChassisTest, RackAndPowerShelfAreNeverTheServersPower) {
+  {
+    MockupBmc bmc(kRack);
+    RedfishCollector c(OptionsFor(bmc));
+    Sweep sweep;
+    CollectResult r = c.Collect(sweep);
+    ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
+    EXPECT_EQ(Watts(sweep, "Rack12", "PowerControl"), 11840);
+    EXPECT_EQ(Watts(sweep, "PowerShelf1", "EnvironmentMetrics"), 5920);
+    EXPECT_EQ(ServerPoints(sweep), 1u);
+    EXPECT_EQ(ValueWith(sweep, "suanli_redfish_server_power_watts",
+                        {{"chassis", "R640"}, {"scope", "server"}, {"systems", "1"}}),
+              386);
+  }
+  {
+    // The server without a reading: its rack (which its system even links) is no fallback.
+    MockupBmc bmc(kRack);
+    bmc.Replace("/redfish/v1/Chassis/R640/Power", R"({"PowerControl": []})");
+    RedfishCollector c(OptionsFor(bmc));
+    Sweep sweep;
+    CollectResult r = c.Collect(sweep);
+    ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
+    EXPECT_EQ(Watts(sweep, "Rack12", "PowerControl"), 11840);
+    EXPECT_EQ(ServerPoints(sweep), 0u);
+  }
+}
+
+TEST(RedfishSharedChassisTest, ChassisRoles) {
+  for (const char* t : {"StandAlone", "RackMount", "Blade", "Sled", "Cartridge", "Other", ""}) {
+    EXPECT_EQ(ChassisRoleOf(t), ChassisRole::kServer) << t;
+  }
+  for (const char* t : {"Enclosure", "Drawer"}) {
+    EXPECT_EQ(ChassisRoleOf(t), ChassisRole::kEnclosure) << t;
+  }
+  for (const char* t : {"Card", "Component", "Module", "Expansion", "Sidecar", "IPBasedDrive",
+                        "StorageEnclosure"}) {
+    EXPECT_EQ(ChassisRoleOf(t), ChassisRole::kPart) << t;
+  }
+  for (const char* t : {"Rack", "RackGroup", "Row", "Pod", "Zone", "Shelf", "PowerSystem",
+                        "ImmersionTank", "HeatExchanger"}) {
+    EXPECT_EQ(ChassisRoleOf(t), ChassisRole::kFacility) << t;
+  }
+}
+
+TEST(RedfishSharedChassisTest, PlaceholderSerialsAreNoIdentity) {
+  MockupBmc bmc("public-rackmount1");
+  bmc.Replace("/redfish/v1/Chassis/1U",
+              R"({"Id": "1U", "ChassisType": "RackMount",
+                  "SerialNumber": "To Be Filled By O.E.M.",
+                  "UUID": "00000000-0000-0000-0000-000000000000",
+                  "Power": {"@odata.id": "/redfish/v1/Chassis/1U/Power"},
+                  "Links": {"ComputerSystems": [
+                      {"@odata.id": "/redfish/v1/Systems/437XR1138R2"}]}})");
+  RedfishCollector c(OptionsFor(bmc));
+  Sweep sweep;
+  ASSERT_EQ(c.Collect(sweep).kind, CollectResult::Kind::kOk);
+  EXPECT_EQ(ValueOf(sweep, "suanli_redfish_server_power_watts",
+                    {{"chassis", "1U"}, {"systems", "1"}, {"scope", "server"}}),
+            344);
 }
 
 TEST(RedfishCollectorTest, PowerSubsystemSumsSuppliesInService) {
@@ -464,6 +695,8 @@ TEST(RedfishCollectorTest, ReadsTheChassisOnceAndThenOnlyThePowerResource) {
   EXPECT_EQ(count("/redfish/v1/"), 1);
   EXPECT_EQ(count("/redfish/v1/Chassis"), 1);
   EXPECT_EQ(count("/redfish/v1/Chassis/1U"), 1);
+  EXPECT_EQ(count("/redfish/v1/Systems"), 1);
+  EXPECT_EQ(count("/redfish/v1/Systems/437XR1138R2"), 1);
   EXPECT_EQ(count("/redfish/v1/Chassis/1U/EnvironmentMetrics"), 0);
 }
 
@@ -616,7 +849,8 @@ TEST(RedfishCollectorTest, BmcThatNeverAnswersFromTheStart) {
 }
 
 TEST(RedfishCollectorTest, StoppingWaitsForOneRequestNotAWholePoll) {
-  // Every answer takes 300 ms: the first poll needs four (root, Chassis, 1U, Power).
+  // Every answer takes 300 ms: the first poll needs six (root, Chassis, 1U, Systems, its
+  // member, Power).
   MockupBmc bmc("public-rackmount1");
   bmc.SetDelay(milliseconds(300));
   RedfishOptions o = OptionsFor(bmc);
@@ -734,7 +968,8 @@ TEST(RedfishCollectorTest, SendsBasicAuthAndNeverShowsThePassword) {
     ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
     EXPECT_EQ(Watts(sweep, "1U", "PowerControl"), 344);
     auto auths = bmc.authorizations();
-    EXPECT_EQ(auths.size(), 4u);  // root, Chassis, Chassis/1U, Chassis/1U/Power
+    // root, Chassis, Chassis/1U, Systems, Systems/437XR1138R2, Chassis/1U/Power
+    EXPECT_EQ(auths.size(), 6u);
     for (const std::string& a : auths) EXPECT_EQ(a, kBasicAdmin);
   }
   {
@@ -813,6 +1048,7 @@ TEST(RedfishCollectorTest, EveryOptionIsReadAndNothingIsTouched) {
   EXPECT_EQ(r.kind, CollectResult::Kind::kFailed);
   EXPECT_NE(r.message.find("password_file: /nonexistent/bmc-password"), std::string::npos)
       << r.message;
+  EXPECT_TRUE(MakeFrom("url: https://10.0.0.5\nsystem: Node2\n").ok());
 }
 
 TEST(RedfishCollectorTest, OptionErrorsNameTheKey) {
@@ -836,6 +1072,8 @@ TEST(RedfishCollectorTest, OptionErrorsNameTheKey) {
       {"url: https://10.0.0.5\ntimeout: 0s\n", "timeout", "more than 0"},
       {"url: https://10.0.0.5\ninsecure_skip_verify: maybe\n", "insecure_skip_verify", ""},
       {"url: https://10.0.0.5\nchassis: a/b\n", "chassis", "chassis id"},
+      {"url: https://10.0.0.5\nsystem: a b\n", "system", "system id"},
+      {"url: https://10.0.0.5\nchassis: 1U\nsystem: Node2\n", "system", "not both"},
   };
   for (const Case& k : cases) {
     auto made = MakeFrom(k.yaml);
@@ -912,7 +1150,7 @@ int ParseEveryMockupDocument() {
 
 TEST(RedfishJsonReaderTest, ReadsEveryDocumentOfTheMockups) {
   // The project's copies keep the documents the collector can request (tests/fixtures/README.md).
-  EXPECT_EQ(ParseEveryMockupDocument(), 40);
+  EXPECT_EQ(ParseEveryMockupDocument(), 46);
 }
 
 TEST(RedfishJsonReaderTestOnUpstreamTrees, ReadsEveryDocumentOfTheMockups) {
