@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace suanli::agent {
 namespace {
@@ -84,23 +86,37 @@ void NodePower::Derive(Sweep& sweep, int64_t timestamp_ms) {
 
   const char* source = nullptr;
   double watts = 0;
-  if (const Family* rf = sweep.Find("suanli_redfish_power_watts"); rf && !rf->points.empty()) {
-    const Family* age = sweep.Find("suanli_redfish_reading_age_seconds");
-    bool fresh =
-        age == nullptr || std::all_of(age->points.begin(), age->points.end(),
-                                      [&](const Point& p) { return p.value <= max_age_seconds_; });
+  // A reading that covers several servers carries the chassis' identity and its systems, so
+  // that the aggregator counts it once per chassis.
+  const Point* shared_point = nullptr;
+  if (const Family* rf = sweep.Find("suanli_redfish_server_power_watts");
+      rf && !rf->points.empty()) {
+    const Point& p = rf->points[0];
+    std::string_view chassis = LabelOf(p, "chassis");
+    bool fresh = true;
+    if (const Family* age = sweep.Find("suanli_redfish_reading_age_seconds")) {
+      for (const Point& a : age->points) {
+        if (LabelOf(a, "chassis") == chassis) fresh = a.value <= max_age_seconds_;
+      }
+    }
     if (fresh) {
-      source = "redfish";
-      for (const Point& p : rf->points) watts = std::max(watts, p.value);
+      bool shared = LabelOf(p, "scope") == "shared";
+      source = shared ? "redfish_shared" : "redfish";
+      watts = p.value;
+      if (shared) shared_point = &p;
     }
   }
   if (source == nullptr) {
-    auto ipmi = Single(sweep, "suanli_ipmi_dcmi_power_watts");
     auto active = Single(sweep, "suanli_ipmi_dcmi_power_measurement_active");
     auto age = Single(sweep, "suanli_ipmi_dcmi_reading_age_seconds");
-    if (ipmi && active.value_or(1) == 1 && age.value_or(0) <= max_age_seconds_) {
-      source = "ipmi_dcmi";
-      watts = *ipmi;
+    const Family* ipmi = sweep.Find("suanli_ipmi_dcmi_power_watts");
+    if (ipmi && !ipmi->points.empty() && active.value_or(1) == 1 &&
+        age.value_or(0) <= max_age_seconds_) {
+      const Point& p = ipmi->points[0];
+      bool shared = LabelOf(p, "scope") == "shared";
+      source = shared ? "ipmi_dcmi_shared" : "ipmi_dcmi";
+      watts = p.value;
+      if (shared) shared_point = &p;
     }
   }
   if (source == nullptr) {
@@ -146,10 +162,18 @@ void NodePower::Derive(Sweep& sweep, int64_t timestamp_ms) {
   EnergyIntegral& energy = estimated ? estimated_energy_ : measured_energy_;
   energy.Add(watts, timestamp_ms);
   (estimated ? measured_energy_ : estimated_energy_).last_watts = -1;
+  std::vector<Label> labels{{"source", source}};
+  if (shared_point != nullptr) {
+    if (std::string_view id = LabelOf(*shared_point, "chassis_identity"); !id.empty()) {
+      labels.push_back({"chassis_identity", std::string(id)});
+    }
+    labels.push_back({"systems", std::string(LabelOf(*shared_point, "systems"))});
+  }
   sweep.Add("suanli_node_power_watts",
             "Whole-server power; source says which measurement, or \"estimated\" from the CPUs' "
-            "power model and utilization where nothing measures it.",
-            MetricType::kGauge, {{"source", source}}, watts);
+            "power model and utilization where nothing measures it; a *_shared source covers "
+            "the servers of a chassis (chassis_identity, systems), counted once per chassis.",
+            MetricType::kGauge, std::move(labels), watts);
   static const std::vector<Label> kMeasuredLabels, kEstimatedLabels{{"source", "estimated"}};
   sweep.Add("suanli_node_energy_joules_total",
             "Whole-server energy integrated from suanli_node_power_watts since the agent started; "

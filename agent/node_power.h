@@ -2,9 +2,15 @@
 // integral suanli_node_energy_joules_total, derived from what the power collectors put in the
 // sweep. Sources never overlap: the first available in this order wins.
 //
-//   1. redfish           the BMC's chassis power (Redfish); several chassis: the largest,
-//                        since a BMC may report an enclosure and the server inside it
-//   2. ipmi_dcmi         the BMC's DCMI power reading, when measurement is active
+//   1. redfish           the BMC's reading of this server's own chassis
+//                        (suanli_redfish_server_power_watts: the Redfish collector follows the
+//                        server's ComputerSystem to it, never to an enclosure or rack beside it)
+//      redfish_shared    the same, where the reading covers several servers (a multi-node
+//                        chassis, a blade's enclosure); the series carries the chassis'
+//                        identity (chassis_identity) and the servers it covers (systems), so
+//                        the aggregator counts each such chassis once per dc
+//   2. ipmi_dcmi         the BMC's DCMI power reading, when measurement is active;
+//      ipmi_dcmi_shared  where a platform rule says it covers the chassis (ipmi_dcmi.h)
 //   3. acpi_power_meter  the ACPI000D whole-server meter (sum of meters)
 //   4. rapl_psys         RAPL platform (psys) energy rate, plus GPU board power
 //   5. rapl              RAPL package + dram energy rate, plus GPU board power

@@ -40,14 +40,17 @@ TEST(NodePowerTest, PrecedenceNeverSumsOverlappingSources) {
   EXPECT_EQ(PowerPoint(s1).labels, (std::vector<Label>{{"source", "ipmi_dcmi"}}));
   EXPECT_EQ(PowerPoint(s1).value, 450);
 
-  // Redfish beats IPMI; of two chassis, the enclosing (largest) one is the figure.
+  // Redfish beats IPMI; of two chassis, the one the collector chose as this server's is the
+  // figure, never the larger enclosure's.
   Sweep s2;
   s2.Add("suanli_redfish_power_watts", "", MetricType::kGauge, {{"chassis", "1U"}}, 344);
   s2.Add("suanli_redfish_power_watts", "", MetricType::kGauge, {{"chassis", "enc"}}, 926);
+  s2.Add("suanli_redfish_server_power_watts", "", MetricType::kGauge,
+         {{"chassis", "1U"}, {"scope", "server"}, {"systems", "1"}}, 344);
   s2.Add("suanli_ipmi_dcmi_power_watts", "", MetricType::kGauge, {}, 450);
   np.Derive(s2, 11'000);
-  EXPECT_EQ(PowerPoint(s2).labels[0].value, "redfish");
-  EXPECT_EQ(PowerPoint(s2).value, 926);
+  EXPECT_EQ(PowerPoint(s2).labels, (std::vector<Label>{{"source", "redfish"}}));
+  EXPECT_EQ(PowerPoint(s2).value, 344);
 
   // A stale IPMI reading and an inactive measurement fall through to the ACPI meter.
   Sweep s3;
@@ -56,6 +59,50 @@ TEST(NodePowerTest, PrecedenceNeverSumsOverlappingSources) {
   s3.Add("suanli_acpi_power_meter_watts", "", MetricType::kGauge, {{"chip", "acpi"}}, 440);
   np.Derive(s3, 12'000);
   EXPECT_EQ(PowerPoint(s3).labels[0].value, "acpi_power_meter");
+}
+
+TEST(NodePowerTest, SharedReadingsSaySoWithTheChassisIdentity) {
+  NodePower np(seconds(1));
+  // Redfish: the chassis of a 2U four-node server, fresh.
+  Sweep a;
+  a.Add("suanli_redfish_power_watts", "", MetricType::kGauge,
+        {{"chassis", "2U4N"}, {"chassis_identity", "2U4N-S7J00482"}, {"systems", "4"}}, 1648);
+  a.Add("suanli_redfish_server_power_watts", "", MetricType::kGauge,
+        {{"chassis", "2U4N"},
+         {"chassis_identity", "2U4N-S7J00482"},
+         {"systems", "4"},
+         {"scope", "shared"}},
+        1648);
+  a.Add("suanli_redfish_reading_age_seconds", "", MetricType::kGauge, {{"chassis", "2U4N"}}, 3);
+  np.Derive(a, 1000);
+  EXPECT_EQ(PowerPoint(a).labels, (std::vector<Label>{{"source", "redfish_shared"},
+                                                      {"chassis_identity", "2U4N-S7J00482"},
+                                                      {"systems", "4"}}));
+  EXPECT_EQ(PowerPoint(a).value, 1648);
+
+  // Only the server's own chassis' age counts: a stale enclosure beside it does not matter,
+  // a stale own reading does.
+  Sweep b;
+  b.Add("suanli_redfish_server_power_watts", "", MetricType::kGauge,
+        {{"chassis", "Blade3"}, {"scope", "server"}, {"systems", "1"}}, 412);
+  b.Add("suanli_redfish_reading_age_seconds", "", MetricType::kGauge, {{"chassis", "Enclosure"}},
+        600);
+  b.Add("suanli_redfish_reading_age_seconds", "", MetricType::kGauge, {{"chassis", "Blade3"}}, 2);
+  np.Derive(b, 2000);
+  EXPECT_EQ(PowerPoint(b).labels, (std::vector<Label>{{"source", "redfish"}}));
+  EXPECT_EQ(PowerPoint(b).value, 412);
+  Sweep c;
+  c.Add("suanli_redfish_server_power_watts", "", MetricType::kGauge,
+        {{"chassis", "Blade3"}, {"scope", "server"}, {"systems", "1"}}, 412);
+  c.Add("suanli_redfish_reading_age_seconds", "", MetricType::kGauge, {{"chassis", "Blade3"}}, 600);
+  c.Add("suanli_ipmi_dcmi_power_watts", "", MetricType::kGauge,
+        {{"scope", "shared"}, {"chassis_identity", "SD530-J300XYZ"}, {"systems", "4"}}, 1510);
+  np.Derive(c, 3000);
+  // IPMI DCMI under a platform rule that says its reading covers the chassis.
+  EXPECT_EQ(PowerPoint(c).labels, (std::vector<Label>{{"source", "ipmi_dcmi_shared"},
+                                                      {"chassis_identity", "SD530-J300XYZ"},
+                                                      {"systems", "4"}}));
+  EXPECT_EQ(PowerPoint(c).value, 1510);
 }
 
 TEST(NodePowerTest, RaplRatesPlusGpusAndEnergyIntegral) {
