@@ -1,18 +1,22 @@
 #include "agent/collectors/power/ipmi_dcmi.h"
 
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <linux/ipmi.h>
 #include <poll.h>
+#include <spdlog/spdlog.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <utility>
 
 #include "core/config.h"
+#include "core/file_util.h"
 
 namespace suanli::agent {
 
@@ -245,6 +249,74 @@ Result<DcmiPowerReading> ParseDcmiPowerReading(std::span<const uint8_t> b) {
   return r;
 }
 
+// ---- shared chassis ----
+
+DmiNames ReadDmiNames(const std::string& dmi_dir) {
+  auto read = [&](const char* name) {
+    auto text = ReadFileToString(dmi_dir + "/" + name);
+    if (!text.ok()) return std::string();
+    std::string v = std::move(text).value();
+    while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.pop_back();
+    return v;
+  };
+  DmiNames n;
+  n.sys_vendor = read("sys_vendor");
+  n.product_name = read("product_name");
+  n.board_name = read("board_name");
+  n.chassis_serial = read("chassis_serial");  // root only on most kernels
+  return n;
+}
+
+const DcmiChassisPlatform* MatchDcmiChassisPlatform(
+    const std::vector<DcmiChassisPlatform>& platforms, const DmiNames& host) {
+  auto matches = [](const std::string& pattern, const std::string& value) {
+    return pattern.empty() || ::fnmatch(pattern.c_str(), value.c_str(), 0) == 0;
+  };
+  for (const DcmiChassisPlatform& p : platforms) {
+    if (matches(p.sys_vendor, host.sys_vendor) && matches(p.product_name, host.product_name) &&
+        matches(p.board_name, host.board_name)) {
+      return &p;
+    }
+  }
+  return nullptr;
+}
+
+void IpmiDcmiCollector::MatchPlatform() {
+  platform_matched_ = true;
+  if (shared_options_.platforms.empty()) return;
+  DmiNames host = ReadDmiNames(shared_options_.dmi_dir);
+  const DcmiChassisPlatform* p = MatchDcmiChassisPlatform(shared_options_.platforms, host);
+  std::string platform =
+      "\"" + host.sys_vendor + "\" \"" + host.product_name + "\" \"" + host.board_name + "\"";
+  if (p == nullptr) {
+    spdlog::info(
+        "ipmi_dcmi collector: no chassis_platforms rule matches this host ({}): its "
+        "DCMI reading is its own",
+        platform);
+    return;
+  }
+  std::string identity = shared_options_.chassis_identity;
+  if (identity.empty()) identity = host.chassis_serial;
+  std::vector<std::pair<std::string, std::string>> labels{{"scope", "shared"}};
+  if (!identity.empty()) labels.emplace_back("chassis_identity", identity);
+  labels.emplace_back("systems", std::to_string(p->systems));
+  if (identity.empty()) {
+    spdlog::warn(
+        "ipmi_dcmi collector: this host's ({}) DCMI reading covers the {} servers "
+        "of its chassis, but has no chassis identity ({}/chassis_serial unreadable or empty): "
+        "set collector_config.ipmi_dcmi.chassis_identity, the same on every node of the "
+        "chassis; until then the aggregator counts this node's 1/{} of it",
+        platform, p->systems, shared_options_.dmi_dir, p->systems);
+  } else {
+    spdlog::info(
+        "ipmi_dcmi collector: this host's ({}) DCMI reading covers the {} servers "
+        "of its chassis; chassis identity \"{}\"",
+        platform, p->systems, identity);
+  }
+  std::lock_guard lock(mu_);
+  shared_labels_ = std::move(labels);
+}
+
 // ---- collector ----
 
 Result<std::unique_ptr<Collector>> IpmiDcmiCollector::Make(CollectorContext& ctx) {
@@ -253,6 +325,31 @@ Result<std::unique_ptr<Collector>> IpmiDcmiCollector::Make(CollectorContext& ctx
   std::chrono::milliseconds timeout = kDefaultTimeout;
   RETURN_IF_ERROR(ctx.options.Get("timeout", &timeout));
   if (timeout.count() <= 0) return ctx.options.Error("timeout", "must be more than 0");
+  DcmiSharedChassisOptions shared;
+  shared.dmi_dir = ctx.paths.sysfs + "/class/dmi/id";
+  RETURN_IF_ERROR(ctx.options.Get("chassis_identity", &shared.chassis_identity));
+  ASSIGN_OR_RETURN(std::vector<ConfigMap> platforms, ctx.options.List("chassis_platforms"));
+  for (ConfigMap& m : platforms) {
+    DcmiChassisPlatform p;
+    RETURN_IF_ERROR(m.Get("sys_vendor", &p.sys_vendor));
+    RETURN_IF_ERROR(m.Get("product_name", &p.product_name));
+    RETURN_IF_ERROR(m.Get("board_name", &p.board_name));
+    int64_t systems = 0;
+    RETURN_IF_ERROR(m.Get("systems", &systems));
+    RETURN_IF_ERROR(m.Finish());
+    if (p.sys_vendor.empty() && p.product_name.empty() && p.board_name.empty()) {
+      return m.Error("",
+                     "want at least one of sys_vendor, product_name, board_name (shell "
+                     "globs on /sys/class/dmi/id)");
+    }
+    if (systems < 2 || systems > 1024) {
+      return m.Error("systems",
+                     "want the number of servers whose power the reading covers, "
+                     "at least 2");
+    }
+    p.systems = static_cast<int>(systems);
+    shared.platforms.push_back(std::move(p));
+  }
   std::vector<std::string> paths;
   if (ctx.options.Has("device")) {
     if (!IsDeviceName(device)) {
@@ -266,8 +363,10 @@ Result<std::unique_ptr<Collector>> IpmiDcmiCollector::Make(CollectorContext& ctx
       paths.push_back(ctx.paths.devfs + "/" + name);
     }
   }
-  return std::unique_ptr<Collector>(std::make_unique<IpmiDcmiCollector>(
-      std::make_unique<IpmiDeviceTransport>(std::move(paths)), ctx.sample_interval, timeout));
+  auto c = std::make_unique<IpmiDcmiCollector>(
+      std::make_unique<IpmiDeviceTransport>(std::move(paths)), ctx.sample_interval, timeout);
+  c->set_shared_chassis(std::move(shared));
+  return std::unique_ptr<Collector>(std::move(c));
 }
 
 IpmiDcmiCollector::IpmiDcmiCollector(std::unique_ptr<IpmiTransport> transport,
@@ -282,6 +381,7 @@ IpmiDcmiCollector::IpmiDcmiCollector(std::unique_ptr<IpmiTransport> transport,
 IpmiDcmiCollector::~IpmiDcmiCollector() { poller_.Stop(); }
 
 void IpmiDcmiCollector::Poll() {
+  if (!platform_matched_) MatchPlatform();
   auto response =
       transport_->Request(kDcmiNetFn, kDcmiGetPowerReading, kDcmiGetPowerReadingData, timeout_);
   CollectResult outcome;
@@ -344,8 +444,12 @@ CollectResult IpmiDcmiCollector::Collect(Sweep& out) {
             "the BMC reports DCMI power measurement not active (power reading state " +
                 Hex(r.state) + ")"};
   }
-  out.Add("suanli_ipmi_dcmi_power_watts", "Whole-server power the BMC measures now (DCMI).",
-          MetricType::kGauge, {}, r.current_watts);
+  std::vector<Label> labels;
+  for (const auto& [name, value] : shared_labels_) labels.push_back({name, value});
+  out.Add("suanli_ipmi_dcmi_power_watts",
+          "Whole-server power the BMC measures now (DCMI); scope=\"shared\" where a platform rule "
+          "says it covers the chassis' servers.",
+          MetricType::kGauge, std::move(labels), r.current_watts);
   out.Add("suanli_ipmi_dcmi_power_average_watts",
           "Average whole-server power over the BMC's DCMI statistics period.", MetricType::kGauge,
           {}, r.average_watts);

@@ -3,8 +3,9 @@
 // through the Linux IPMI device (/dev/ipmi0, ipmi_devintf) to the BMC's system interface. No
 // ipmitool: one ioctl to send, poll() with a timeout, one ioctl to receive.
 //
-// Families (no labels; watts are whole numbers, as DCMI gives them):
-//   suanli_ipmi_dcmi_power_watts               gauge  current power
+// Families (no labels but the shared ones below; watts are whole numbers, as DCMI gives them):
+//   suanli_ipmi_dcmi_power_watts               gauge  current power; where a platform rule
+//       says the reading covers the chassis: {scope="shared", chassis_identity, systems}
 //   suanli_ipmi_dcmi_power_average_watts       gauge  average over the BMC's statistics period
 //   suanli_ipmi_dcmi_power_min_watts           gauge  minimum over that period
 //   suanli_ipmi_dcmi_power_max_watts           gauge  maximum over that period
@@ -30,9 +31,20 @@
 // The device stays open across polls and is reopened after any error. A host without a device
 // node is looked at again once a minute, not every interval.
 //
+// Shared chassis: on multi-node platforms (2U4N and other chassis of several servers with one
+// power supply bay) some BMCs answer Get Power Reading with the whole chassis' power, the same
+// figure on every node. DCMI has no field that says so, so a rule per platform does: the
+// first rule whose patterns all match this host's SMBIOS names (sys_vendor, product_name,
+// board_name under /sys/class/dmi/id, shell globs) makes the reading shared by `systems`
+// servers; its identity is chassis_identity, else SMBIOS chassis_serial (the enclosure's
+// serial on such platforms). No platform is built in: the project holds no measurement that
+// shows one. Tell one by comparing the nodes' readings of one chassis: equal figures that
+// move together are the chassis'. The rule matched, or that none did, is logged once.
+//
 // Options (collector_config.ipmi_dcmi): device: the node under the device root (default: the
 // first of ipmi0, ipmi/0, ipmidev/0 that exists, as ipmitool looks); timeout: per request
-// (default 2s).
+// (default 2s); chassis_platforms: a list of {sys_vendor, product_name, board_name, systems}
+// (at least one pattern; systems at least 2); chassis_identity: overrides chassis_serial.
 // Thread-safety: Collect() from one thread at a time; the poller thread shares only the state
 // guarded by mu_. An IpmiTransport is used from one thread at a time. Destroying the collector
 // waits for the request in flight (at most `timeout`).
@@ -121,6 +133,29 @@ Result<DcmiPowerReading> ParseDcmiPowerReading(std::span<const uint8_t> response
 // "invalid command", "node busy", ... for an IPMI completion code; "unknown" when not standard.
 const char* IpmiCompletionCodeText(uint8_t code);
 
+// A platform whose DCMI reading covers its whole chassis: each pattern (a shell glob; empty:
+// any) must match the host's SMBIOS name of that field.
+struct DcmiChassisPlatform {
+  std::string sys_vendor, product_name, board_name;
+  int systems = 0;  // servers in the chassis, at least 2
+};
+
+// The host's SMBIOS names (/sys/class/dmi/id), as far as readable.
+struct DmiNames {
+  std::string sys_vendor, product_name, board_name, chassis_serial;
+};
+DmiNames ReadDmiNames(const std::string& dmi_dir);
+
+// The first platform that matches `host`; nullptr when none does.
+const DcmiChassisPlatform* MatchDcmiChassisPlatform(
+    const std::vector<DcmiChassisPlatform>& platforms, const DmiNames& host);
+
+struct DcmiSharedChassisOptions {
+  std::vector<DcmiChassisPlatform> platforms;
+  std::string chassis_identity;  // empty: the host's SMBIOS chassis_serial
+  std::string dmi_dir;           // "<sysfs>/class/dmi/id"
+};
+
 class IpmiDcmiCollector : public Collector {
  public:
   static constexpr std::chrono::milliseconds kDefaultTimeout{2000};
@@ -133,19 +168,27 @@ class IpmiDcmiCollector : public Collector {
                     std::chrono::milliseconds timeout, const Clock& clock = SystemClock::Get());
   ~IpmiDcmiCollector() override;
 
+  // Rules for shared chassis; before the first Collect().
+  void set_shared_chassis(DcmiSharedChassisOptions options) {
+    shared_options_ = std::move(options);
+  }
+
   CollectResult Collect(Sweep& out) override;
 
   // After the first wait for the poller, Collect() only copies what the poller fetched.
   bool MayBlockNow() const override { return !waited_first_; }
 
  private:
-  void Poll();  // on the poller thread
+  void Poll();           // on the poller thread
+  void MatchPlatform();  // on the poller thread, once
 
   std::unique_ptr<IpmiTransport> transport_;
   const std::chrono::milliseconds interval_;
   const std::chrono::milliseconds timeout_;
   const Clock& clock_;
   bool waited_first_ = false;  // Collect() thread only
+  DcmiSharedChassisOptions shared_options_;
+  bool platform_matched_ = false;  // poller thread only
 
   std::mutex mu_;
   // The latest successful reading and when it arrived.
@@ -154,6 +197,8 @@ class IpmiDcmiCollector : public Collector {
   // The outcome of the latest finished poll (Ok when it gave reading_).
   CollectResult last_;
   bool polled_ = false;
+  // Set when a platform rule says the reading covers the chassis: the labels of the watts.
+  std::vector<std::pair<std::string, std::string>> shared_labels_;
 
   BmcPoller poller_;  // last: stopped before the members its thread uses go away
 };

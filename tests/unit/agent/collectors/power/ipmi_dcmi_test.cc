@@ -484,6 +484,109 @@ TEST(IpmiDcmiDeviceTest, OptionErrorsNameTheKey) {
   }
 }
 
+// ---- shared chassis ----
+
+// A node of a four-node chassis, as SMBIOS names it.
+void WriteDmi(const TempTree& t, const std::string& chassis_serial) {
+  t.Write("sys_vendor", "Lenovo\n");
+  t.Write("product_name", "ThinkSystem SD530 -[7X21CTO1WW]-\n");
+  t.Write("board_name", "7X21CTO1WW\n");
+  t.Write("chassis_serial", chassis_serial + "\n");
+}
+
+DcmiSharedChassisOptions Sd530Rule(const TempTree& dmi) {
+  DcmiSharedChassisOptions o;
+  o.platforms.push_back({"", "ThinkSystem SD530*", "", 4});
+  o.dmi_dir = dmi.root();
+  return o;
+}
+
+TEST(IpmiDcmiSharedChassisTest, APlatformRuleMarksTheReadingAsTheChassis) {
+  TempTree dmi;
+  WriteDmi(dmi, "J300XYZ");
+  auto s = Script({{kActive200W}});
+  IpmiDcmiCollector c(std::make_unique<FakeTransport>(s), kHour, milliseconds(2000));
+  c.set_shared_chassis(Sd530Rule(dmi));
+  Sweep sweep;
+  ASSERT_EQ(c.Collect(sweep).kind, CollectResult::Kind::kOk);
+  EXPECT_EQ(ValueOf(sweep, "suanli_ipmi_dcmi_power_watts",
+                    {{"scope", "shared"}, {"chassis_identity", "J300XYZ"}, {"systems", "4"}}),
+            200);
+  // The statistics stay as they are: only the figure taken as power says what it covers.
+  EXPECT_EQ(ValueOf(sweep, "suanli_ipmi_dcmi_power_average_watts"), 190);
+}
+
+TEST(IpmiDcmiSharedChassisTest, IdentityFromTheOptionElseNone) {
+  TempTree dmi;
+  WriteDmi(dmi, "");
+  {
+    auto s = Script({{kActive200W}});
+    IpmiDcmiCollector c(std::make_unique<FakeTransport>(s), kHour, milliseconds(2000));
+    DcmiSharedChassisOptions o = Sd530Rule(dmi);
+    o.chassis_identity = "rack7-u12";
+    c.set_shared_chassis(o);
+    Sweep sweep;
+    ASSERT_EQ(c.Collect(sweep).kind, CollectResult::Kind::kOk);
+    EXPECT_EQ(ValueOf(sweep, "suanli_ipmi_dcmi_power_watts",
+                      {{"scope", "shared"}, {"chassis_identity", "rack7-u12"}, {"systems", "4"}}),
+              200);
+  }
+  {
+    // No identity anywhere: still shared (the aggregator counts this node's quarter), warned.
+    auto s = Script({{kActive200W}});
+    IpmiDcmiCollector c(std::make_unique<FakeTransport>(s), kHour, milliseconds(2000));
+    c.set_shared_chassis(Sd530Rule(dmi));
+    Sweep sweep;
+    ASSERT_EQ(c.Collect(sweep).kind, CollectResult::Kind::kOk);
+    EXPECT_EQ(
+        ValueOf(sweep, "suanli_ipmi_dcmi_power_watts", {{"scope", "shared"}, {"systems", "4"}}),
+        200);
+  }
+}
+
+TEST(IpmiDcmiSharedChassisTest, OtherPlatformsKeepTheirOwnReading) {
+  TempTree dmi;
+  WriteDmi(dmi, "J300XYZ");
+  dmi.Write("product_name", "ThinkSystem SR650\n");
+  auto s = Script({{kActive200W}});
+  IpmiDcmiCollector c(std::make_unique<FakeTransport>(s), kHour, milliseconds(2000));
+  c.set_shared_chassis(Sd530Rule(dmi));
+  Sweep sweep;
+  ASSERT_EQ(c.Collect(sweep).kind, CollectResult::Kind::kOk);
+  EXPECT_EQ(ValueOf(sweep, "suanli_ipmi_dcmi_power_watts"), 200);
+
+  // Every pattern of a rule must match; the first matching rule wins.
+  DmiNames host{"Lenovo", "ThinkSystem SD530", "7X21", ""};
+  std::vector<DcmiChassisPlatform> rules{{"Dell*", "ThinkSystem SD530", "", 2},
+                                         {"Lenovo", "ThinkSystem SD5?0", "", 4},
+                                         {"", "*", "", 8}};
+  const DcmiChassisPlatform* m = MatchDcmiChassisPlatform(rules, host);
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->systems, 4);
+  EXPECT_EQ(MatchDcmiChassisPlatform({}, host), nullptr);
+}
+
+TEST(IpmiDcmiSharedChassisTest, PlatformOptionsAreCheckedWithTheirKey) {
+  EXPECT_NE(MakeWith("/nonexistent",
+                     "chassis_identity: rack7-u12\n"
+                     "chassis_platforms:\n"
+                     "  - {sys_vendor: Lenovo, product_name: \"ThinkSystem SD530*\", "
+                     "board_name: \"*\", systems: 4}\n"),
+            nullptr);
+  const std::pair<const char*, const char*> cases[] = {
+      {"chassis_platforms:\n  - {systems: 4}\n", "at least one of sys_vendor"},
+      {"chassis_platforms:\n  - {product_name: X, systems: 1}\n", "systems"},
+      {"chassis_platforms:\n  - {product_name: X}\n", "systems"},
+      {"chassis_platforms:\n  - {product_name: X, systems: 4, model: Y}\n", "model"},
+  };
+  for (const auto& [yaml, what] : cases) {
+    Status error;
+    EXPECT_EQ(MakeWith("/nonexistent", yaml, &error), nullptr) << yaml;
+    EXPECT_NE(error.message().find("agent.yml:2:"), std::string::npos) << error.message();
+    EXPECT_NE(error.message().find(what), std::string::npos) << error.message();
+  }
+}
+
 TEST(IpmiDcmiDeviceTest, MakeTouchesNothing) {
   // Built for --config.check against a device root that does not exist: fine, and destroying
   // a collector that never ran starts and joins nothing.
