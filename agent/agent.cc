@@ -139,7 +139,7 @@ void Agent::StartPipeline() {
   }
   auto timeout = std::min(config_.collector_timeout, config_.sample_interval * 9 / 10);
   sampler_ = std::make_unique<Sampler>(std::move(built).value(), timeout, *registry_);
-  links_ = std::make_unique<Links>(config_.links);
+  links_ = std::make_unique<Links>(config_.links, config_.sample_interval);
   encoder_ = std::make_unique<WriteRequestEncoder>(config_.labels);
   node_power_ = std::make_unique<NodePower>(config_.sample_interval);
   warned_missing_links_ = false;

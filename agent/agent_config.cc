@@ -300,6 +300,7 @@ Status Finalize(AgentConfig* c) {
     ConfigMap options = section->second;  // a copy: its read keys are its own
     ASSIGN_OR_RETURN(DeviceFilter filter, DeviceFilter::FromOptions(options));
     for (const LinkSpec& link : c->links) {
+      if (link.snmp) continue;  // a router's interface, not a NIC of this server
       if (!filter.Accepts(link.device)) {
         return options.Error(
             filter.include_set() ? DeviceFilter::kIncludeKey : DeviceFilter::kExcludeKey,

@@ -1,5 +1,6 @@
 #include "agent/links.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -48,16 +49,39 @@ Result<std::vector<LinkSpec>> ParseLinks(ConfigMap& root) {
     RETURN_IF_ERROR(m.Get("name", &l.name));
     RETURN_IF_ERROR(m.Get("peer_dc", &l.peer_dc));
     RETURN_IF_ERROR(m.Get("capacity", &capacity));
-    if (l.device.empty()) return m.Error("device", "is required");
+    const bool router = m.Has("snmp");
+    if (router) {
+      if (m.Has("device")) {
+        return m.Error(
+            "device", "set device (a NIC of this server) or snmp (a router's interface), not both");
+      }
+      ASSIGN_OR_RETURN(ConfigMap snmp, m.Map("snmp"));
+      ASSIGN_OR_RETURN(l.snmp, ParseSnmpLinkOptions(snmp));
+    } else if (l.device.empty()) {
+      return m.Error("device", "is required (or snmp, for a link that ends on a router)");
+    }
     if (l.name.empty()) return m.Error("name", "is required");
     if (l.peer_dc.empty()) return m.Error("peer_dc", "is required");
-    if (capacity.empty()) return m.Error("capacity", "is required (e.g. 100G)");
-    auto bps = ParseBitsPerSecond(capacity);
-    if (!bps.ok()) return m.Error("capacity", bps.status().message());
-    l.capacity_bits_per_second = *bps;
+    if (capacity.empty() && !router) return m.Error("capacity", "is required (e.g. 100G)");
+    if (!capacity.empty()) {
+      auto bps = ParseBitsPerSecond(capacity);
+      if (!bps.ok()) return m.Error("capacity", bps.status().message());
+      l.capacity_bits_per_second = *bps;
+    }
     RETURN_IF_ERROR(m.Finish());
     for (const LinkSpec& other : links) {
       if (other.name == l.name) return m.Error("name", "link \"" + l.name + "\" declared twice");
+      // One router, one session: its figures are labelled by target alone.
+      if (l.snmp && other.snmp && other.snmp->session.target == l.snmp->session.target &&
+          !(other.snmp->session == l.snmp->session &&
+            other.snmp->community_file == l.snmp->community_file &&
+            other.snmp->auth_passphrase_file == l.snmp->auth_passphrase_file &&
+            other.snmp->priv_passphrase_file == l.snmp->priv_passphrase_file)) {
+        return m.Error("snmp", "router " + l.snmp->session.target + " is polled by link \"" +
+                                   other.name +
+                                   "\" with other settings: links on one router share its "
+                                   "version, credentials, timeout and retries");
+      }
     }
     links.push_back(std::move(l));
   }
@@ -76,8 +100,25 @@ const Point* FindDevice(const Family* f, const std::string& device) {
 }
 }  // namespace
 
-std::vector<std::string> Links::Derive(Sweep& sweep) const {
+Links::Links(std::vector<LinkSpec> specs, std::chrono::milliseconds snmp_interval) {
+  std::vector<SnmpLink> routers;
+  for (LinkSpec& l : specs) {
+    if (l.snmp) {
+      routers.push_back({l.name, l.peer_dc, l.capacity_bits_per_second, *l.snmp});
+    } else {
+      specs_.push_back(std::move(l));
+    }
+  }
+  if (!routers.empty()) {
+    routers_ = std::make_unique<SnmpLinkPoller>(
+        std::move(routers),
+        std::max<std::chrono::milliseconds>(snmp_interval, std::chrono::seconds(5)));
+  }
+}
+
+std::vector<std::string> Links::Derive(Sweep& sweep) {
   std::vector<std::string> missing;
+  if (routers_ != nullptr) routers_->AddTo(sweep);
   if (specs_.empty()) return missing;
   const Family* rx = sweep.Find("node_network_receive_bytes_total");
   const Family* tx = sweep.Find("node_network_transmit_bytes_total");
@@ -97,9 +138,11 @@ std::vector<std::string> Links::Derive(Sweep& sweep) const {
     std::vector<Label> id = {{"link", l.name}, {"peer_dc", l.peer_dc}};
     std::vector<Label> with_device = {
         {"device", l.device}, {"link", l.name}, {"peer_dc", l.peer_dc}};
-    out.push_back({"suanli_link_capacity_bits_per_second",
-                   "Provisioned capacity of an inter-dc link, from the agent's configuration.",
-                   MetricType::kGauge, id, l.capacity_bits_per_second});
+    out.push_back(
+        {"suanli_link_capacity_bits_per_second",
+         "Provisioned capacity of an inter-dc link: configured, else the router interface's "
+         "ifHighSpeed.",
+         MetricType::kGauge, id, l.capacity_bits_per_second});
     if (r == nullptr || t == nullptr) {
       missing.push_back(l.device);
       continue;

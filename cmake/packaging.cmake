@@ -127,9 +127,10 @@ set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
 # The agent loads libcurl.so.4 (https:// endpoints, Redfish), libssl.so.3 (TLS) and
 # libcrypt.so.1 (basic auth) with dlopen when first needed (agent/lazy_*.cc), which
 # dpkg-shlibdeps cannot see; the versions are those it computes for the aggregator, which links
-# the same libraries.
+# the same libraries. libnetsnmp.so.40 (router links) is loaded the same way
+# (agent/collectors/network/snmp_client.cc); 5.9 is the version whose headers it is built with.
 set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS
-    "adduser, libcurl4 (>= 7.16.2), libssl3 (>= 3.0.0), libcrypt1 (>= 1:4.1.0)")
+    "adduser, libcurl4 (>= 7.16.2), libssl3 (>= 3.0.0), libcrypt1 (>= 1:4.1.0), libsnmp40 (>= 5.9)")
 
 set(CPACK_DEBIAN_AGENT_DESCRIPTION
 "Suanli agent: server utilization, network and power telemetry

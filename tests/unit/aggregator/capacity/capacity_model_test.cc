@@ -326,6 +326,40 @@ TEST(CapacityViewTest, LinksSumThroughputAndKeepTheDeclaredCapacity) {
   EXPECT_DOUBLE_EQ(l.receive_utilization(), 0.16);
 }
 
+// A router link (agent/collectors/network/snmp_links.h) carries source="snmp:TARGET" and the
+// router's interface as device; the model keys links by (link, peer_dc) and sums devices, so
+// it reads them as a NIC's. A router restart makes the counters go back: a reset, never a
+// negative throughput.
+TEST(CapacityViewTest, RouterLinksWithASourceLabelAndARestart) {
+  CapacityModel m(Options());
+  Node agent{"gansu", "lz1", "a"};
+  const std::vector<Label> link = {
+      {"link", "passage"}, {"peer_dc", "sh1"}, {"source", "snmp:10.0.0.1:161"}};
+  auto dev = link;
+  dev.push_back({"device", "Ethernet1/1"});
+  auto sweep = [&](int64_t ts, double rx) {
+    m.Observe({At(agent, "suanli_link_receive_bytes_total", dev, ts, rx),
+               At(agent, "suanli_link_transmit_bytes_total", dev, ts, rx / 2),
+               At(agent, "suanli_link_capacity_bits_per_second", link, ts, 400e9)});
+  };
+  sweep(10'000, 1e12);
+  sweep(20'000, 1e12 + 1e10);
+  CapacitySnapshot s = m.Snapshot(20'000);
+  const LinkFigures& l = s.links.at({"gansu", "lz1", "passage", "sh1"});
+  EXPECT_DOUBLE_EQ(l.capacity_bytes_per_second, 50e9);
+  EXPECT_DOUBLE_EQ(l.receive_bytes_per_second, 1e9);
+  EXPECT_DOUBLE_EQ(l.transmit_bytes_per_second, 0.5e9);
+  sweep(30'000, 2e9);  // the router restarted: its counters start again from 0
+  CapacitySnapshot s_after = m.Snapshot(30'000);
+  const LinkFigures& after = s_after.links.at({"gansu", "lz1", "passage", "sh1"});
+  EXPECT_GE(after.receive_bytes_per_second, 0);
+  EXPECT_GE(after.transmit_bytes_per_second, 0);
+  sweep(40'000, 2e9 + 1e10);  // and the next interval's rate is right again
+  CapacitySnapshot s_later = m.Snapshot(40'000);
+  const LinkFigures& later = s_later.links.at({"gansu", "lz1", "passage", "sh1"});
+  EXPECT_DOUBLE_EQ(later.receive_bytes_per_second, 1e9);
+}
+
 TEST(CapacityViewTest, PueFromTheMeterElseFromTheConfiguration) {
   CapacityOptions o = Options();
   o.facility_power_watts[{"gansu", "dc1"}] = 1500;
