@@ -34,6 +34,7 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
@@ -394,8 +395,10 @@ struct SeriesEntry {
   // Head state (head_mu).
   bool max_known = false;
   bool has_head = false;
-  bool head_dirty = false;       // changed since the last checkpoint
-  bool closing_pending = false;  // its previous window waits in Impl::closing
+  bool head_dirty = false;  // changed since the last checkpoint
+  // Its previous window, waiting in Impl::closing (a deque: the element stays where it is
+  // until popped), or nullptr.
+  const ChunkEncoder* closing_chunk = nullptr;
   int64_t max_ts = kNoSamples;
   ChunkEncoder head;  // the open chunk of window head.window_start (when has_head)
 
@@ -575,6 +578,7 @@ struct RocksDbStore::Impl {
   std::deque<CommitItem*> queue;
   bool leader_busy = false;
   uint64_t written_seq = 0;  // every item with seq <= this is written (commit_mu)
+  uint64_t done_seq = 0;     // every item with seq <= this is done: written, kept or failed
   // The first seq of the first group whose write failed, and its error (commit_mu).
   uint64_t failed_seq = std::numeric_limits<uint64_t>::max();
   Status failed_status;
@@ -711,6 +715,10 @@ struct RocksDbStore::Impl {
   // the error of a failed group among them.
   Status WaitDurable(uint64_t seq);
   void WaitWritten(uint64_t seq);
+  // Waits until every batch queued with a seq <= `seq` is done (written, kept while the disk
+  // is full, or failed), leading a group if none is led. Needs no head_mu: reads wait here
+  // for batches queued before they copied the heads, while appends go on.
+  void WaitDone(uint64_t seq);
   void Lead(std::unique_lock<std::mutex>& lock);
   Status Fail(const rocksdb::Status& s);
 
@@ -1070,6 +1078,7 @@ void RocksDbStore::Impl::Lead(std::unique_lock<std::mutex>& lock) {
     if (keep) unwritten.emplace_back(item->seq, item->wb);
     item->status = status;
     item->done = true;
+    done_seq = std::max(done_seq, item->seq);
     if (!keep) written_seq = std::max(written_seq, item->seq);
   }
   leader_busy = false;
@@ -1144,6 +1153,18 @@ bool RocksDbStore::Impl::TryResume() {
   leader_busy = false;
   commit_cv.notify_all();
   return s.ok();
+}
+
+void RocksDbStore::Impl::WaitDone(uint64_t seq) {
+  std::unique_lock lock(commit_mu);
+  while (done_seq < seq) {
+    if (!leader_busy) {
+      if (queue.empty()) return;  // nothing left to wait for
+      Lead(lock);
+    } else {
+      commit_cv.wait(lock);
+    }
+  }
 }
 
 // Every queued item is written (reads under head_mu see all closed chunks). Caller holds
@@ -1245,7 +1266,7 @@ Status RocksDbStore::Impl::WriteClosingLocked(rocksdb::WriteBatch* wb, size_t ma
     std::vector<Sample> samples;
     RETURN_IF_ERROR(DecodeChunk(c.chunk.Finish(), c.chunk.window_start(), &samples));
     RETURN_IF_ERROR(WriteClosedWindow(wb, c.entry->id, c.chunk.window_start(), samples));
-    c.entry->closing_pending = false;
+    c.entry->closing_chunk = nullptr;
     closing.pop_front();
   }
   return Status::Ok();
@@ -1462,7 +1483,7 @@ Result<bool> RocksDbStore::Impl::ApplyInOrderLocked(const std::vector<Pending>& 
     if (e->max_ts != kNoSamples && pending[begin].ts <= e->max_ts) return false;
     const bool head_window = e->has_head && window == e->head.window_start();
     if (!head_window) {
-      if (e->closing_pending) return false;  // two windows behind: the general path
+      if (e->closing_chunk != nullptr) return false;  // two windows behind: the general path
       if (e->has_head && window < e->head.window_start()) return false;
       if (e->max_ts != kNoSamples && e->max_ts >= window) return false;
     }
@@ -1495,7 +1516,7 @@ Result<bool> RocksDbStore::Impl::ApplyInOrderLocked(const std::vector<Pending>& 
       if (e->has_head) {
         // Written later by the background thread (see `closing`); the head count stays.
         closing.push_back({e, std::move(e->head)});
-        e->closing_pending = true;
+        e->closing_chunk = &closing.back().chunk;
       } else {
         head_series.fetch_add(1, std::memory_order_relaxed);
       }
@@ -1860,6 +1881,9 @@ Result<std::vector<SeriesSamples>> RocksDbStore::SelectImpl(
     int64_t head_window = kNoSamples;
     std::string head;  // the open chunk, if any
     bool has_head = false;
+    int64_t closing_window = kNoSamples;
+    std::string closing;  // the previous window, closed but not yet written, if any
+    bool has_closing = false;
     std::vector<Sample> samples;
     std::vector<rollup::Record> records;
   };
@@ -1881,19 +1905,32 @@ Result<std::vector<SeriesSamples>> RocksDbStore::SelectImpl(
   }
   const int64_t wlo = WindowOf(min_ms), whi = WindowOf(max_ms);
   {
-    // Heads, after every queued write is in RocksDB: a window closed by a batch in flight is
-    // then either still in the head copy or already readable below.
-    std::lock_guard lock(d.head_mu);
-    RETURN_IF_ERROR(d.FlushClosingLocked());
-    d.WaitWritten(0);
-    for (Found& f : series) {
-      SeriesEntry* e = f.entry;
-      if (e->has_head && e->head.window_start() >= wlo && e->head.window_start() <= whi) {
-        f.has_head = true;
-        f.head_window = e->head.window_start();
-        f.head = e->head.Finish();
+    // Copies of the open chunks and of the closed ones not yet written (`closing`), under
+    // head_mu but without writing or reading RocksDB there, so that a query never holds
+    // ingest up (at an hour boundary every series has a closing chunk). Then, outside the
+    // lock, every batch queued before the copy is waited for: a window such a batch closed is
+    // then readable below, and a window copied here is skipped there (the copy holds all of
+    // it that this query can see).
+    uint64_t queued_before = 0;
+    {
+      std::lock_guard lock(d.head_mu);
+      for (Found& f : series) {
+        SeriesEntry* e = f.entry;
+        if (e->has_head && e->head.window_start() >= wlo && e->head.window_start() <= whi) {
+          f.has_head = true;
+          f.head_window = e->head.window_start();
+          f.head = e->head.Finish();
+        }
+        const ChunkEncoder* c = e->closing_chunk;
+        if (c != nullptr && c->window_start() >= wlo && c->window_start() <= whi) {
+          f.has_closing = true;
+          f.closing_window = c->window_start();
+          f.closing = c->Finish();
+        }
       }
+      queued_before = d.next_seq - 1;
     }
+    d.WaitDone(queued_before);
   }
 
   SnapshotGuard snapshot(d.db);
@@ -1920,7 +1957,9 @@ Result<std::vector<SeriesSamples>> RocksDbStore::SelectImpl(
         for (it->Seek(lower); it->Valid() && it->key().compare(upper) <= 0; it->Next()) {
           if (it->key().size() != 16) return Internal("malformed chunk key");
           int64_t window = UnflipTimestamp(GetBE64(it->key().data() + 8));
-          if (f.has_head && window == f.head_window) continue;  // the head holds all of it
+          // A copy taken above holds all of that window.
+          if (f.has_head && window == f.head_window) continue;
+          if (f.has_closing && window == f.closing_window) continue;
           if (res == 0) {
             std::vector<Sample> chunk;
             RETURN_IF_ERROR(DecodeChunk(View(it->value()), window, &chunk));
@@ -1940,9 +1979,11 @@ Result<std::vector<SeriesSamples>> RocksDbStore::SelectImpl(
     }
   }
   for (Found& f : series) {
-    if (f.has_head) {
+    for (auto [has, chunk, window] : {std::tuple{f.has_head, &f.head, f.head_window},
+                                      std::tuple{f.has_closing, &f.closing, f.closing_window}}) {
+      if (!has) continue;
       std::vector<Sample> head;
-      RETURN_IF_ERROR(DecodeChunk(f.head, f.head_window, &head));
+      RETURN_IF_ERROR(DecodeChunk(*chunk, window, &head));
       if (res == 0) {
         size_t before = f.samples.size();
         for (const Sample& s : head) {

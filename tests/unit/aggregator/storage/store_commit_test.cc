@@ -203,5 +203,50 @@ TEST_F(StoreCommitTest, FullDiskRefusesUntilItResumesThenTheRetryIsDurable) {
   EXPECT_EQ(write_failed_calls_.load(), 0);
 }
 
+// A query never holds ingest up. A batch that closed an hour (its series' previous window waits
+// to be written) is held before its WAL sync, a query over both hours waits for it, and
+// meanwhile a new series is still applied to the heads: the query waits outside the lock that
+// appends take. Once the sync goes on, the query answers both hours.
+TEST_F(StoreCommitTest, AQueryWaitingForACommitLeavesAppendsRunning) {
+  const Labels s1{{"__name__", "power_watts"}, {"dc", "d1"}};
+  ASSERT_TRUE(store_->Append({TimeSeries{s1, {{60'000, 1.0}}}}).ok());
+  ASSERT_EQ(store_->Stats().head_series, 1u);
+  gate_.Arm(/*fail=*/false);
+  std::thread closes_the_hour([&] {
+    EXPECT_TRUE(store_->Append({TimeSeries{s1, {{3'660'000, 2.0}}}}).ok());
+  });
+  gate_.WaitHeld();
+  auto query = std::async(std::launch::async, [&] {
+    return store_->Select({{MatcherSpec::kEqual, "__name__", "power_watts"}}, 0, 7'200'000);
+  });
+  // Long enough for the query to reach its wait (were it to hold the head lock there, the
+  // append below could not be applied until the gate opens).
+  EXPECT_EQ(query.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  std::thread new_series([&] {
+    EXPECT_TRUE(
+        store_->Append({TimeSeries{Labels{{"__name__", "power_watts"}, {"dc", "d2"}}, {{0, 5.0}}}})
+            .ok());
+  });
+  bool applied = false;
+  for (int i = 0; i < 1000 && !applied; ++i) {
+    applied = store_->Stats().head_series == 2;
+    if (!applied) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(applied) << "an append waited for a query";
+  gate_.Release();
+  closes_the_hour.join();
+  new_series.join();
+  auto read = query.get();
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_GE(read->size(), 1u);
+  const SeriesSamples& got = read->front();
+  EXPECT_EQ(got.labels, s1);
+  ASSERT_EQ(got.samples.size(), 2u);
+  EXPECT_EQ(got.samples[0].timestamp_ms, 60'000);
+  EXPECT_EQ(got.samples[0].value, 1.0);
+  EXPECT_EQ(got.samples[1].timestamp_ms, 3'660'000);
+  EXPECT_EQ(got.samples[1].value, 2.0);
+}
+
 }  // namespace
 }  // namespace suanli::storage
