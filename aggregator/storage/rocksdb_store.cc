@@ -563,9 +563,10 @@ struct RocksDbStore::Impl {
   // Chunks of windows the in-order path left behind, not yet written as closed windows. At an
   // hour boundary every series moves on at once, and closing ~30 us per chunk inline would
   // stall ingest for many seconds at 1M series: the background thread writes them in small
-  // batches instead. Anything that reads or rewrites closed windows (the general Append path,
-  // Select, checkpoint, retention) first writes them all (FlushClosingLocked), so it sees
-  // what it saw before. Their samples stay in the head log and checkpoint until written.
+  // batches instead. Anything that rewrites closed windows or reads them under head_mu (the
+  // general Append path, checkpoint, retention) first writes them all (FlushClosingLocked), so
+  // it sees what it saw before; Select copies them instead (SeriesEntry::closing_chunk). Their
+  // samples stay in the head log and checkpoint until written.
   struct Closing {
     SeriesEntry* entry;
     ChunkEncoder chunk;
