@@ -1,6 +1,7 @@
 #include "aggregator/capacity/capacity_model.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <set>
 #include <string_view>
@@ -113,6 +114,8 @@ void GroupFigures::Add(const GroupFigures& o) {
   for (const auto& [precision, c] : o.compute) compute[precision].Add(c);
   power_watts += o.power_watts;
   nodes_with_power += o.nodes_with_power;
+  shared_power_watts += o.shared_power_watts;
+  shared_power_chassis += o.shared_power_chassis;
   estimated_power_watts += o.estimated_power_watts;
   nodes_with_estimated_power += o.nodes_with_estimated_power;
   for (const auto& [source, n] : o.power_sources) power_sources[source] += n;
@@ -390,12 +393,24 @@ void CapacityModel::Observe(const std::vector<TimeSeries>& batch) {
         // One series per node, but the agent may switch sources: the newest point names it.
         if (node.power.s.timestamp_ms != before || node.power_source.empty()) {
           node.power_source = std::string(ts.labels.Get("source"));
+          node.power_shared = node.power_source.ends_with("_shared");
+          node.power_chassis = std::string(ts.labels.Get("chassis_identity"));
+          int64_t systems = 1;
+          std::string_view text = ts.labels.Get("systems");
+          std::from_chars(text.data(), text.data() + text.size(), systems);
+          node.power_systems = std::max<int64_t>(1, systems);
         }
         break;
       }
       case Kind::kEnergy:
         // An agent's integral of estimated power is its own series: never measured energy.
-        push_all(ts.labels.Get("source") == "estimated" ? node.estimated_energy : node.energy);
+        if (ts.labels.Get("source") == "estimated") {
+          push_all(node.estimated_energy);
+        } else {
+          double before = node.energy.total;
+          push_all(node.energy);
+          if (node.power_shared) CountSharedEnergy(node, node.energy.total - before);
+        }
         break;
       case Kind::kLinkRx:
         push_all(link().devices[std::string(ts.labels.Get("device"))].rx);
@@ -413,6 +428,33 @@ void CapacityModel::Observe(const std::vector<TimeSeries>& batch) {
   for (NodeState* node : touched) {
     Derive(*node);
     node->dirty = false;
+  }
+}
+
+void CapacityModel::CountSharedEnergy(NodeState& node, double joules) {
+  if (joules <= 0) return;
+  if (node.power_chassis.empty()) {
+    // No identity to tell the chassis' nodes apart: each counts its share.
+    node.energy_not_counted += joules * (1 - 1.0 / static_cast<double>(node.power_systems));
+    return;
+  }
+  std::string& counter = shared_energy_node_[{node.location, node.power_chassis}];
+  if (counter != node.instance) {
+    // The node counting for the chassis hands over once it stopped doing so: gone, stale or no
+    // longer on that chassis.
+    const NodeState* current = nullptr;
+    if (!counter.empty()) {
+      auto it = nodes_.find(node.location.region + '\0' + node.location.dc + '\0' + counter);
+      if (it != nodes_.end()) current = &it->second;
+    }
+    bool hand_over = current == nullptr || !current->power_shared ||
+                     current->power_chassis != node.power_chassis ||
+                     current->newest_ms < node.newest_ms - options_.stale_after.count();
+    if (!hand_over) {
+      node.energy_not_counted += joules;
+      return;
+    }
+    counter = node.instance;
   }
 }
 
@@ -552,11 +594,12 @@ void CapacityModel::Derive(NodeState& n) const {
     f.estimated_power_watts = n.power.s.value;
     f.nodes_with_estimated_power = 1;
   } else if (n.power.has() && n.power.s.timestamp_ms >= horizon) {
-    f.power_watts = n.power.s.value;
+    // A shared chassis' reading is added once per dc, in Snapshot, not once per node.
+    if (!n.power_shared) f.power_watts = n.power.s.value;
     f.nodes_with_power = 1;
     f.power_sources[n.power_source.empty() ? "unknown" : n.power_source] = 1;
   }
-  f.energy_joules_total = n.energy.total;
+  f.energy_joules_total = n.energy.total - n.energy_not_counted;
   f.estimated_energy_joules_total = n.estimated_energy.total;
 
   // Links.
@@ -606,7 +649,7 @@ void CapacityModel::ForgetGone(int64_t now_ms) {
     }
     // Its energy stays in the dc's counter, so forgetting a node never makes the counter drop.
     Retired& r = retired_[it->second.location];
-    r.energy_joules += it->second.energy.total;
+    r.energy_joules += it->second.energy.total - it->second.energy_not_counted;
     r.estimated_energy_joules += it->second.estimated_energy.total;
     r.nodes += 1;
     it = nodes_.erase(it);
@@ -617,6 +660,11 @@ void CapacityModel::ForgetGone(int64_t now_ms) {
     });
   }
   EraseIf(facility_, [](const auto& meters) { return meters.empty(); });
+  for (auto it = shared_energy_node_.begin(); it != shared_energy_node_.end();) {
+    const auto& [loc, identity] = it->first;
+    bool known = nodes_.count(loc.region + '\0' + loc.dc + '\0' + it->second) > 0;
+    it = known ? std::next(it) : shared_energy_node_.erase(it);
+  }
 }
 
 CapacitySnapshot CapacityModel::Snapshot(int64_t now_ms) {
@@ -639,6 +687,8 @@ CapacitySnapshot CapacityModel::Snapshot(int64_t now_ms) {
   // Nodes arrive in key order (region, dc, instance): remember the current dc's entry.
   const Location* last_loc = nullptr;
   GroupFigures* dc = nullptr;
+  // Shared chassis by dc and identity: the newest reading of any of its nodes.
+  std::map<Location, std::map<std::string_view, Sample>> shared;
   for (const auto& [key, node] : nodes_) {
     if (tier.count(node.location) > 0) {
       // Never added to a lower tier's figures of the same dc: the tier's figures win.
@@ -652,18 +702,43 @@ CapacitySnapshot CapacityModel::Snapshot(int64_t now_ms) {
     dc->newest_sample_ms = std::max(dc->newest_sample_ms, node.newest_ms);
     if (node.newest_ms < stale_before) {
       dc->nodes_stale += 1;  // counted, but its figures are no longer supply
-      dc->energy_joules_total += node.energy.total;
+      dc->energy_joules_total += node.energy.total - node.energy_not_counted;
       dc->estimated_energy_joules_total += node.estimated_energy.total;
       continue;
     }
     dc->Add(node.figures);
     dc->nodes_up += 1;
+    if (node.power_shared && node.figures.nodes_with_power > 0) {
+      if (node.power_chassis.empty()) {
+        // Nothing tells its chassis apart: its share.
+        double share = node.power.s.value / static_cast<double>(node.power_systems);
+        dc->power_watts += share;
+        dc->shared_power_watts += share;
+      } else {
+        Sample& chassis = shared[node.location]
+                              .try_emplace(node.power_chassis, Sample{INT64_MIN, 0})
+                              .first->second;
+        if (node.power.s.timestamp_ms > chassis.timestamp_ms ||
+            (node.power.s.timestamp_ms == chassis.timestamp_ms &&
+             node.power.s.value > chassis.value)) {
+          chassis = node.power.s;
+        }
+      }
+    }
     for (const auto& [id, lf] : node.link_figures) {
       LinkFigures& l = snap.links[{node.location.region, node.location.dc, id.first, id.second}];
       l.capacity_bytes_per_second =
           std::max(l.capacity_bytes_per_second, lf.capacity_bytes_per_second);
       l.receive_bytes_per_second += lf.receive_bytes_per_second;
       l.transmit_bytes_per_second += lf.transmit_bytes_per_second;
+    }
+  }
+  for (const auto& [loc, chassis] : shared) {
+    GroupFigures& g = snap.dcs[loc];
+    for (const auto& [identity, reading] : chassis) {
+      g.power_watts += reading.value;
+      g.shared_power_watts += reading.value;
+      g.shared_power_chassis += 1;
     }
   }
   for (const auto& [loc, r] : retired_) {

@@ -78,6 +78,11 @@ struct GroupFigures {
   std::map<std::string, ComputeFigures> compute;  // by precision ("fp64", "fp32", ...)
   double power_watts = 0;                         // whole-server power, nodes that report it
   int64_t nodes_with_power = 0;
+  // The part of power_watts read from chassis shared by several servers (a multi-node chassis,
+  // a blade enclosure: source redfish_shared or ipmi_dcmi_shared), each chassis counted once
+  // per dc by its identity; a reading without identity counts 1/systems per node.
+  double shared_power_watts = 0;
+  int64_t shared_power_chassis = 0;  // distinct shared chassis (with an identity) in it
   // Power of the nodes with no meter, from the agents' utilization model: apart, never summed
   // into power_watts.
   double estimated_power_watts = 0;
@@ -260,6 +265,13 @@ class CapacityModel {
     std::map<std::string, Gpu> gpus;                                           // uuid or index
     Latest power;
     std::string power_source;
+    // A shared reading (source *_shared): the chassis' identity and the servers it covers.
+    bool power_shared = false;
+    std::string power_chassis;
+    int64_t power_systems = 1;
+    // Measured energy increases this node reported for a shared chassis whose energy another
+    // node of the dc already counts: left out of the dc's energy.
+    double energy_not_counted = 0;
     Accumulator energy;
     Accumulator estimated_energy;
     std::map<std::pair<std::string, std::string>, Link> links;  // (link, peer_dc)
@@ -277,6 +289,9 @@ class CapacityModel {
   // The node of a series' region/dc/instance; nullptr when absent and !create.
   NodeState* NodeFor(const Labels& labels, bool create);
   void Derive(NodeState& node) const;
+  // Measured energy increase `joules` of a node with a shared reading: counted by one node per
+  // chassis (the first to report it, until it goes stale); the others leave it out.
+  void CountSharedEnergy(NodeState& node, double joules);
   void ForgetGone(int64_t now_ms);
 
   mutable std::mutex mu_;
@@ -294,6 +309,8 @@ class CapacityModel {
     int64_t nodes = 0;
   };
   std::map<Location, Retired> retired_;
+  // Per dc and shared chassis identity: the instance whose energy counts for the chassis.
+  std::map<std::pair<Location, std::string>, std::string> shared_energy_node_;
 };
 
 }  // namespace suanli::capacity

@@ -130,6 +130,10 @@ std::map<Location, TierInput::DcFigures> TierInput::Figures(int64_t stale_before
         f.gpu_power_watts = v;
       } else if (family == "power_watts") {
         f.power_watts = v;
+      } else if (family == "power_shared_watts") {
+        f.shared_power_watts = v;
+      } else if (family == "power_shared_chassis") {
+        f.shared_power_chassis = std::llround(v);
       } else if (family == "estimated_power_watts") {
         f.estimated_power_watts = v;
       } else if (family == "power_estimated_nodes") {

@@ -207,6 +207,13 @@ const std::vector<Scalar>& Scalars() {
       {"power_watts",
        "Whole-server power of the nodes up that report it (each node's own best source).",
        MetricType::Gauge, [](const GroupFigures& f) { return f.power_watts; }, nullptr},
+      {"power_shared_watts",
+       "The part of power_watts read from chassis shared by several servers (multi-node "
+       "chassis, blade enclosures), each chassis counted once per dc.",
+       MetricType::Gauge, [](const GroupFigures& f) { return f.shared_power_watts; }, nullptr},
+      {"power_shared_chassis",
+       "Shared chassis (by their identity) whose one reading is in power_watts.", MetricType::Gauge,
+       [](const GroupFigures& f) { return double(f.shared_power_chassis); }, nullptr},
       {"estimated_power_watts",
        "Power of the nodes up that have no meter, from the agents' utilization model "
        "(source=\"estimated\"): kept apart from power_watts, which is measured.",

@@ -97,6 +97,40 @@ TEST(TierViewTest, DcAggregatorsForwardingCapacityGiveTheSingleAggregatorsView) 
   ExpectSameView(Render(single.Snapshot(at)), Render(top.Snapshot(at)));
 }
 
+// Four nodes of one 2U four-node chassis and a server of its own: the dc aggregator counts the
+// chassis once, and what it forwards gives the top tier the same power and shared part.
+TEST(TierViewTest, ASharedChassisIsForwardedCountedOnce) {
+  capacity::CapacityModel single(capacity::CapacityOptions{}), dc(capacity::CapacityOptions{});
+  for (int64_t ts : {kT0, kT0 + 10'000}) {
+    std::vector<TimeSeries> b;
+    for (const char* node : {"n1", "n2", "n3", "n4"}) {
+      b.push_back(At(
+          "gansu", "lz-1", node, "suanli_node_power_watts",
+          {{"source", "redfish_shared"}, {"chassis_identity", "2U4N-S7J00482"}, {"systems", "4"}},
+          ts, 1648));
+    }
+    AddServer(b, "gansu", "lz-1", "own", ts, 0.5, false);  // 200 W of its own
+    single.Observe(b);
+    dc.Observe(b);
+  }
+  const int64_t at = kT0 + 15'000;
+  capacity::CapacityModel top(capacity::CapacityOptions{});
+  top.Observe(Forwarded(dc, at));
+  const capacity::CapacitySnapshot direct = single.Snapshot(at), tiered = top.Snapshot(at);
+  for (const capacity::CapacitySnapshot* s : {&direct, &tiered}) {
+    const capacity::GroupFigures& lz = s->dcs.at({"gansu", "lz-1"});
+    EXPECT_DOUBLE_EQ(lz.power_watts, 1648 + 200);
+    EXPECT_DOUBLE_EQ(lz.shared_power_watts, 1648);
+    EXPECT_EQ(lz.shared_power_chassis, 1);
+    EXPECT_EQ(lz.power_sources.at("redfish_shared"), 4);
+    EXPECT_DOUBLE_EQ(s->alliance.power_watts, 1648 + 200);
+    EXPECT_DOUBLE_EQ(s->alliance.shared_power_watts, 1648);
+  }
+  it::MetricsMap text = Render(direct);
+  EXPECT_EQ(text.at("suanli_dc_power_shared_watts{dc=\"lz-1\",region=\"gansu\"}"), 1648);
+  EXPECT_EQ(text.at("suanli_region_power_shared_chassis{region=\"gansu\"}"), 1);
+}
+
 TEST(TierViewTest, ShardsOfOneDcAreSummed) {
   capacity::CapacityModel single(capacity::CapacityOptions{});
   capacity::CapacityModel shard_a(capacity::CapacityOptions{}),

@@ -436,6 +436,76 @@ TEST(CapacityViewTest, EstimatedEnergyIsKeptApartFromMeasuredEnergy) {
   EXPECT_DOUBLE_EQ(dc_later.estimated_energy_joules_total, 540);
 }
 
+// Four agents on the nodes of one 2U four-node chassis each report the chassis' one Redfish
+// reading (source redfish_shared, the chassis' identity): the dc counts it once, beside a
+// server with its own meter, in power, PUE, energy and the shared share.
+TEST(CapacityViewTest, FourNodesOfOneSharedChassisCountItOnce) {
+  CapacityOptions o = Options();
+  o.facility_power_watts[{"gansu", "dc1"}] = 3000;
+  CapacityModel m(o);
+  const std::vector<Label> shared = {
+      {"source", "redfish_shared"}, {"chassis_identity", "2U4N-S7J00482"}, {"systems", "4"}};
+  Node own{"gansu", "dc1", "r640"};
+  auto sweep = [&](int64_t ts, double chassis_watts, double joules) {
+    std::vector<TimeSeries> b;
+    for (int n = 1; n <= 4; ++n) {
+      Node node{"gansu", "dc1", "node" + std::to_string(n)};
+      b.push_back(At(node, "suanli_node_power_watts", shared, ts, chassis_watts));
+      // Every node integrates the same chassis power (sweeps a few ms apart in practice).
+      b.push_back(At(node, "suanli_node_energy_joules_total", {}, ts, joules + n));
+    }
+    b.push_back(At(own, "suanli_node_power_watts", {{"source", "redfish"}}, ts, 352));
+    b.push_back(At(own, "suanli_node_energy_joules_total", {}, ts, joules / 4));
+    m.Observe(b);
+  };
+  sweep(10'000, 1648, 100'000);
+  sweep(20'000, 1652, 116'500);  // +16500 J per node over 10 s; the server +4125 J
+  CapacitySnapshot s = m.Snapshot(20'000);
+  const GroupFigures& dc = s.dcs.at({"gansu", "dc1"});
+  EXPECT_DOUBLE_EQ(dc.power_watts, 1652 + 352);  // the chassis once, never 4 x 1652
+  EXPECT_DOUBLE_EQ(dc.shared_power_watts, 1652);
+  EXPECT_EQ(dc.shared_power_chassis, 1);
+  EXPECT_EQ(dc.nodes_with_power, 5);
+  EXPECT_EQ(dc.power_sources.at("redfish_shared"), 4);
+  EXPECT_EQ(dc.power_sources.at("redfish"), 1);
+  EXPECT_DOUBLE_EQ(dc.pue(), 3000.0 / (1652 + 352));
+  EXPECT_DOUBLE_EQ(dc.energy_joules_total, 16'500 + 4'125);
+  EXPECT_DOUBLE_EQ(s.regions.at("gansu").power_watts, 1652 + 352);
+  EXPECT_DOUBLE_EQ(s.alliance.shared_power_watts, 1652);
+
+  // The node counting the chassis' energy goes silent: another takes over, nothing counted
+  // twice, nothing dropped but its last interval.
+  auto without_node1 = [&](int64_t ts, double joules) {
+    std::vector<TimeSeries> b;
+    for (int n = 2; n <= 4; ++n) {
+      Node node{"gansu", "dc1", "node" + std::to_string(n)};
+      b.push_back(At(node, "suanli_node_power_watts", shared, ts, 1650));
+      b.push_back(At(node, "suanli_node_energy_joules_total", {}, ts, joules + n));
+    }
+    m.Observe(b);
+  };
+  without_node1(60'000, 182'500);  // node1 is stale (30 s): node2 counts from here
+  without_node1(70'000, 199'000);  // +16500
+  CapacitySnapshot later = m.Snapshot(70'000);
+  const GroupFigures& dc_later = later.dcs.at({"gansu", "dc1"});
+  EXPECT_EQ(dc_later.nodes_up, 3);
+  EXPECT_DOUBLE_EQ(dc_later.power_watts, 1650);
+  EXPECT_DOUBLE_EQ(dc_later.energy_joules_total, 16'500 + 4'125 + 66'000 + 16'500);
+}
+
+// Without an identity nothing tells the chassis apart: each node counts its share.
+TEST(CapacityViewTest, SharedReadingWithoutIdentityCountsEachNodesShare) {
+  CapacityModel m(Options());
+  for (const char* instance : {"a", "b"}) {
+    m.Observe({At({"gansu", "dc1", instance}, "suanli_node_power_watts",
+                  {{"source", "ipmi_dcmi_shared"}, {"systems", "4"}}, 10'000, 1200)});
+  }
+  const GroupFigures& dc = m.Snapshot(10'000).dcs.at({"gansu", "dc1"});
+  EXPECT_DOUBLE_EQ(dc.power_watts, 600);
+  EXPECT_DOUBLE_EQ(dc.shared_power_watts, 600);
+  EXPECT_EQ(dc.shared_power_chassis, 0);
+}
+
 TEST(CapacityViewTest, WatcherHistoryGivesMeanStdAndLatestOverTheWindow) {
   CapacityOptions o = Options(std::chrono::minutes(5), std::chrono::hours(1));
   o.watcher_window = std::chrono::minutes(1);  // buckets of 1 s
