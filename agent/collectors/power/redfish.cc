@@ -696,6 +696,7 @@ RedfishCollector::ChassisOutcome RedfishCollector::ReadChassis(const ChassisLink
 void RedfishCollector::Poll() {
   CollectResult outcome;
   std::map<std::string, Reading> got;
+  std::optional<ServerReading> server;
   Status st = EnsureClient();
   bool network = false;
   if (st.ok() && !discovered_) st = Discover(&network);
@@ -704,14 +705,27 @@ void RedfishCollector::Poll() {
   } else {
     std::string first_error;
     int errors = 0;
+    std::set<std::string> failed;
     for (const ChassisLinks& c : chassis_) {
       ChassisOutcome o = ReadChassis(c);
       if (o.reading) {
         got[c.id] = *o.reading;
       } else if (!o.error.ok()) {
+        failed.insert(c.id);
         if (errors++ == 0) first_error = "chassis " + c.id + ": " + o.error.message();
         if (o.network_error) break;  // the BMC is unreachable: the others would time out too
       }
+    }
+    // This server's reading: the first of its chain that has one (even when another chassis
+    // failed this poll). A chassis of the chain that failed ends the walk: its container is no
+    // stand-in for a reading that is only missing for now.
+    for (size_t n = 0; n < server_choice_.chain.size(); ++n) {
+      const ChassisLinks& c = chassis_[server_choice_.chain[n]];
+      if (failed.count(c.id)) break;
+      if (!got.count(c.id)) continue;
+      server = ServerReading{
+          c.id, n > 0 || ChassisRoleOf(c.type) == ChassisRole::kEnclosure || c.systems_covered > 1};
+      break;
     }
     if (errors > 0) {
       discovered_ = false;  // links may have moved (a BMC reset, a firmware update)
@@ -723,19 +737,9 @@ void RedfishCollector::Poll() {
           "no chassis of " + options_.url +
           " reports power (looked for Power PowerControl[].PowerConsumedWatts, "
           "EnvironmentMetrics PowerWatts.Reading and the power supplies' InputPowerWatts)");
+    } else if (server_choice_.chain.empty()) {
+      outcome.message = "no chassis is this server's own: " + server_choice_.why;
     }
-  }
-  // This server's reading: the first of its chain that has one.
-  std::optional<ServerReading> server;
-  for (size_t n = 0; n < server_choice_.chain.size() && discovered_; ++n) {
-    const ChassisLinks& c = chassis_[server_choice_.chain[n]];
-    if (!got.count(c.id)) continue;
-    server = ServerReading{
-        c.id, n > 0 || ChassisRoleOf(c.type) == ChassisRole::kEnclosure || c.systems_covered > 1};
-    break;
-  }
-  if (discovered_ && server_choice_.chain.empty() && outcome.kind == CollectResult::Kind::kOk) {
-    outcome.message = "no chassis is this server's own: " + server_choice_.why;
   }
   auto now = clock_.SteadyNow();
   std::lock_guard lock(mu_);

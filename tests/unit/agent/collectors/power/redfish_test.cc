@@ -539,6 +539,30 @@ TEST(RedfishSharedChassisTest, RackAndPowerShelfAreNeverTheServersPower) {
   }
 }
 
+TEST(RedfishSharedChassisTest, AFailingChassisBesideKeepsTheServersReading) {
+  {
+    // The rack's power resource fails: the poll is down, the server's own reading stays.
+    MockupBmc bmc(kRack);
+    bmc.Remove("/redfish/v1/Chassis/Rack12/Power");
+    RedfishCollector c(OptionsFor(bmc));
+    Sweep sweep;
+    CollectResult r = c.Collect(sweep);
+    EXPECT_EQ(r.kind, CollectResult::Kind::kFailed);
+    EXPECT_NE(r.message.find("chassis Rack12"), std::string::npos) << r.message;
+    EXPECT_EQ(ValueWith(sweep, "suanli_redfish_server_power_watts", {{"chassis", "R640"}}), 386);
+  }
+  {
+    // The blade's own power resource fails: no stand-in from the enclosure for that poll.
+    MockupBmc bmc(kBlade);
+    bmc.Remove("/redfish/v1/Chassis/Blade3/Power");
+    RedfishCollector c(OptionsFor(bmc));
+    Sweep sweep;
+    EXPECT_EQ(c.Collect(sweep).kind, CollectResult::Kind::kFailed);
+    EXPECT_EQ(Watts(sweep, "Enclosure", "PowerControl"), 2310);
+    EXPECT_EQ(ServerPoints(sweep), 0u);
+  }
+}
+
 TEST(RedfishSharedChassisTest, ChassisRoles) {
   for (const char* t : {"StandAlone", "RackMount", "Blade", "Sled", "Cartridge", "Other", ""}) {
     EXPECT_EQ(ChassisRoleOf(t), ChassisRole::kServer) << t;
