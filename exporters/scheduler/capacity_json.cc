@@ -66,6 +66,8 @@ void WriteGroup(const GroupFigures& f, int64_t now_ms, const CapacityQuery& q, J
   w.EndObject();
   w.Key("power").BeginObject();
   w.Key("watts").Number(f.power_watts).Key("nodes_reporting").Int(f.nodes_with_power);
+  // The part read from chassis shared by several servers, each counted once (absent: none).
+  if (f.shared_power_watts > 0) w.Key("shared_watts").Number(f.shared_power_watts);
   w.Key("energy_joules_total").Number(f.energy_joules_total);
   if (f.dcs_with_facility_power > 0) w.Key("facility_watts").Number(f.facility_power_watts);
   if (f.has_pue()) w.Key("pue").Number(f.pue());

@@ -51,6 +51,26 @@ TEST(CapacityJsonTest, EveryEntryCarriesItsFreshnessAndFigures) {
   EXPECT_TRUE(data["dcs"].array[1]["links"].array.empty());
 }
 
+TEST(CapacityJsonTest, PowerSaysWhatComesFromSharedChassis) {
+  capacity::CapacityModel m(capacity::CapacityOptions{});
+  std::vector<TimeSeries> b;
+  for (const char* node : {"n1", "n2", "n3", "n4"}) {
+    b.push_back(testing::At(
+        "gansu", "lz-1", node, "suanli_node_power_watts",
+        {{"source", "redfish_shared"}, {"chassis_identity", "2U4N-S7J00482"}, {"systems", "4"}},
+        testing::kT0, 1648));
+  }
+  b.push_back(testing::At("gansu", "lz-1", "own", "suanli_node_power_watts",
+                          {{"source", "ipmi_dcmi"}}, testing::kT0, 352));
+  m.Observe(b);
+  auto doc = it::ParseJson(CapacityJson(m.Snapshot(testing::kT0 + 1000), CapacityQuery{}));
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  const JsonValue& power = (*doc)["data"]["dcs"].array[0]["power"];
+  EXPECT_DOUBLE_EQ(power["watts"].number, 2000);
+  EXPECT_DOUBLE_EQ(power["shared_watts"].number, 1648);
+  EXPECT_EQ(power["nodes_reporting"].number, 5);
+}
+
 TEST(CapacityJsonTest, Filters) {
   EXPECT_EQ(DcNames(Answer({{"region", "gansu"}})), (std::vector<std::string>{"lz-1", "qy-1"}));
   JsonValue one = Answer({{"dc", "qy-1"}});
