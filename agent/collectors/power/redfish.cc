@@ -383,17 +383,26 @@ Status RedfishCollector::Discover(bool* network_error) {
     // The systems: which one is this server, and which chassis it links.
     std::map<std::string, JsonValue> systems;
     ASSIGN_OR_RETURN(std::string systems_path, Link(root, {"Systems"}));
-    if (!systems_path.empty()) {
+    // A BMC that will not show its systems (an HTTP error, a role without the right) is read
+    // as one without a Systems collection; an unreachable one ends the discovery.
+    Status systems_error;
+    auto read_systems = [&]() -> Status {
+      if (systems_path.empty()) return Status::Ok();
       ASSIGN_OR_RETURN(JsonValue list, Get(systems_path, network_error));
       const JsonValue* system_members = list.Find("Members");
-      if (system_members != nullptr && system_members->array() != nullptr) {
-        for (const JsonValue& m : *system_members->array()) {
-          ASSIGN_OR_RETURN(std::string path, Link(m, {}));
-          if (path.empty()) continue;
-          ASSIGN_OR_RETURN(JsonValue doc, Get(path, network_error));
-          systems.emplace(path, std::move(doc));
-        }
+      if (system_members == nullptr || system_members->array() == nullptr) return Status::Ok();
+      for (const JsonValue& m : *system_members->array()) {
+        ASSIGN_OR_RETURN(std::string path, Link(m, {}));
+        if (path.empty()) continue;
+        ASSIGN_OR_RETURN(JsonValue doc, Get(path, network_error));
+        systems.emplace(path, std::move(doc));
       }
+      return Status::Ok();
+    };
+    if (Status st = read_systems(); !st.ok()) {
+      if (*network_error) return st;
+      systems.clear();
+      systems_error = st;
     }
     std::string why;
     std::string own = OwnSystem(systems, &why);
@@ -402,7 +411,13 @@ Status RedfishCollector::Discover(bool* network_error) {
     } else {
       server_choice_.why = why;
     }
-    if (!options_.system.empty() && own.empty()) return NotFound(why);
+    if (!options_.system.empty() && own.empty()) {
+      return systems_error.ok() ? NotFound(why) : systems_error;
+    }
+    if (!systems_error.ok()) {
+      server_choice_.why +=
+          " (the Systems collection could not be read: " + systems_error.message() + ")";
+    }
   }
 
   std::string choice = server_choice_.why;

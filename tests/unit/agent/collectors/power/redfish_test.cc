@@ -563,6 +563,19 @@ TEST(RedfishSharedChassisTest, AFailingChassisBesideKeepsTheServersReading) {
   }
 }
 
+TEST(RedfishSharedChassisTest, SystemsTheBmcWillNotShowAreNoSystems) {
+  // The monitoring role may not read Systems: the chassis links still tell the server's own.
+  MockupBmc bmc(kRack);
+  bmc.Remove("/redfish/v1/Systems");
+  RedfishCollector c(OptionsFor(bmc));
+  Sweep sweep;
+  CollectResult r = c.Collect(sweep);
+  ASSERT_EQ(r.kind, CollectResult::Kind::kOk) << r.message;
+  EXPECT_EQ(ValueWith(sweep, "suanli_redfish_server_power_watts",
+                      {{"chassis", "R640"}, {"scope", "server"}}),
+            386);
+}
+
 TEST(RedfishSharedChassisTest, ChassisRoles) {
   for (const char* t : {"StandAlone", "RackMount", "Blade", "Sled", "Cartridge", "Other", ""}) {
     EXPECT_EQ(ChassisRoleOf(t), ChassisRole::kServer) << t;
