@@ -42,7 +42,10 @@
 //   2. Its chassis: those in its Links.Chassis and those whose Links.ComputerSystems hold it;
 //      of these, server chassis (any ChassisType but those below) before enclosures, the
 //      innermost (not ContainedBy another candidate), then the one covering the fewest systems.
-//   3. When that chassis has no reading, Links.ContainedBy upwards, until one has.
+//      Without any system (no Systems collection, chassis that link none): the one server
+//      chassis, if there is exactly one. A Systems collection the BMC refuses counts as none.
+//   3. When that chassis has no reading, Links.ContainedBy upwards, until one has; a chassis
+//      of that chain whose read failed ends the walk for the poll (no stand-in for a blip).
 // Never one server's power, neither chosen nor walked to: racks and facility (Rack, RackGroup,
 // Row, Pod, Zone, Shelf, PowerSystem, ImmersionTank, HeatExchanger) and parts (Card,
 // Component, Module, Expansion, Sidecar, IPBasedDrive, StorageEnclosure). Enclosures
