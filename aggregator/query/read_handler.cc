@@ -4,6 +4,8 @@
 
 #include <limits>
 
+#include "aggregator/query/rollup_exactness.h"
+
 namespace suanli::aggregator {
 
 using rollup::Aggregate;
@@ -80,7 +82,15 @@ ReadHandler::ReadHandler(storage::Store& store, prometheus::Registry& registry)
                     .Name("suanli_aggregator_read_requests_rejected_total")
                     .Help("remote_read requests answered with an error.")
                     .Register(registry)
-                    .Add({})) {
+                    .Add({})),
+      inexact_(prometheus::BuildCounter()
+                   .Name("suanli_aggregator_read_rollup_inexact_total")
+                   .Help("remote_read queries whose rollup would not have answered exactly what "
+                         "Prometheus answers from raw samples: read raw instead, or refused "
+                         "past the raw retention.")
+                   .Register(registry)) {
+  inexact_raw_ = &inexact_.Add({{"outcome", "raw"}});
+  inexact_refused_ = &inexact_.Add({{"outcome", "refused"}});
   for (int r = 0; r < 4; ++r) {
     queries_by_resolution_[r] =
         &queries_.Add({{"resolution", rollup::ResolutionName(static_cast<Resolution>(r))}});
@@ -97,6 +107,57 @@ HttpResponse ReadHandler::Reject(int status, const std::string& message) {
   rejected_.Increment();
   spdlog::debug("remote_read rejected status={} detail=\"{}\"", status, message);
   return HttpResponse::Text(status, message + "\n");
+}
+
+// A function over a range that a rollup answers: read the records, and emit them only when
+// they give exactly Prometheus' answer over the raw samples; otherwise read raw, or refuse past
+// the raw retention (sets choice->refusal). Anything else is read as chosen.
+Result<std::vector<storage::SeriesSamples>> ReadHandler::SelectExactly(
+    const remote::ReadQuery& q, const std::vector<storage::MatcherSpec>& matchers,
+    int64_t raw_cutoff, ReadChoice* choice) {
+  const bool function_over_rollup = choice->resolution != Resolution::kRaw && q.has_hints &&
+                                    q.hints.range_ms > 0 && choice->aggregate != Aggregate::kRaw;
+  if (!function_over_rollup) {
+    return store_.SelectRollup(matchers, q.start_ms, q.end_ms, choice->resolution,
+                               choice->aggregate);
+  }
+  ASSIGN_OR_RETURN(std::vector<storage::SeriesRecords> records,
+                   store_.SelectRecords(matchers, q.start_ms, q.end_ms, choice->resolution));
+  std::string why;
+  bool exact = true;
+  for (const storage::SeriesRecords& s : records) {
+    if (!RollupAnswersExactly(s.records, choice->aggregate, q.hints, &why)) {
+      why = s.labels.ToString() + ": " + why;
+      exact = false;
+      break;
+    }
+  }
+  if (exact) {
+    std::vector<storage::SeriesSamples> out;
+    out.reserve(records.size());
+    for (storage::SeriesRecords& s : records) {
+      storage::SeriesSamples series;
+      rollup::Emit(s.records, choice->aggregate, q.start_ms, q.end_ms, &series.samples);
+      if (series.samples.empty()) continue;
+      series.labels = std::move(s.labels);
+      out.push_back(std::move(series));
+    }
+    return out;
+  }
+  if (raw_cutoff <= q.start_ms) {
+    inexact_raw_->Increment();
+    spdlog::debug("remote_read: {} read raw, a {} rollup would not be exact: {}", q.hints.func,
+                  rollup::ResolutionName(choice->resolution), why);
+    *choice = ReadChoice{};
+    return store_.SelectRollup(matchers, q.start_ms, q.end_ms, Resolution::kRaw, Aggregate::kRaw);
+  }
+  inexact_refused_->Increment();
+  choice->refusal = q.hints.func + " over " + rollup::ResolutionName(choice->resolution) +
+                    " rollups would not answer what Prometheus answers from raw samples (" + why +
+                    "), and the query starts before the raw retention (" +
+                    std::to_string(raw_cutoff) + " ms); align the step and range to the " +
+                    rollup::ResolutionName(choice->resolution) + " resolution";
+  return std::vector<storage::SeriesSamples>{};
 }
 
 HttpResponse ReadHandler::Handle(const HttpRequest& request) {
@@ -124,8 +185,10 @@ HttpResponse ReadHandler::Handle(const HttpRequest& request) {
     ReadChoice choice = ChooseResolution(q, cutoffs);
     if (!choice.refusal.empty())
       return Reject(400, "query " + std::to_string(qi) + ": " + choice.refusal);
-    auto selected =
-        store_.SelectRollup(matchers, q.start_ms, q.end_ms, choice.resolution, choice.aggregate);
+    auto selected = SelectExactly(q, matchers, cutoffs[0], &choice);
+    if (!choice.refusal.empty()) {
+      return Reject(400, "query " + std::to_string(qi) + ": " + choice.refusal);
+    }
     if (!selected.ok()) {
       StatusCode code = selected.status().code();
       int status = code == StatusCode::kInvalidArgument || code == StatusCode::kResourceExhausted

@@ -6,7 +6,11 @@
 // raw samples (or, past the raw retention, the finest rollup's average). Functions whose answer
 // depends on each raw sample (count_over_time counts samples, irate takes the last two) are
 // always read raw: a rollup would give another answer (one sample per interval). Past the raw
-// retention such a query is refused (400) with the retention named.
+// retention such a query is refused (400) with the retention named. A function answered from a
+// rollup is checked window by window (rollup_exactness.h): where the rollup would not give
+// exactly Prometheus' answer over the raw samples (a window cutting an interval, unequal
+// counts for avg_over_time, a gap at a window's edge for rate), the query reads raw, or past
+// the raw retention is refused with the reason.
 // Errors are 400 with a one-line reason (bad body, bad matcher, too many samples or queries);
 // 500 only for a store failure.
 // Thread-safety: Handle() is called concurrently from HTTP worker threads.
@@ -53,12 +57,18 @@ class ReadHandler {
 
  private:
   HttpResponse Reject(int status, const std::string& message);
+  Result<std::vector<storage::SeriesSamples>> SelectExactly(
+      const remote::ReadQuery& query, const std::vector<storage::MatcherSpec>& matchers,
+      int64_t raw_cutoff, ReadChoice* choice);
 
   storage::Store& store_;
   std::atomic<int64_t> max_queries_, max_decoded_bytes_, max_samples_;
   prometheus::Family<prometheus::Counter>& queries_;
   std::array<prometheus::Counter*, 4> queries_by_resolution_;
   prometheus::Counter& rejected_;
+  prometheus::Family<prometheus::Counter>& inexact_;
+  prometheus::Counter* inexact_raw_;
+  prometheus::Counter* inexact_refused_;
 };
 
 }  // namespace suanli::aggregator
