@@ -26,6 +26,12 @@ int64_t SignExtend(uint64_t v, int nbits) {
   return static_cast<int64_t>((v ^ sign) - sign);
 }
 
+// Two's-complement a + b: the deltas of a corrupt value may overflow (valid ones never do, every
+// timestamp lies in its window), and a decoder must not run into undefined behaviour on them.
+int64_t WrapAdd(int64_t a, int64_t b) {
+  return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+}
+
 bool Fits(int64_t v, int nbits) {
   int64_t lim = int64_t{1} << (nbits - 1);
   return v >= -lim && v < lim;
@@ -283,11 +289,11 @@ Status DecodeChunk(std::string_view value, int64_t window_start, std::vector<Sam
     int64_t dod;
     if (!ReadDod(&r, &dod)) return Internal("truncated chunk");
     if (i == 0) {
-      ts = window_start + dod;
+      ts = WrapAdd(window_start, dod);
       if (!r.ReadBits(64, &bits)) return Internal("truncated chunk");
     } else {
-      delta = i == 1 ? dod : delta + dod;
-      ts += delta;
+      delta = i == 1 ? dod : WrapAdd(delta, dod);
+      ts = WrapAdd(ts, delta);
       if (!xr.Read(&r, bits, &bits)) return Internal("truncated chunk");
     }
     out->push_back({ts, Double(bits)});
@@ -328,16 +334,16 @@ Status DecodeRollups(std::string_view value, int64_t window_start,
     for (int64_t& x : d) {
       if (!ReadDod(&r, &x)) return Internal("truncated rollup");
     }
-    step += d[0];
-    idx += step;
-    cnt += d[1];
-    fo += d[2];
-    lo += d[3];
+    step = WrapAdd(step, d[0]);
+    idx = WrapAdd(idx, step);
+    cnt = WrapAdd(cnt, d[1]);
+    fo = WrapAdd(fo, d[2]);
+    lo = WrapAdd(lo, d[3]);
     rollup::Record rec;
-    rec.start = window_start + idx;
+    rec.start = WrapAdd(window_start, idx);
     rec.count = static_cast<uint64_t>(cnt);
-    rec.first_ts = rec.start + fo;
-    rec.last_ts = rec.start + lo;
+    rec.first_ts = WrapAdd(rec.start, fo);
+    rec.last_ts = WrapAdd(rec.start, lo);
     uint64_t f, l, mn, mx, s, inc;
     if (!xf.Read(&r, pf, &f) || !xl.Read(&r, pl, &l)) return Internal("truncated rollup");
     rec.first = Double(f);
