@@ -225,9 +225,12 @@ void Agent::SampleLoop() {
     sweep.Recycle();
     int64_t ts = clock_.NowUnixMs();
     sampler_->RunOnce(sweep);
-    sweep.Finish();
+    // The derived families come after the collectors', in the same place every sweep: Finish()
+    // only once they are in, or the sweep's shape (and the encoder's memo) changes every time.
+    sweep.FinishPoints();
     node_power_->Derive(sweep, ts);
     std::vector<std::string> missing = links_->Derive(sweep);
+    sweep.Finish();
     if (!missing.empty() && !warned_missing_links_) {
       spdlog::warn("declared link devices not found (is the netdev collector on?) devices={}",
                    fmt::join(missing, ","));

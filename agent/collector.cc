@@ -148,13 +148,8 @@ void Sweep::Recycle() {
   std::fill(filled_.begin(), filled_.end(), 0);
 }
 
-void Sweep::Finish() {
-  const auto live = static_cast<std::ptrdiff_t>(live_);
-  if (families_.size() > live_) shape_changed_ = true;
-  families_.erase(families_.begin() + live, families_.end());
-  name_hashes_.erase(name_hashes_.begin() + live, name_hashes_.end());
-  filled_.erase(filled_.begin() + live, filled_.end());
-  for (size_t i = 0; i < families_.size(); ++i) {
+void Sweep::FinishPoints() {
+  for (size_t i = 0; i < live_; ++i) {
     if (families_[i].points.size() > filled_[i]) {
       families_[i].points.resize(filled_[i]);
       shape_changed_ = true;
@@ -162,9 +157,19 @@ void Sweep::Finish() {
   }
 }
 
+void Sweep::Finish() {
+  FinishPoints();
+  const auto live = static_cast<std::ptrdiff_t>(live_);
+  if (families_.size() > live_) shape_changed_ = true;
+  families_.erase(families_.begin() + live, families_.end());
+  name_hashes_.erase(name_hashes_.begin() + live, name_hashes_.end());
+  filled_.erase(filled_.begin() + live, filled_.end());
+}
+
 const Family* Sweep::Find(std::string_view name) const {
-  for (const Family& f : families_) {
-    if (f.name == name) return &f;
+  // Only this sweep's families: those past live_ are the previous sweep's, not added again.
+  for (size_t i = 0; i < live_; ++i) {
+    if (families_[i].name == name) return &families_[i];
   }
   return nullptr;
 }

@@ -37,7 +37,12 @@ struct Family {
 // the steady state), Add() overwrites values in place and allocates nothing; families, points
 // and labels that differ are inserted, moved or reassigned, so the content is always exactly
 // what a fresh Sweep would hold. Finish() then drops what the new sweep did not refill; until
-// it is called, families(), Find() and PointCount() may still show the previous sweep's points.
+// it is called, families() and PointCount() may still show the previous sweep's points, and
+// Find() the points of a family that the new sweep did not refill. FinishPoints() drops those
+// points but keeps the previous sweep's families that were not added again yet: families
+// derived from the collectors' (whole-server power, links) are added after it, in their usual
+// place, so that the shape stays the same (Finish() before them dropped and re-added them,
+// a new shape every sweep).
 //
 // Shape: shape_id() names the sweep's current shape (family names, help and types in order, and
 // each point's label set; not the values). Equal ids mean equal shapes, in any two Sweeps: an id
@@ -64,12 +69,13 @@ class Sweep {
   // merged by name); `other` is left empty.
   void Merge(Sweep&& other);
   const std::vector<Family>& families() const { return families_; }
-  // The family called `name`, or nullptr.
+  // The family called `name` among those added since Recycle() (all, once finished), or nullptr.
   const Family* Find(std::string_view name) const;
   void Clear();
   size_t PointCount() const;
 
   void Recycle();
+  void FinishPoints();
   void Finish();
 
   uint64_t shape_id() const;

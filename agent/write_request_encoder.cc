@@ -37,6 +37,31 @@ size_t LabelBodySize(const std::string& name, const std::string& value) {
          (value.empty() ? 0 : LenFieldSize(value.size()));
 }
 
+// Snappy block format elements (github.com/google/snappy, format_description.txt).
+void PutSnappyLiteral(std::string& out, const char* data, size_t n) {
+  if (n == 0) return;
+  const size_t m = n - 1;
+  if (m < 60) {
+    out += static_cast<char>(m << 2);
+  } else {
+    int bytes = m < (1u << 8) ? 1 : m < (1u << 16) ? 2 : m < (1u << 24) ? 3 : 4;
+    out += static_cast<char>((59 + bytes) << 2);
+    for (int i = 0; i < bytes; ++i) out += static_cast<char>(m >> (8 * i));
+  }
+  out.append(data, n);
+}
+
+// A copy with a 2-byte offset: 1 to 64 bytes from 1 to 65535 bytes back.
+void PutSnappyCopy(std::string& out, size_t len, size_t distance) {
+  const char op[3] = {static_cast<char>(((len - 1) << 2) | 2), static_cast<char>(distance),
+                      static_cast<char>(distance >> 8)};
+  out.append(op, 3);
+}
+
+// Shortest match worth a copy (3 bytes of element).
+constexpr size_t kMinMatch = 4;
+constexpr size_t kMaxCopy = 64;
+
 uint64_t DoubleBits(double v) {
   uint64_t bits;
   std::memcpy(&bits, &v, sizeof bits);
@@ -127,17 +152,11 @@ std::string WriteRequestEncoder::Encode(const Sweep& sweep, int64_t timestamp_ms
   bool changed = false;  // the families' metadata differs from sent_families_
   if (shape == known_shapes_[0] || shape == known_shapes_[1]) {
     // A shape resolved_ and sent_families_ already describe: no name or label to compare.
-    for (const Family& f : families) {
-      for (const Point& p : f.points) {
-        EncodeSeries(resolved_[count++].label_bytes, p.value, timestamp_ms);
-      }
-    }
+    count = static_cast<uint32_t>(resolved_count_);
   } else {
     resolved_changed_ = false;
     for (const Family& f : families) {
-      for (const Point& p : f.points) {
-        EncodeSeries(LabelBytes(count++, f.name, p), p.value, timestamp_ms);
-      }
+      for (const Point& p : f.points) LabelBytes(count++, f.name, p);
     }
     changed = families.size() != sent_families_.size();
     for (size_t i = 0; !changed && i < families.size(); ++i) {
@@ -152,14 +171,24 @@ std::string WriteRequestEncoder::Encode(const Sweep& sweep, int64_t timestamp_ms
     } else {
       known_shapes_ = {shape, known_shapes_[0]};
     }
+    if (resolved_changed_ || count != resolved_count_) ++resolved_generation_;
     resolved_count_ = count;
   }
+  if (series != nullptr) *series = count;
   // Metadata: first time, on any change of the families, then once per interval.
   const bool due = !metadata_sent_ || changed || timestamp_ms < metadata_sent_ms_ ||
                    timestamp_ms - metadata_sent_ms_ >= kMetadataIntervalMs;
   if (changed) {
     sent_families_.clear();
     for (const Family& f : families) sent_families_.push_back({f.name, f.help, f.type});
+  }
+  if (!due && count > 0) return EncodeFromTemplate(sweep, timestamp_ms);
+
+  size_t index = 0;
+  for (const Family& f : families) {
+    for (const Point& p : f.points) {
+      EncodeSeries(resolved_[index++].label_bytes, p.value, timestamp_ms);
+    }
   }
   if (due) {
     metadata_sent_ = true;
@@ -180,8 +209,6 @@ std::string WriteRequestEncoder::Encode(const Sweep& sweep, int64_t timestamp_ms
       if (!f.help.empty()) PutLenField(raw_, 4, f.help);
     }
   }
-  if (series != nullptr) *series = count;
-
   // Into a kept buffer, then an exact copy: a body sized for the worst case was zero-filled
   // every sweep, and the spool kept its unused capacity for as long as it cached the body.
   const size_t max = snappy::MaxCompressedLength(raw_.size());
@@ -189,6 +216,127 @@ std::string WriteRequestEncoder::Encode(const Sweep& sweep, int64_t timestamp_ms
   size_t n = 0;
   snappy::RawCompress(raw_.data(), raw_.size(), compressed_.data(), &n);
   return std::string(compressed_.data(), n);
+}
+
+void WriteRequestEncoder::BuildTemplate() {
+  template_ops_.clear();
+  template_begin_.clear();
+  for (size_t i = 0; i < resolved_count_; ++i) {
+    template_begin_.push_back(static_cast<uint32_t>(template_ops_.size()));
+    const std::string& cur = resolved_[i].label_bytes;
+    const std::string* prev = i > 0 ? &resolved_[i - 1].label_bytes : nullptr;
+    const size_t n = cur.size();
+    size_t p = 0, literal_from = 0;
+    auto flush_literal = [&](size_t end) {
+      if (end > literal_from) {
+        template_ops_.push_back({static_cast<uint32_t>(literal_from),
+                                 static_cast<uint32_t>(end - literal_from), 0, true, false});
+      }
+    };
+    while (p < n) {
+      // Greedy: the longest match at p, in this series' bytes before p (a copy may overlap
+      // what it writes, as snappy allows) or anywhere in the previous series' label bytes.
+      size_t best = 0, best_distance = 0;
+      bool best_cross = false;
+      if (n - p >= kMinMatch) {
+        for (size_t q = 0; q < p; ++q) {
+          size_t l = 0;
+          while (p + l < n && cur[q + l] == cur[p + l]) ++l;
+          if (l > best) best = l, best_distance = p - q, best_cross = false;
+        }
+        if (prev != nullptr) {
+          const size_t m = prev->size();
+          for (size_t q = 0; q < m; ++q) {
+            size_t l = 0;
+            while (q + l < m && p + l < n && (*prev)[q + l] == cur[p + l]) ++l;
+            // Distance without the previous series' sample and this series' header.
+            if (l > best) best = l, best_distance = p + (m - q), best_cross = true;
+          }
+        }
+      }
+      if (best < kMinMatch) {
+        ++p;
+        continue;
+      }
+      flush_literal(p);
+      for (size_t done = 0; done < best; done += kMaxCopy) {
+        template_ops_.push_back({0, static_cast<uint32_t>(std::min(kMaxCopy, best - done)),
+                                 static_cast<uint32_t>(best_distance), false, best_cross});
+      }
+      p += best;
+      literal_from = p;
+    }
+    flush_literal(n);
+  }
+  template_begin_.push_back(static_cast<uint32_t>(template_ops_.size()));
+  template_generation_ = resolved_generation_;
+}
+
+std::string WriteRequestEncoder::EncodeFromTemplate(const Sweep& sweep, int64_t timestamp_ms) {
+  if (template_generation_ != resolved_generation_) BuildTemplate();
+  // The sample's timestamp field, the same for every series.
+  char ts_field[11];
+  size_t ts_size = 0;
+  if (timestamp_ms != 0) {
+    std::string t;
+    t += Tag(2, kVarint);
+    PutVarint(t, static_cast<uint64_t>(timestamp_ms));
+    ts_size = t.size();
+    std::memcpy(ts_field, t.data(), ts_size);
+  }
+  auto sample_size = [&](double value) { return (DoubleBits(value) != 0 ? 1 + 8 : 0) + ts_size; };
+  // The uncompressed length comes first in a snappy block.
+  size_t total = 0, index = 0;
+  for (const Family& f : sweep.families()) {
+    for (const Point& p : f.points) {
+      const size_t len = resolved_[index++].label_bytes.size() + LenFieldSize(sample_size(p.value));
+      total += LenFieldSize(len);
+    }
+  }
+  std::string& out = template_out_;
+  out.clear();
+  PutVarint(out, total);
+  literal_.clear();
+  auto flush = [&] {
+    PutSnappyLiteral(out, literal_.data(), literal_.size());
+    literal_.clear();
+  };
+  size_t prev_sample_bytes = 0;  // the previous series' TimeSeries.samples field
+  index = 0;
+  for (const Family& f : sweep.families()) {
+    for (const Point& p : f.points) {
+      const std::string& labels = resolved_[index].label_bytes;
+      const size_t ss = sample_size(p.value);
+      const size_t header_start = literal_.size();
+      literal_ += Tag(1, kLen);  // WriteRequest.timeseries
+      PutVarint(literal_, labels.size() + LenFieldSize(ss));
+      const size_t header_bytes = literal_.size() - header_start;
+      for (uint32_t k = template_begin_[index]; k < template_begin_[index + 1]; ++k) {
+        const TemplateOp& op = template_ops_[k];
+        if (op.literal) {
+          literal_.append(labels, op.from, op.len);
+        } else {
+          flush();
+          PutSnappyCopy(out, op.len,
+                        op.distance + (op.cross ? header_bytes + prev_sample_bytes : 0));
+        }
+      }
+      literal_ += Tag(2, kLen);  // TimeSeries.samples
+      PutVarint(literal_, ss);
+      const uint64_t bits = DoubleBits(p.value);
+      if (bits != 0) {
+        literal_ += Tag(1, kFixed64);
+        char le[8];
+        std::memcpy(le, &bits, 8);  // little-endian, as the wire
+        literal_.append(le, 8);
+      }
+      literal_.append(ts_field, ts_size);
+      prev_sample_bytes = LenFieldSize(ss);
+      ++index;
+    }
+  }
+  flush();
+  return out;
 }
 
 // ---- merging ----

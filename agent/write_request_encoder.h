@@ -27,6 +27,17 @@
 // resolved (the agent alternates two recycled sweeps) skips even the comparisons, those of the
 // metadata included: comparing names and label sets again was most of the sampling thread's
 // memcmp time.
+//
+// Compression from a cached shape: snappy spent most of the encoding time finding, every sweep,
+// the same matches between the same label bytes. Once a shape is resolved, the encoder writes
+// each series' label bytes once as snappy elements (literals and 2-byte-offset copies taken
+// from the series' own label bytes or the previous series'), and a sweep without metadata is
+// written straight into snappy's block format from that template: per series the header and
+// the sample as a literal, the label elements as they are, a copy into the previous series
+// offset by that series' sample size. What it writes is a valid snappy block of exactly the
+// protobuf bytes above (a decompressor gives them back; the compressed bytes differ from
+// snappy::Compress's, and are somewhat larger). Requests that carry metadata (once a minute)
+// go through snappy::RawCompress.
 // Thread-safety: not thread-safe; one encoder per sampling thread (it reuses its buffers).
 #pragma once
 
@@ -62,9 +73,6 @@ class WriteRequestEncoder {
   // time series (one sample each).
   std::string Encode(const Sweep& sweep, int64_t timestamp_ms, uint32_t* series);
 
-  // The protobuf bytes of the last Encode(), before compression (for tests).
-  const std::string& last_uncompressed() const { return raw_; }
-
  private:
   // One label of the series being written: views into the sweep or the static labels.
   struct LabelRef {
@@ -81,6 +89,12 @@ class WriteRequestEncoder {
   const std::string& LabelBytes(size_t index, const std::string& metric_name, const Point& point);
   void EncodeLabels(const std::string& metric_name, const Point& point, std::string& out);
   void EncodeSeries(const std::string& label_bytes, double value, int64_t timestamp_ms);
+  // The snappy elements of every resolved series' label bytes (template_ops_), rebuilt when
+  // resolved_ changed since the last build.
+  void BuildTemplate();
+  // The compressed body of `sweep` (whose series resolved_ describes) without metadata, from
+  // the template.
+  std::string EncodeFromTemplate(const Sweep& sweep, int64_t timestamp_ms);
 
   const std::string name_label_ = "__name__";
   std::vector<Label> static_labels_;  // sorted by name
@@ -99,8 +113,25 @@ class WriteRequestEncoder {
   std::vector<SentFamily> sent_families_;
   int64_t metadata_sent_ms_ = 0;
   bool metadata_sent_ = false;
-  std::string raw_;         // scratch: the uncompressed request
-  std::string compressed_;  // scratch: snappy's output, sized for the worst case
+  // One snappy element of a series' label bytes: a literal of label_bytes[from, from + len), or
+  // a copy of `len` bytes (at most 64) from `distance` bytes back; for a copy from the previous
+  // series' label bytes, `distance` leaves out that series' sample and this series' header.
+  struct TemplateOp {
+    uint32_t from;
+    uint32_t len;
+    uint32_t distance;
+    bool literal;
+    bool cross;
+  };
+  std::vector<TemplateOp> template_ops_;
+  std::vector<uint32_t> template_begin_;  // per series, its first op; then the end
+  // resolved_'s generation: bumped whenever an entry or the count changes; the template's.
+  uint64_t resolved_generation_ = 1;
+  uint64_t template_generation_ = 0;
+  std::string literal_;       // scratch: the pending literal while writing from the template
+  std::string template_out_;  // scratch: the block written from the template
+  std::string raw_;           // scratch: the uncompressed request
+  std::string compressed_;    // scratch: snappy's output, sized for the worst case
 };
 
 }  // namespace suanli::agent

@@ -1,7 +1,9 @@
 #include "agent/agent.h"
 
 #include <gtest/gtest.h>
+#include <snappy.h>
 
+#include <cmath>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,6 +44,13 @@ TEST(SweepToWriteRequestTest, AddsNameAndStaticLabelsAndMetadata) {
 
 namespace suanli::agent {
 namespace {
+
+// The protobuf bytes of a snappy block; "invalid" when snappy refuses it.
+std::string Uncompressed(const std::string& body) {
+  std::string out;
+  if (!snappy::Uncompress(body.data(), body.size(), &out)) return "invalid";
+  return out;
+}
 
 // The direct encoder must write the very bytes libprotobuf writes for the same request.
 TEST(WriteRequestEncoderTest, SameBytesAsLibprotobuf) {
@@ -89,7 +98,7 @@ TEST(WriteRequestEncoderTest, ReusedAcrossSweepsOfDifferentShapes) {
     EXPECT_EQ(series, sweep.PointCount());
     remote::WriteRequest want = SweepToWriteRequest(sweep, static_labels, ts);
     if (!metadata) want.metadata.clear();
-    EXPECT_EQ(body, remote::EncodeWriteRequest(want)) << "at " << ts;
+    EXPECT_EQ(Uncompressed(body), Uncompressed(remote::EncodeWriteRequest(want))) << "at " << ts;
   };
   Sweep a;
   a.Add("node_network_receive_bytes_total", "Bytes.", MetricType::kCounter, {{"device", "eth0"}},
@@ -156,7 +165,7 @@ TEST(WriteRequestEncoderTest, AlternatingRecycledSweeps) {
     remote::WriteRequest want = SweepToWriteRequest(s, static_labels, ts);
     if (families == sent_families) want.metadata.clear();
     sent_families = families;
-    EXPECT_EQ(body, remote::EncodeWriteRequest(want)) << "at " << ts;
+    EXPECT_EQ(Uncompressed(body), Uncompressed(remote::EncodeWriteRequest(want))) << "at " << ts;
     ts += 1000;
   }
 }
@@ -166,8 +175,61 @@ TEST(WriteRequestEncoderTest, EmptySweepIsAnEmptyRequest) {
   uint32_t series = 7;
   std::string body = encoder.Encode(Sweep(), 1, &series);
   EXPECT_EQ(series, 0u);
-  EXPECT_TRUE(encoder.last_uncompressed().empty());
+  EXPECT_EQ(Uncompressed(body), "");
   EXPECT_EQ(body, remote::EncodeWriteRequest({}));
+  // And again without metadata due.
+  body = encoder.Encode(Sweep(), 2, &series);
+  EXPECT_EQ(Uncompressed(body), "");
+}
+
+// Sweeps without metadata are written from the shape's cached snappy elements: copies into the
+// previous series move with its sample's size (a value of 0 leaves the value field out), long
+// matches are split into copies of at most 64 bytes, and the block must always decompress to
+// libprotobuf's bytes, through snappy and through the request decoder.
+TEST(WriteRequestEncoderTest, CachedShapeWritesValidSnappyOfTheSameBytes) {
+  std::map<std::string, std::string> static_labels = {
+      {"region", "gansu"}, {"dc", "lanzhou-1"}, {"instance", "node-0001.lanzhou-1.example.org"}};
+  WriteRequestEncoder encoder(static_labels);
+  const std::string long_value(150, 'x');  // a match longer than one copy
+  auto fill = [&](Sweep& s, int round) {
+    s.Recycle();
+    for (int cpu = 0; cpu < 8; ++cpu) {
+      for (const char* mode : {"idle", "iowait", "irq", "nice", "softirq", "steal", "system"}) {
+        // Every series' value goes 0 and back at its own pace.
+        double v = (round + cpu) % 3 == 0 ? 0.0 : 1000.25 * cpu + round;
+        s.Add("node_cpu_seconds_total", "CPU seconds.", MetricType::kCounter,
+              {{"cpu", std::to_string(cpu)}, {"mode", mode}}, v);
+      }
+    }
+    s.Add("node_load1", "Load.", MetricType::kGauge, {}, round % 2 ? -0.0 : 0.0);
+    s.Add("suanli_info", "Info.", MetricType::kGauge, {{"long", long_value}}, 1);
+    s.Add("suanli_info", "Info.", MetricType::kGauge, {{"long", long_value + "y"}}, round);
+    s.Add("suanli_nan", "NaN.", MetricType::kGauge, {}, round % 2 ? NAN : StaleNaN());
+    s.Finish();
+  };
+  Sweep sweeps[2];
+  for (int round = 0; round < 12; ++round) {
+    const int64_t ts = round == 5 ? 0 : 1'764'892'800'000 + round * 100;  // 0: field left out
+    Sweep& s = sweeps[round % 2];
+    fill(s, round);
+    uint32_t series = 0;
+    std::string body = encoder.Encode(s, ts, &series);
+    ASSERT_EQ(series, 8u * 7 + 4);
+    remote::WriteRequest want = SweepToWriteRequest(s, static_labels, ts);
+    // Metadata: the first request, and where the clock stepped back to 0 and forward again.
+    const bool metadata = round == 0 || round == 5 || round == 6;
+    if (!metadata) want.metadata.clear();
+    const std::string raw = Uncompressed(remote::EncodeWriteRequest(want));
+    EXPECT_EQ(Uncompressed(body), raw) << "round " << round;
+    auto decoded = remote::DecodeWriteRequest(body, 1 << 20);
+    ASSERT_TRUE(decoded.ok()) << decoded.status().message();
+    ASSERT_EQ(decoded->series.size(), series);
+    EXPECT_EQ(decoded->series[58].labels.Get("long"), long_value + "y");
+    EXPECT_EQ(decoded->series[58].samples[0].value, round);
+    EXPECT_EQ(decoded->series[58].samples[0].timestamp_ms, ts);
+    // Repeated label bytes are copies: well under half the protobuf bytes.
+    if (!metadata) EXPECT_LT(body.size(), raw.size() / 2) << "round " << round;
+  }
 }
 
 }  // namespace

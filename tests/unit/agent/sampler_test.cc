@@ -151,6 +151,41 @@ TEST(SweepTest, ShapeIdChangesWithTheShape) {
   EXPECT_NE(s.shape_id(), id);
 }
 
+// As the agent builds a sweep: the collectors' families, FinishPoints(), families derived from
+// them (whole-server power) found and added after, then Finish(). A refill of the same shape
+// keeps its id, and Find() between the two sees only what this sweep refilled.
+TEST(SweepTest, DerivedFamiliesAfterFinishPointsKeepTheShape) {
+  const MetricType kC = MetricType::kCounter, kG = MetricType::kGauge;
+  auto fill = [&](Sweep& s, std::vector<std::string> cpus, bool meter) {
+    s.Recycle();
+    for (const std::string& cpu : cpus) s.Add("cpu", "CPU.", kC, {{"cpu", cpu}}, 1);
+    if (meter) s.Add("meter", "Meter.", kG, {}, 400);
+    s.FinishPoints();
+    const Family* cpu = s.Find("cpu");
+    EXPECT_EQ(cpu != nullptr ? cpu->points.size() : 0, cpus.size());
+    const Family* m = s.Find("meter");
+    EXPECT_EQ(m != nullptr, meter);
+    EXPECT_EQ(s.Find("power"), nullptr);  // last sweep's derived family: not this sweep's yet
+    s.Add("power", "Power.", kG, {{"source", m != nullptr ? "meter" : "estimated"}}, 1);
+    s.Finish();
+    return s.shape_id();
+  };
+  Sweep s;
+  const uint64_t id = fill(s, {"0", "1"}, true);
+  EXPECT_EQ(fill(s, {"0", "1"}, true), id);
+  EXPECT_EQ(fill(s, {"0", "1"}, true), id);
+  const uint64_t fewer = fill(s, {"0"}, true);  // a CPU gone: never seen by Find()
+  EXPECT_NE(fewer, id);
+  EXPECT_EQ(fill(s, {"0"}, true), fewer);
+  const uint64_t no_meter = fill(s, {"0"}, false);  // a family gone: never found
+  EXPECT_NE(no_meter, fewer);
+  EXPECT_EQ(fill(s, {"0"}, false), no_meter);
+  Sweep fresh;
+  fresh.Add("cpu", "CPU.", kC, {{"cpu", "0"}}, 1);
+  fresh.Add("power", "Power.", kG, {{"source", "estimated"}}, 1);
+  EXPECT_EQ(Dump(s), Dump(fresh));
+}
+
 // A collector that returns a fixed point, or blocks until released.
 class ScriptedCollector : public Collector {
  public:
