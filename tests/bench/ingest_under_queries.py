@@ -20,7 +20,6 @@ import argparse
 import http.client
 import multiprocessing as mp
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,16 +30,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import snappy  # noqa: E402
 import rwgen  # noqa: E402
+from bench_util import start_aggregator  # noqa: E402
 
 HOUR = 3_600_000
 READ_HEADERS = {"Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
                 "X-Prometheus-Remote-Read-Version": "0.1.0"}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def cpu_seconds(pid):
@@ -94,19 +88,8 @@ def reader(port, args, stop, counts):
 
 def one_run(args, with_queries):
     tmp = tempfile.mkdtemp(prefix="iuq-")
-    port = free_port()
-    agg = subprocess.Popen([os.path.join(args.build, "bin", "suanli-aggregator"),
-                            f"--storage.path={tmp}/agg", f"--web.listen-address=127.0.0.1:{port}"],
-                           stdout=open(f"{tmp}/agg.log", "w"), stderr=subprocess.STDOUT)
+    agg, port = start_aggregator(args.build, tmp)
     try:
-        for _ in range(300):
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                c.request("GET", "/-/ready")
-                if c.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.1)
         go, out = mp.Event(), mp.Queue()
         procs = [mp.Process(target=sender, args=(s, args, port, go, out))
                  for s in range(args.conns)]

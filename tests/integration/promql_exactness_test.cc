@@ -74,21 +74,17 @@ class PromqlExactnessTest : public ::testing::Test {
     auto agg = StartAggregator(tmp_.path(), {});
     ASSERT_TRUE(agg.ok()) << agg.status().ToString();
     aggregator_ = std::move(agg).value();
-    for (size_t i = 0; i < gauge_.size(); i += 2000) {
-      size_t j = std::min(gauge_.size(), i + 2000);
-      TimeSeries g{Labels{{"__name__", "px_gauge"}, {"dc", "t"}},
-                   std::vector<Sample>(gauge_.begin() + i, gauge_.begin() + j)};
-      TimeSeries c{Labels{{"__name__", "px_bytes_total"}, {"dc", "t"}},
-                   std::vector<Sample>(counter_.begin() + i, counter_.begin() + j)};
-      ASSERT_TRUE(PostRemoteWrite(aggregator_.Url("/api/v1/write"), {g, c}).ok());
-    }
-    for (size_t i = 0; i < steady_gauge_.size(); i += 2000) {
-      size_t j = std::min(steady_gauge_.size(), i + 2000);
-      TimeSeries g{Labels{{"__name__", "px_steady_gauge"}, {"dc", "t"}},
-                   std::vector<Sample>(steady_gauge_.begin() + i, steady_gauge_.begin() + j)};
-      TimeSeries c{Labels{{"__name__", "px_steady_bytes_total"}, {"dc", "t"}},
-                   std::vector<Sample>(steady_counter_.begin() + i, steady_counter_.begin() + j)};
-      ASSERT_TRUE(PostRemoteWrite(aggregator_.Url("/api/v1/write"), {g, c}).ok());
+    for (const auto& [name, samples] :
+         {std::pair{"px_gauge", &gauge_}, std::pair{"px_bytes_total", &counter_},
+          std::pair{"px_steady_gauge", &steady_gauge_},
+          std::pair{"px_steady_bytes_total", &steady_counter_}}) {
+      for (size_t i = 0; i < samples->size(); i += 2000) {
+        TimeSeries series{
+            Labels{{"__name__", name}, {"dc", "t"}},
+            std::vector<Sample>(samples->begin() + i,
+                                samples->begin() + std::min(samples->size(), i + 2000))};
+        ASSERT_TRUE(PostRemoteWrite(aggregator_.Url("/api/v1/write"), {series}).ok());
+      }
     }
 
     own_ = StartPrometheus("own", tmp_.Sub("own"), "");
