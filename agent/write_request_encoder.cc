@@ -37,25 +37,19 @@ size_t LabelBodySize(const std::string& name, const std::string& value) {
          (value.empty() ? 0 : LenFieldSize(value.size()));
 }
 
-// Snappy block format elements (github.com/google/snappy, format_description.txt).
-void PutSnappyLiteral(std::string& out, const char* data, size_t n) {
-  if (n == 0) return;
-  const size_t m = n - 1;
-  if (m < 60) {
-    out += static_cast<char>(m << 2);
-  } else {
-    int bytes = m < (1u << 8) ? 1 : m < (1u << 16) ? 2 : m < (1u << 24) ? 3 : 4;
-    out += static_cast<char>((59 + bytes) << 2);
-    for (int i = 0; i < bytes; ++i) out += static_cast<char>(m >> (8 * i));
+// Snappy's block format (github.com/google/snappy, format_description.txt): the uncompressed
+// length as a varint, then elements: a literal (tag (length - 1) << 2, or 60-63 << 2 and the
+// length - 1 in 1-4 bytes, then the bytes) or a copy with a 2-byte offset (tag
+// (length - 1) << 2 | 2, 1 to 64 bytes, then the offset, 1 to 65535 bytes back, little-endian).
+// Writes `v` as a varint at `out`; returns its size.
+size_t PutVarintAt(char* out, uint64_t v) {
+  size_t n = 0;
+  while (v >= 0x80) {
+    out[n++] = static_cast<char>(v | 0x80);
+    v >>= 7;
   }
-  out.append(data, n);
-}
-
-// A copy with a 2-byte offset: 1 to 64 bytes from 1 to 65535 bytes back.
-void PutSnappyCopy(std::string& out, size_t len, size_t distance) {
-  const char op[3] = {static_cast<char>(((len - 1) << 2) | 2), static_cast<char>(distance),
-                      static_cast<char>(distance >> 8)};
-  out.append(op, 3);
+  out[n++] = static_cast<char>(v);
+  return n;
 }
 
 // Shortest match worth a copy (3 bytes of element).
@@ -278,11 +272,8 @@ std::string WriteRequestEncoder::EncodeFromTemplate(const Sweep& sweep, int64_t 
   char ts_field[11];
   size_t ts_size = 0;
   if (timestamp_ms != 0) {
-    std::string t;
-    t += Tag(2, kVarint);
-    PutVarint(t, static_cast<uint64_t>(timestamp_ms));
-    ts_size = t.size();
-    std::memcpy(ts_field, t.data(), ts_size);
+    ts_field[0] = Tag(2, kVarint);
+    ts_size = 1 + PutVarintAt(ts_field + 1, static_cast<uint64_t>(timestamp_ms));
   }
   auto sample_size = [&](double value) { return (DoubleBits(value) != 0 ? 1 + 8 : 0) + ts_size; };
   // The uncompressed length comes first in a snappy block.
@@ -293,13 +284,34 @@ std::string WriteRequestEncoder::EncodeFromTemplate(const Sweep& sweep, int64_t 
       total += LenFieldSize(len);
     }
   }
-  std::string& out = template_out_;
-  out.clear();
-  PutVarint(out, total);
-  literal_.clear();
-  auto flush = [&] {
-    PutSnappyLiteral(out, literal_.data(), literal_.size());
-    literal_.clear();
+  // Written through a pointer into a buffer sized for the worst case: a literal's tag takes at
+  // most 5 bytes, a copy 3 for at least 1 byte, and there is a literal at most per op and series.
+  const size_t bound = 16 + total + 8 * (template_ops_.size() + index + 1);
+  if (template_out_.size() < bound) template_out_.resize(bound);
+  char* const base = template_out_.data();
+  char* w = base + PutVarintAt(base, total);
+  // The open literal: its tag byte is reserved where it starts, written when it ends.
+  char* literal_tag = nullptr;
+  auto append = [&](const void* data, size_t n) {
+    if (n == 0) return;
+    if (literal_tag == nullptr) literal_tag = w++;
+    std::memcpy(w, data, n);
+    w += n;
+  };
+  auto close_literal = [&] {
+    if (literal_tag == nullptr) return;
+    char* const start = literal_tag + 1;
+    const size_t m = static_cast<size_t>(w - start) - 1;  // snappy stores length - 1
+    if (m < 60) {
+      *literal_tag = static_cast<char>(m << 2);
+    } else {
+      const int extra = m < (1u << 8) ? 1 : m < (1u << 16) ? 2 : m < (1u << 24) ? 3 : 4;
+      std::memmove(start + extra, start, m + 1);
+      *literal_tag = static_cast<char>((59 + extra) << 2);
+      for (int i = 0; i < extra; ++i) start[i] = static_cast<char>(m >> (8 * i));
+      w += extra;
+    }
+    literal_tag = nullptr;
   };
   size_t prev_sample_bytes = 0;  // the previous series' TimeSeries.samples field
   index = 0;
@@ -307,36 +319,39 @@ std::string WriteRequestEncoder::EncodeFromTemplate(const Sweep& sweep, int64_t 
     for (const Point& p : f.points) {
       const std::string& labels = resolved_[index].label_bytes;
       const size_t ss = sample_size(p.value);
-      const size_t header_start = literal_.size();
-      literal_ += Tag(1, kLen);  // WriteRequest.timeseries
-      PutVarint(literal_, labels.size() + LenFieldSize(ss));
-      const size_t header_bytes = literal_.size() - header_start;
+      char field[16];  // WriteRequest.timeseries tag and length; then TimeSeries.samples'
+      field[0] = Tag(1, kLen);
+      const size_t header_bytes = 1 + PutVarintAt(field + 1, labels.size() + LenFieldSize(ss));
+      append(field, header_bytes);
       for (uint32_t k = template_begin_[index]; k < template_begin_[index + 1]; ++k) {
         const TemplateOp& op = template_ops_[k];
         if (op.literal) {
-          literal_.append(labels, op.from, op.len);
+          append(labels.data() + op.from, op.len);
         } else {
-          flush();
-          PutSnappyCopy(out, op.len,
-                        op.distance + (op.cross ? header_bytes + prev_sample_bytes : 0));
+          close_literal();
+          const size_t distance = op.distance + (op.cross ? header_bytes + prev_sample_bytes : 0);
+          w[0] = static_cast<char>(((op.len - 1) << 2) | 2);
+          w[1] = static_cast<char>(distance);
+          w[2] = static_cast<char>(distance >> 8);
+          w += 3;
         }
       }
-      literal_ += Tag(2, kLen);  // TimeSeries.samples
-      PutVarint(literal_, ss);
+      field[0] = Tag(2, kLen);
+      size_t n = 1 + PutVarintAt(field + 1, ss);
       const uint64_t bits = DoubleBits(p.value);
       if (bits != 0) {
-        literal_ += Tag(1, kFixed64);
-        char le[8];
-        std::memcpy(le, &bits, 8);  // little-endian, as the wire
-        literal_.append(le, 8);
+        field[n] = Tag(1, kFixed64);
+        std::memcpy(field + n + 1, &bits, 8);  // little-endian, as the wire
+        n += 9;
       }
-      literal_.append(ts_field, ts_size);
+      append(field, n);
+      append(ts_field, ts_size);
       prev_sample_bytes = LenFieldSize(ss);
       ++index;
     }
   }
-  flush();
-  return out;
+  close_literal();
+  return std::string(base, static_cast<size_t>(w - base));
 }
 
 // ---- merging ----

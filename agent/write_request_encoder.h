@@ -128,8 +128,7 @@ class WriteRequestEncoder {
   // resolved_'s generation: bumped whenever an entry or the count changes; the template's.
   uint64_t resolved_generation_ = 1;
   uint64_t template_generation_ = 0;
-  std::string literal_;       // scratch: the pending literal while writing from the template
-  std::string template_out_;  // scratch: the block written from the template
+  std::string template_out_;  // scratch: the block written from the template, worst-case size
   std::string raw_;           // scratch: the uncompressed request
   std::string compressed_;    // scratch: snappy's output, sized for the worst case
 };

@@ -191,6 +191,8 @@ TEST(WriteRequestEncoderTest, CachedShapeWritesValidSnappyOfTheSameBytes) {
       {"region", "gansu"}, {"dc", "lanzhou-1"}, {"instance", "node-0001.lanzhou-1.example.org"}};
   WriteRequestEncoder encoder(static_labels);
   const std::string long_value(150, 'x');  // a match longer than one copy
+  std::string unique_value;                // no match at all: a literal over 256 bytes
+  for (int i = 0; unique_value.size() < 300; ++i) unique_value += std::to_string(i * 7919 % 1009);
   auto fill = [&](Sweep& s, int round) {
     s.Recycle();
     for (int cpu = 0; cpu < 8; ++cpu) {
@@ -205,6 +207,7 @@ TEST(WriteRequestEncoderTest, CachedShapeWritesValidSnappyOfTheSameBytes) {
     s.Add("suanli_info", "Info.", MetricType::kGauge, {{"long", long_value}}, 1);
     s.Add("suanli_info", "Info.", MetricType::kGauge, {{"long", long_value + "y"}}, round);
     s.Add("suanli_nan", "NaN.", MetricType::kGauge, {}, round % 2 ? NAN : StaleNaN());
+    s.Add("suanli_unique", "Unique.", MetricType::kGauge, {{"v", unique_value}}, round);
     s.Finish();
   };
   Sweep sweeps[2];
@@ -214,7 +217,7 @@ TEST(WriteRequestEncoderTest, CachedShapeWritesValidSnappyOfTheSameBytes) {
     fill(s, round);
     uint32_t series = 0;
     std::string body = encoder.Encode(s, ts, &series);
-    ASSERT_EQ(series, 8u * 7 + 4);
+    ASSERT_EQ(series, 8u * 7 + 5);
     remote::WriteRequest want = SweepToWriteRequest(s, static_labels, ts);
     // Metadata: the first request, and where the clock stepped back to 0 and forward again.
     const bool metadata = round == 0 || round == 5 || round == 6;
