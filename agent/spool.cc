@@ -31,6 +31,11 @@ constexpr size_t kSegmentHeaderBytes = 32;  // magic, version, crc, first_seq, c
 constexpr size_t kRecordHeaderBytes = 40;   // len, crc, seq, samples, reserved, min_ts, max_ts
 constexpr uint64_t kMaxBodyBytes = uint64_t{256} << 20;
 constexpr uint64_t kNoSegment = UINT64_MAX;
+// Sequence numbers stay below this, far above any the spool gives (memory mode starts at
+// 2^62 + ms * 1024), so that counting on never wraps to 0 (which would sort first): a record
+// or cursor past it is corrupt, and a newer agent's segment named past it does not move the
+// numbering.
+constexpr uint64_t kMaxSequence = uint64_t{1} << 63;
 // Recent records' bodies kept in memory beside their disk copy (Entry::cached): the steady
 // state (a sweep or two waiting) never reads the disk; a backlog beyond this is read back.
 constexpr uint64_t kMaxCachedBytes = 1 << 20;
@@ -411,7 +416,9 @@ void Spool::LoadSegments() {
     if (lock_fd_ < 0) return;  // read error
   }
   // Past every sequence number a kept newer-format segment can hold (see spool.h).
-  for (const Unreadable& u : unreadable_) next_seq_ = std::max(next_seq_, u.end_seq);
+  for (const Unreadable& u : unreadable_) {
+    if (u.end_seq <= kMaxSequence) next_seq_ = std::max(next_seq_, u.end_seq);
+  }
 }
 
 void Spool::LoadSegment(const std::string& path, uint64_t first_seq) {
@@ -511,6 +518,10 @@ void Spool::LoadSegment(const std::string& path, uint64_t first_seq) {
         why = "record sequence out of order";
         break;
       }
+      if (seq >= kMaxSequence) {
+        why = "record sequence out of range";
+        break;
+      }
       Entry e;
       e.seq = seq;
       e.samples = GetU32(h + 16);
@@ -601,7 +612,7 @@ void Spool::LoadCursors() {
     if (text.ok()) {
       uint64_t n = 0;
       std::string u;
-      if (ParseCursor(*text, &n, &u) && ep.url == u) {
+      if (ParseCursor(*text, &n, &u) && ep.url == u && n <= kMaxSequence) {
         cursor = n;
       } else {
         // Resend everything held: duplicates are harmless, a hole is not.
