@@ -565,7 +565,9 @@ struct RocksDbStore::Impl {
   // stall ingest for many seconds at 1M series: the background thread writes them in small
   // batches instead. Anything that rewrites closed windows or reads them under head_mu (the
   // general Append path, checkpoint, retention) first writes them all (FlushClosingLocked), so
-  // it sees what it saw before; Select copies them instead (SeriesEntry::closing_chunk). Their
+  // it sees what it saw before; checkpoint and retention first drain the queue in the
+  // closer's small batches (DrainClosing), so that the lock is held for what is left only;
+  // Select copies them instead (SeriesEntry::closing_chunk). Their
   // samples stay in the head log and checkpoint until written.
   struct Closing {
     SeriesEntry* entry;
@@ -702,6 +704,9 @@ struct RocksDbStore::Impl {
   Status FlushClosingLocked();
   // The background thread's share: a batch of closing chunks, committed. False when none.
   Result<bool> CloseSomeInBackground();
+  // Writes the whole closing queue in those small batches, so that appends interleave; what
+  // is queued meanwhile is left to the caller (FlushClosingLocked, then short).
+  Status DrainClosing();
   Status ApplyLocked(std::vector<Pending>& pending, bool from_log, rocksdb::WriteBatch* wb,
                      std::string* log_record, AppendStats* stats);
   // The common case of ApplyLocked: every series' samples are newer than all it holds and
@@ -1300,6 +1305,13 @@ Result<bool> RocksDbStore::Impl::CloseSomeInBackground() {
   }
   RETURN_IF_ERROR(WaitCommitted(item.get()));
   return true;
+}
+
+Status RocksDbStore::Impl::DrainClosing() {
+  for (;;) {
+    ASSIGN_OR_RETURN(bool wrote, CloseSomeInBackground());
+    if (!wrote) return Status::Ok();
+  }
 }
 
 namespace {
@@ -2061,9 +2073,11 @@ Status RocksDbStore::Impl::Checkpoint() {
   if (disk_full.load()) return DiskFull();
   uint64_t cut;
   std::vector<SeriesEntry*> heads;
+  // Chunks still waiting to be closed lose their head log below: write them first, in small
+  // batches (after an hour boundary that is every series), then under the lock what came since.
+  RETURN_IF_ERROR(DrainClosing());
   {
     std::lock_guard lock(head_mu);
-    // Chunks still waiting to be closed lose their head log below: write them first.
     RETURN_IF_ERROR(FlushClosingLocked());
     cut = next_seq;  // every batch before it is applied to the heads
     log_bytes_since_checkpoint = 0;
@@ -2121,6 +2135,7 @@ Status RocksDbStore::Impl::Checkpoint() {
 
 Status RocksDbStore::Impl::EnforceRetention() {
   std::lock_guard cp(checkpoint_mu);
+  RETURN_IF_ERROR(DrainClosing());  // as Checkpoint: not all of it under the lock
   std::lock_guard lock(head_mu);
   RETURN_IF_ERROR(FlushClosingLocked());
   WaitWritten(0);  // no queued batch may name a family dropped below
