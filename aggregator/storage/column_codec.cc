@@ -514,6 +514,9 @@ Status DecodeRollupBlock(std::string_view value, int64_t block_start,
                          std::vector<rollup::Record>* out) {
   uint64_t n;
   if (!ReadHeader(&value, kColumnRollupFormat, &n)) return Internal("malformed rollup header");
+  // Nothing to read; and the columns below, reused from an earlier block (perhaps one that
+  // failed half-way), would still hold its sizes, which RollupReference goes by.
+  if (n == 0) return Status::Ok();
   BitReader r(value);
   thread_local RollupColumns cols;
   auto& ints = cols.ints;
