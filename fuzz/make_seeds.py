@@ -4,8 +4,11 @@
 Run with Debian's python3 (python3-snappy). Regression inputs (crashes found and fixed) are
 kept beside the seeds as regress-*; this script never touches them.
 """
+import glob
 import os
 import struct
+import subprocess
+import sys
 
 import snappy
 
@@ -167,9 +170,30 @@ def redfish():
         write(os.path.join(d, "seed-" + name), data)
 
 
+def from_writers():
+    # The on-disk formats' seeds come from the real writers (HeadLogWriter, the chunk and rollup
+    # encoders, the Spool): each of these targets writes its own when SUANLI_FUZZ_WRITE_SEEDS
+    # names a directory. Needs a built fuzz directory (fuzz/run.sh builds one).
+    build = os.environ.get("SUANLI_FUZZ_BUILD_DIR", "build-fuzz")
+    build = os.path.join(HERE, "..", build) if not os.path.isabs(build) else build
+    for target, corpus in (("head_log_fuzzer", "head_log"), ("chunk_fuzzer", "chunk"),
+                           ("spool_segment_fuzzer", "spool_segment")):
+        binary = os.path.join(build, "bin", target)
+        if not os.access(binary, os.X_OK):
+            print(f"make_seeds.py: {binary} is not built; corpus/{corpus}/seed-* left as they are"
+                  f" (build it with fuzz/run.sh 0 {target})", file=sys.stderr)
+            continue
+        d = os.path.join(HERE, "corpus", corpus)
+        os.makedirs(d, exist_ok=True)
+        for old in glob.glob(os.path.join(d, "seed-*")):
+            os.remove(old)
+        subprocess.run([binary], check=True, env=dict(os.environ, SUANLI_FUZZ_WRITE_SEEDS=d))
+
+
 if __name__ == "__main__":
     remote_write()
     remote_read()
     procfs()
     config()
     redfish()
+    from_writers()

@@ -11,7 +11,8 @@ seconds=${1:-30}
 shift || true
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] &&
-  targets=(remote_write_fuzzer remote_read_fuzzer procfs_fuzzer config_fuzzer redfish_json_fuzzer)
+  targets=(remote_write_fuzzer remote_read_fuzzer procfs_fuzzer config_fuzzer redfish_json_fuzzer
+    head_log_fuzzer chunk_fuzzer spool_segment_fuzzer)
 build=${SUANLI_FUZZ_BUILD_DIR:-build-fuzz}
 artifacts=${SUANLI_FUZZ_ARTIFACTS:-$build/artifacts}
 
