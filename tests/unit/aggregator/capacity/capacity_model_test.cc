@@ -500,7 +500,7 @@ TEST(CapacityViewTest, SharedReadingWithoutIdentityCountsEachNodesShare) {
     m.Observe({At({"gansu", "dc1", instance}, "suanli_node_power_watts",
                   {{"source", "ipmi_dcmi_shared"}, {"systems", "4"}}, 10'000, 1200)});
   }
-  const GroupFigures& dc = m.Snapshot(10'000).dcs.at({"gansu", "dc1"});
+  const GroupFigures dc = m.Snapshot(10'000).dcs.at({"gansu", "dc1"});
   EXPECT_DOUBLE_EQ(dc.power_watts, 600);
   EXPECT_DOUBLE_EQ(dc.shared_power_watts, 600);
   EXPECT_EQ(dc.shared_power_chassis, 0);
