@@ -55,6 +55,8 @@ size_t PutVarintAt(char* out, uint64_t v) {
 // Shortest match worth a copy (3 bytes of element).
 constexpr size_t kMinMatch = 4;
 constexpr size_t kMaxCopy = 64;
+// How many series before a series its label bytes are matched against.
+constexpr size_t kTemplateWindow = 16;
 
 uint64_t DoubleBits(double v) {
   uint64_t bits;
@@ -218,33 +220,28 @@ void WriteRequestEncoder::BuildTemplate() {
   for (size_t i = 0; i < resolved_count_; ++i) {
     template_begin_.push_back(static_cast<uint32_t>(template_ops_.size()));
     const std::string& cur = resolved_[i].label_bytes;
-    const std::string* prev = i > 0 ? &resolved_[i - 1].label_bytes : nullptr;
     const size_t n = cur.size();
     size_t p = 0, literal_from = 0;
     auto flush_literal = [&](size_t end) {
       if (end > literal_from) {
         template_ops_.push_back({static_cast<uint32_t>(literal_from),
-                                 static_cast<uint32_t>(end - literal_from), 0, true, false});
+                                 static_cast<uint32_t>(end - literal_from), 0, true});
       }
     };
     while (p < n) {
       // Greedy: the longest match at p, in this series' bytes before p (a copy may overlap
-      // what it writes, as snappy allows) or anywhere in the previous series' label bytes.
-      size_t best = 0, best_distance = 0;
-      bool best_cross = false;
+      // what it writes, as snappy allows) or in the label bytes of the kTemplateWindow series
+      // before it (the same labels in the previous family, the same family's previous point).
+      size_t best = 0, best_from = 0, best_back = 0;
       if (n - p >= kMinMatch) {
-        for (size_t q = 0; q < p; ++q) {
-          size_t l = 0;
-          while (p + l < n && cur[q + l] == cur[p + l]) ++l;
-          if (l > best) best = l, best_distance = p - q, best_cross = false;
-        }
-        if (prev != nullptr) {
-          const size_t m = prev->size();
+        for (size_t back = 0; back <= std::min(i, kTemplateWindow); ++back) {
+          const std::string& src = resolved_[i - back].label_bytes;
+          const size_t m = back == 0 ? p : src.size();  // own bytes: only those before p
           for (size_t q = 0; q < m; ++q) {
-            size_t l = 0;
-            while (q + l < m && p + l < n && (*prev)[q + l] == cur[p + l]) ++l;
-            // Distance without the previous series' sample and this series' header.
-            if (l > best) best = l, best_distance = p + (m - q), best_cross = true;
+            if (src[q] != cur[p]) continue;
+            size_t l = 1;
+            while (p + l < n && (back == 0 || q + l < m) && src[q + l] == cur[p + l]) ++l;
+            if (l > best) best = l, best_from = q, best_back = back;
           }
         }
       }
@@ -254,8 +251,9 @@ void WriteRequestEncoder::BuildTemplate() {
       }
       flush_literal(p);
       for (size_t done = 0; done < best; done += kMaxCopy) {
-        template_ops_.push_back({0, static_cast<uint32_t>(std::min(kMaxCopy, best - done)),
-                                 static_cast<uint32_t>(best_distance), false, best_cross});
+        template_ops_.push_back({static_cast<uint32_t>(best_from + done),
+                                 static_cast<uint32_t>(std::min(kMaxCopy, best - done)),
+                                 static_cast<uint32_t>(best_back), false});
       }
       p += best;
       literal_from = p;
@@ -286,8 +284,9 @@ std::string WriteRequestEncoder::EncodeFromTemplate(const Sweep& sweep, int64_t 
   }
   // Written through a pointer into a buffer sized for the worst case: a literal's tag takes at
   // most 5 bytes, a copy 3 for at least 1 byte, and there is a literal at most per op and series.
-  const size_t bound = 16 + total + 8 * (template_ops_.size() + index + 1);
+  const size_t bound = 16 + total + 8 * (template_ops_.size() + 2 * index + 1);
   if (template_out_.size() < bound) template_out_.resize(bound);
+  if (label_positions_.size() < index) label_positions_.resize(index);
   char* const base = template_out_.data();
   char* w = base + PutVarintAt(base, total);
   // The open literal: its tag byte is reserved where it starts, written when it ends.
@@ -313,7 +312,24 @@ std::string WriteRequestEncoder::EncodeFromTemplate(const Sweep& sweep, int64_t 
     }
     literal_tag = nullptr;
   };
-  size_t prev_sample_bytes = 0;  // the previous series' TimeSeries.samples field
+  // A copy of `len` (1 to 64) bytes from `distance` (at most 65535) bytes back: in two bytes
+  // where snappy allows (4 to 11 bytes from less than 2048 back), else in three.
+  auto copy = [&](size_t len, size_t distance) {
+    close_literal();
+    if (len >= 4 && len <= 11 && distance < 2048) {
+      w[0] = static_cast<char>(((distance >> 8) << 5) | ((len - 4) << 2) | 1);
+      w[1] = static_cast<char>(distance);
+      w += 2;
+      return;
+    }
+    w[0] = static_cast<char>(((len - 1) << 2) | 2);
+    w[1] = static_cast<char>(distance);
+    w[2] = static_cast<char>(distance >> 8);
+    w += 3;
+  };
+  // Positions in the uncompressed request: copies are placed by them.
+  size_t pos = 0;
+  size_t prev_ts_pos = SIZE_MAX;  // the previous series' timestamp field
   index = 0;
   for (const Family& f : sweep.families()) {
     for (const Point& p : f.points) {
@@ -323,19 +339,20 @@ std::string WriteRequestEncoder::EncodeFromTemplate(const Sweep& sweep, int64_t 
       field[0] = Tag(1, kLen);
       const size_t header_bytes = 1 + PutVarintAt(field + 1, labels.size() + LenFieldSize(ss));
       append(field, header_bytes);
+      pos += header_bytes;
+      label_positions_[index] = pos;
+      size_t written = 0;  // of this series' label bytes
       for (uint32_t k = template_begin_[index]; k < template_begin_[index + 1]; ++k) {
         const TemplateOp& op = template_ops_[k];
-        if (op.literal) {
-          append(labels.data() + op.from, op.len);
+        const size_t distance = pos + written - (label_positions_[index - op.back] + op.from);
+        if (op.literal || distance > 0xffff) {
+          append(labels.data() + written, op.len);  // the same bytes as the source's
         } else {
-          close_literal();
-          const size_t distance = op.distance + (op.cross ? header_bytes + prev_sample_bytes : 0);
-          w[0] = static_cast<char>(((op.len - 1) << 2) | 2);
-          w[1] = static_cast<char>(distance);
-          w[2] = static_cast<char>(distance >> 8);
-          w += 3;
+          copy(op.len, distance);
         }
+        written += op.len;
       }
+      pos += labels.size();
       field[0] = Tag(2, kLen);
       size_t n = 1 + PutVarintAt(field + 1, ss);
       const uint64_t bits = DoubleBits(p.value);
@@ -345,8 +362,15 @@ std::string WriteRequestEncoder::EncodeFromTemplate(const Sweep& sweep, int64_t 
         n += 9;
       }
       append(field, n);
-      append(ts_field, ts_size);
-      prev_sample_bytes = LenFieldSize(ss);
+      pos += n;
+      // Every series has the same timestamp field: a copy of the previous one's.
+      if (ts_size > 0 && prev_ts_pos != SIZE_MAX && pos - prev_ts_pos <= 0xffff) {
+        copy(ts_size, pos - prev_ts_pos);
+      } else {
+        append(ts_field, ts_size);
+      }
+      prev_ts_pos = pos;
+      pos += ts_size;
       ++index;
     }
   }

@@ -30,14 +30,15 @@
 //
 // Compression from a cached shape: snappy spent most of the encoding time finding, every sweep,
 // the same matches between the same label bytes. Once a shape is resolved, the encoder writes
-// each series' label bytes once as snappy elements (literals and 2-byte-offset copies taken
-// from the series' own label bytes or the previous series'), and a sweep without metadata is
-// written straight into snappy's block format from that template: per series the header and
-// the sample as a literal, the label elements as they are, a copy into the previous series
-// offset by that series' sample size. What it writes is a valid snappy block of exactly the
-// protobuf bytes above (a decompressor gives them back; the compressed bytes differ from
-// snappy::Compress's, and are somewhat larger). Requests that carry metadata (once a minute)
-// go through snappy::RawCompress.
+// each series' label bytes once as snappy elements (literals, and copies from the series' own
+// label bytes or those of the 16 series before it), and a sweep without metadata is written
+// straight into snappy's block format from that template: per series the header and the sample
+// as a literal, the label elements with each copy's offset from where the source series lies in
+// this request, the timestamp field as a copy of the previous series'. What it writes is a
+// valid snappy block of exactly the protobuf bytes above (a decompressor gives them back); the
+// compressed bytes differ from snappy::Compress's and are about 1.4x as many (values and
+// repeats further back are left to snappy). Requests that carry metadata (once a minute) go
+// through snappy::RawCompress.
 // Thread-safety: not thread-safe; one encoder per sampling thread (it reuses its buffers).
 #pragma once
 
@@ -113,15 +114,15 @@ class WriteRequestEncoder {
   std::vector<SentFamily> sent_families_;
   int64_t metadata_sent_ms_ = 0;
   bool metadata_sent_ = false;
-  // One snappy element of a series' label bytes: a literal of label_bytes[from, from + len), or
-  // a copy of `len` bytes (at most 64) from `distance` bytes back; for a copy from the previous
-  // series' label bytes, `distance` leaves out that series' sample and this series' header.
+  // One snappy element of a series' label bytes: a literal of `len` of its bytes, or a copy
+  // of `len` bytes (at most 64) of the label bytes of the series `back` places before it (0:
+  // itself), from `from`. Copies are placed by their positions in each request, so a series'
+  // sample size never matters.
   struct TemplateOp {
     uint32_t from;
     uint32_t len;
-    uint32_t distance;
+    uint32_t back;
     bool literal;
-    bool cross;
   };
   std::vector<TemplateOp> template_ops_;
   std::vector<uint32_t> template_begin_;  // per series, its first op; then the end
@@ -129,8 +130,9 @@ class WriteRequestEncoder {
   uint64_t resolved_generation_ = 1;
   uint64_t template_generation_ = 0;
   std::string template_out_;  // scratch: the block written from the template, worst-case size
-  std::string raw_;           // scratch: the uncompressed request
-  std::string compressed_;    // scratch: snappy's output, sized for the worst case
+  std::vector<size_t> label_positions_;  // scratch: where each series' label bytes start
+  std::string raw_;                      // scratch: the uncompressed request
+  std::string compressed_;               // scratch: snappy's output, sized for the worst case
 };
 
 }  // namespace suanli::agent
