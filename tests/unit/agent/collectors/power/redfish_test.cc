@@ -1,5 +1,6 @@
 // Tests for agent/collectors/power/redfish.h and json_reader.h (named Redfish* so that one
-// filter selects both). The BMCs are DMTF's public mockups served by suanli's own HttpServer.
+// filter selects both). The BMCs are DMTF's public mockups and the project's Redfish trees,
+// served by tests/support/redfish_mockup_server.h (suanli's own HttpServer).
 #include "agent/collectors/power/redfish.h"
 
 #include <arpa/inet.h>
@@ -13,17 +14,15 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
-#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "agent/collectors/power/json_reader.h"
-#include "core/http_server.h"
+#include "tests/support/redfish_mockup_server.h"
 #include "tests/unit/agent/collectors/expected_metrics.h"
 
 namespace suanli::agent {
@@ -40,120 +39,24 @@ using testing::ValueOf;
 // "admin:s3cret!" in base64.
 constexpr char kBasicAdmin[] = "Basic YWRtaW46czNjcmV0IQ==";
 
-// A mockup's documents by the path a BMC serves them at: <mockup>/A/B/index.json is
-// /redfish/v1/A/B, the top index.json /redfish/v1/. `mockup` is one of DMTF's ("public-tower",
-// under redfish/) or one of the project's ("suanli/redfish/blade-in-enclosure").
-std::map<std::string, std::string> LoadMockup(const std::string& mockup) {
-  std::map<std::string, std::string> docs;
-  std::string root =
-      FixturePath(mockup.find('/') == std::string::npos ? "redfish/" + mockup : mockup);
-  for (const auto& entry : fs::recursive_directory_iterator(root)) {
-    if (entry.path().filename() != "index.json") continue;
-    std::string rel = fs::relative(entry.path().parent_path(), root).string();
-    docs[rel == "." ? "/redfish/v1/" : "/redfish/v1/" + rel] = Slurp(entry.path().string());
-  }
-  EXPECT_GE(docs.size(), 5u) << root;
-  return docs;
+// A mockup's directory by its path in the fixture trees: one of DMTF's ("public-tower", under
+// redfish/) or one of the project's ("suanli/redfish/blade-in-enclosure"). FixturePath()
+// resolves it, so that the runs on the upstream trees serve DMTF's whole mockups.
+std::string MockupDir(const std::string& mockup) {
+  return FixturePath(mockup.find('/') == std::string::npos ? "redfish/" + mockup : mockup);
 }
 
-// A BMC made of a DMTF mockup: every <mockup>/.../index.json is served at /redfish/v1/...,
-// with knobs to break it (an HTTP status for everything, hanging, missing or replaced
-// documents).
-class MockupBmc {
+// A mockup's documents by the path a BMC serves them at.
+std::map<std::string, std::string> LoadMockup(const std::string& mockup) {
+  return test_support::LoadRedfishTree(MockupDir(mockup));
+}
+
+// A BMC made of a mockup, named as MockupDir() names it, with knobs to break it (an HTTP status
+// for everything, hanging, missing or replaced documents).
+class MockupBmc : public test_support::RedfishMockupServer {
  public:
   explicit MockupBmc(const std::string& mockup, std::map<std::string, std::string> extra = {})
-      : server_(Options()) {
-    docs_ = LoadMockup(mockup);
-    for (auto& [path, body] : extra) docs_[path] = body;
-    auto serve = [this](const HttpRequest& r) { return Serve(r); };
-    for (const auto& [path, body] : docs_) server_.Route("GET", path, serve);
-    server_.Route("GET", "/redfish/v1", serve);
-    Status st = server_.Start();
-    EXPECT_TRUE(st.ok()) << st.message();
-  }
-  ~MockupBmc() {
-    {
-      std::lock_guard lock(mu_);
-      closing_ = true;
-    }
-    cv_.notify_all();
-    server_.Stop();
-  }
-
-  std::string url() const { return "http://" + server_.address(); }
-
-  void SetStatus(int status, std::string body = "", std::string location = "") {
-    std::lock_guard lock(mu_);
-    status_ = status;
-    status_body_ = std::move(body);
-    location_ = std::move(location);
-  }
-  void SetHang(bool hang) {
-    {
-      std::lock_guard lock(mu_);
-      hang_ = hang;
-    }
-    cv_.notify_all();
-  }
-  void SetDelay(milliseconds delay) {
-    std::lock_guard lock(mu_);
-    delay_ = delay;
-  }
-  void Replace(const std::string& path, std::string body) {
-    std::lock_guard lock(mu_);
-    docs_[path] = std::move(body);
-  }
-  void Remove(const std::string& path) {
-    std::lock_guard lock(mu_);
-    missing_.insert(path);
-  }
-  std::vector<std::string> paths() {
-    std::lock_guard lock(mu_);
-    return paths_;
-  }
-
- private:
-  static HttpServer::Options Options() {
-    HttpServer::Options o;
-    o.listen_address = "127.0.0.1:0";
-    o.shutdown_grace_seconds = 1;
-    return o;
-  }
-
-  HttpResponse Serve(const HttpRequest& r) {
-    std::unique_lock lock(mu_);
-    paths_.push_back(r.path);
-    if (hang_) cv_.wait(lock, [this] { return !hang_ || closing_; });
-    if (delay_.count() > 0) cv_.wait_for(lock, delay_, [this] { return closing_; });
-    HttpResponse response;
-    response.content_type = "application/json";
-    if (status_ != 0) {
-      response.status = status_;
-      response.body = status_body_;
-      if (!location_.empty()) response.headers["Location"] = location_;
-      return response;
-    }
-    std::string path = r.path == "/redfish/v1" ? "/redfish/v1/" : r.path;
-    if (missing_.count(path) || !docs_.count(path)) {
-      response.status = 404;
-      return response;
-    }
-    response.body = docs_[path];
-    return response;
-  }
-
-  HttpServer server_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<std::string, std::string> docs_;
-  std::set<std::string> missing_;
-  int status_ = 0;
-  std::string status_body_;
-  std::string location_;
-  bool hang_ = false;
-  milliseconds delay_{0};
-  bool closing_ = false;
-  std::vector<std::string> paths_;
+      : RedfishMockupServer(MockupDir(mockup), std::move(extra)) {}
 };
 
 // A BMC that records the Authorization header of every request. Suanli's HttpServer keeps that
