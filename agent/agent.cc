@@ -140,7 +140,8 @@ void Agent::StartPipeline() {
   auto timeout = std::min(config_.collector_timeout, config_.sample_interval * 9 / 10);
   sampler_ = std::make_unique<Sampler>(std::move(built).value(), timeout, *registry_);
   links_ = std::make_unique<Links>(config_.links, config_.sample_interval);
-  encoder_ = std::make_unique<WriteRequestEncoder>(config_.labels);
+  encoder_ = std::make_unique<WriteRequestEncoder>(
+      config_.labels, config_.sample_interval < WriteRequestEncoder::kCachedShapeBelow);
   node_power_ = std::make_unique<NodePower>(config_.sample_interval);
   warned_missing_links_ = false;
   std::string names;

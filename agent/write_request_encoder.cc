@@ -66,7 +66,9 @@ uint64_t DoubleBits(double v) {
 
 }  // namespace
 
-WriteRequestEncoder::WriteRequestEncoder(const std::map<std::string, std::string>& static_labels) {
+WriteRequestEncoder::WriteRequestEncoder(const std::map<std::string, std::string>& static_labels,
+                                         bool cached_shape)
+    : cached_shape_(cached_shape) {
   for (const auto& [name, value] : static_labels) static_labels_.push_back({name, value});
   // std::map is already sorted by name; kept explicit for the reader.
   std::stable_sort(static_labels_.begin(), static_labels_.end(),
@@ -178,7 +180,7 @@ std::string WriteRequestEncoder::Encode(const Sweep& sweep, int64_t timestamp_ms
     sent_families_.clear();
     for (const Family& f : families) sent_families_.push_back({f.name, f.help, f.type});
   }
-  if (!due && count > 0) return EncodeFromTemplate(sweep, timestamp_ms);
+  if (cached_shape_ && !due && count > 0) return EncodeFromTemplate(sweep, timestamp_ms);
 
   size_t index = 0;
   for (const Family& f : families) {

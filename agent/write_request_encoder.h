@@ -43,6 +43,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -66,7 +67,13 @@ Result<std::string> MergeWriteRequests(const std::vector<std::string_view>& bodi
 
 class WriteRequestEncoder {
  public:
-  explicit WriteRequestEncoder(const std::map<std::string, std::string>& static_labels);
+  // `cached_shape`: write sweeps without metadata from the cached shape (above), else always
+  // through snappy::RawCompress. The agent turns it on below kCachedShapeBelow of sampling
+  // interval, where the CPU per sweep counts; at longer intervals snappy's smaller bodies do.
+  explicit WriteRequestEncoder(const std::map<std::string, std::string>& static_labels,
+                               bool cached_shape = true);
+
+  static constexpr std::chrono::milliseconds kCachedShapeBelow{5000};
 
   static constexpr int64_t kMetadataIntervalMs = 60000;
 
@@ -98,6 +105,7 @@ class WriteRequestEncoder {
   std::string EncodeFromTemplate(const Sweep& sweep, int64_t timestamp_ms);
 
   const std::string name_label_ = "__name__";
+  const bool cached_shape_;
   std::vector<Label> static_labels_;  // sorted by name
   std::vector<LabelRef> labels_;      // scratch: the labels of one series
   std::vector<Resolved> resolved_;    // by series position in the sweep

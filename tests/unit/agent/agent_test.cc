@@ -233,6 +233,14 @@ TEST(WriteRequestEncoderTest, CachedShapeWritesValidSnappyOfTheSameBytes) {
     // Repeated label bytes are copies: well under half the protobuf bytes.
     if (!metadata) EXPECT_LT(body.size(), raw.size() / 2) << "round " << round;
   }
+  // Without the cached shape: snappy's own bytes, as libprotobuf's request compressed.
+  WriteRequestEncoder plain(static_labels, /*cached_shape=*/false);
+  Sweep& s = sweeps[0];
+  fill(s, 20);
+  plain.Encode(s, 1000, nullptr);  // with metadata
+  remote::WriteRequest want = SweepToWriteRequest(s, static_labels, 2000);
+  want.metadata.clear();
+  EXPECT_EQ(plain.Encode(s, 2000, nullptr), remote::EncodeWriteRequest(want));
 }
 
 }  // namespace
