@@ -11,8 +11,8 @@ prints the median and p90 wall time of each, their ratio, and checks that both a
 values (to 1e-9 relative).
 
 The series: one gauge (a wandering temperature-like value with noise, 2 decimals) and one
-counter (bytes with a noisy rate, reset once a week), one sample every 15 s with up to 200 ms of
-timestamp jitter, over --days days ending two hours before now.
+counter (bytes with a noisy rate, reset once a week), one sample every 15 s, 7 s past the
+minute with up to 200 ms of jitter either way, over --days days ending two hours before now.
 
   /usr/bin/python3 tests/bench/remote_read_e2e.py --build build [--days 90 --repeat 30]
 Needs Debian's prometheus (with promtool) and python3-snappy.
@@ -46,9 +46,9 @@ def make_series(days, seed=7):
     gauge, counter = [], []
     c = 0.0
     week = 7 * 24 * HOUR
-    t = start
+    t = start + 7_000  # a scrape's offset: never on the rollups' interval grid
     while t < end:
-        ts = t + rnd.randint(0, 200)
+        ts = t + rnd.randint(-200, 200)
         g = 45 + 10 * math.sin(ts / 3.6e6 / 24 * 2 * math.pi) + rnd.uniform(-1, 1)
         gauge.append((ts, round(g, 2)))
         if ts // week != (ts - 15_000) // week:
@@ -109,7 +109,10 @@ def query(conn, q, start, end, step):
     took = time.perf_counter() - t0
     if r.status != 200:
         sys.exit(f"{q}: HTTP {r.status}: {body[:300]!r}")
-    result = json.loads(body)["data"]["result"]
+    doc = json.loads(body)
+    for w in doc.get("warnings", []):
+        print(f"  warning from Prometheus: {w}", flush=True)
+    result = doc["data"]["result"]
     return took, {json.dumps(s["metric"], sort_keys=True): s["values"] for s in result}
 
 
@@ -167,9 +170,11 @@ def main():
         own_conn = http.client.HTTPConnection("127.0.0.1", own_port, timeout=60)
         history = []
         while len(history) < 7 or len(set(history[-7:])) > 1:
-            own_conn.request("GET", "/api/v1/query?query=prometheus_tsdb_blocks_loaded")
-            result = json.loads(own_conn.getresponse().read())["data"]["result"]
-            history.append(int(result[0]["value"][1]) if result else -1)
+            own_conn.request("GET", "/metrics")
+            text = own_conn.getresponse().read().decode()
+            loaded = [line.split()[-1] for line in text.splitlines()
+                      if line.startswith("prometheus_tsdb_blocks_loaded ")]
+            history.append(int(float(loaded[0])) if loaded else -1)
             time.sleep(10)
         print(f"prometheus (own TSDB): {history[-1]} blocks after compaction", flush=True)
 
