@@ -111,28 +111,48 @@ HttpResponse ReadHandler::Reject(int status, const std::string& message) {
 
 // A function over a range that a rollup answers: read the records, and emit them only when
 // they give exactly Prometheus' answer over the raw samples; otherwise read raw, or refuse past
-// the raw retention (sets choice->refusal). Anything else is read as chosen.
+// the raw retention (sets choice->refusal). Where the windows align with a coarser rollup than
+// the hints' rule picked (no coarser than the range or the step), that one is tried first: an
+// exact answer from fewer records. Anything else is read as chosen.
 Result<std::vector<storage::SeriesSamples>> ReadHandler::SelectExactly(
     const remote::ReadQuery& q, const std::vector<storage::MatcherSpec>& matchers,
-    int64_t raw_cutoff, ReadChoice* choice) {
+    const std::array<int64_t, 4>& cutoffs, ReadChoice* choice) {
   const bool function_over_rollup = choice->resolution != Resolution::kRaw && q.has_hints &&
                                     q.hints.range_ms > 0 && choice->aggregate != Aggregate::kRaw;
   if (!function_over_rollup) {
     return store_.SelectRollup(matchers, q.start_ms, q.end_ms, choice->resolution,
                                choice->aggregate);
   }
-  ASSIGN_OR_RETURN(std::vector<storage::SeriesRecords> records,
-                   store_.SelectRecords(matchers, q.start_ms, q.end_ms, choice->resolution));
-  std::string why;
-  bool exact = true;
-  for (const storage::SeriesRecords& s : records) {
-    if (!RollupAnswersExactly(s.records, choice->aggregate, q.hints, &why)) {
-      why = s.labels.ToString() + ": " + why;
-      exact = false;
-      break;
+  std::vector<Resolution> candidates;
+  for (Resolution r : {Resolution::k1h, Resolution::k5m, Resolution::k1m}) {
+    const int64_t len = rollup::ResolutionMs(r);
+    const bool coarser = len > rollup::ResolutionMs(choice->resolution);
+    if (coarser && (len > q.hints.range_ms || (q.hints.step_ms > 0 && len > q.hints.step_ms) ||
+                    cutoffs[static_cast<int>(r)] > q.start_ms)) {
+      continue;
     }
+    if (coarser || r == choice->resolution) candidates.push_back(r);
   }
-  if (exact) {
+  // The selection's range, where a client sent hints without it (Prometheus always sets it).
+  remote::ReadHints hints = q.hints;
+  if (hints.start_ms == 0 && hints.end_ms == 0) {
+    hints.start_ms = q.start_ms;
+    hints.end_ms = q.end_ms;
+  }
+  std::string why;
+  for (Resolution r : candidates) {
+    ASSIGN_OR_RETURN(std::vector<storage::SeriesRecords> records,
+                     store_.SelectRecords(matchers, q.start_ms, q.end_ms, r));
+    bool exact = true;
+    for (const storage::SeriesRecords& s : records) {
+      if (!RollupAnswersExactly(s.records, choice->aggregate, hints, &why)) {
+        why = s.labels.ToString() + ": " + why;
+        exact = false;
+        break;
+      }
+    }
+    if (!exact) continue;
+    choice->resolution = r;
     std::vector<storage::SeriesSamples> out;
     out.reserve(records.size());
     for (storage::SeriesRecords& s : records) {
@@ -144,7 +164,7 @@ Result<std::vector<storage::SeriesSamples>> ReadHandler::SelectExactly(
     }
     return out;
   }
-  if (raw_cutoff <= q.start_ms) {
+  if (cutoffs[0] <= q.start_ms) {
     inexact_raw_->Increment();
     spdlog::debug("remote_read: {} read raw, a {} rollup would not be exact: {}", q.hints.func,
                   rollup::ResolutionName(choice->resolution), why);
@@ -155,7 +175,7 @@ Result<std::vector<storage::SeriesSamples>> ReadHandler::SelectExactly(
   choice->refusal = q.hints.func + " over " + rollup::ResolutionName(choice->resolution) +
                     " rollups would not answer what Prometheus answers from raw samples (" + why +
                     "), and the query starts before the raw retention (" +
-                    std::to_string(raw_cutoff) + " ms); align the step and range to the " +
+                    std::to_string(cutoffs[0]) + " ms); align the step and range to the " +
                     rollup::ResolutionName(choice->resolution) + " resolution";
   return std::vector<storage::SeriesSamples>{};
 }
@@ -185,7 +205,7 @@ HttpResponse ReadHandler::Handle(const HttpRequest& request) {
     ReadChoice choice = ChooseResolution(q, cutoffs);
     if (!choice.refusal.empty())
       return Reject(400, "query " + std::to_string(qi) + ": " + choice.refusal);
-    auto selected = SelectExactly(q, matchers, cutoffs[0], &choice);
+    auto selected = SelectExactly(q, matchers, cutoffs, &choice);
     if (!choice.refusal.empty()) {
       return Reject(400, "query " + std::to_string(qi) + ": " + choice.refusal);
     }

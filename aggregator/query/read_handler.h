@@ -59,7 +59,7 @@ class ReadHandler {
   HttpResponse Reject(int status, const std::string& message);
   Result<std::vector<storage::SeriesSamples>> SelectExactly(
       const remote::ReadQuery& query, const std::vector<storage::MatcherSpec>& matchers,
-      int64_t raw_cutoff, ReadChoice* choice);
+      const std::array<int64_t, 4>& cutoffs, ReadChoice* choice);
 
   storage::Store& store_;
   std::atomic<int64_t> max_queries_, max_decoded_bytes_, max_samples_;

@@ -24,6 +24,8 @@ remote::ReadQuery Query(std::string func, int64_t step_ms, int64_t range_ms, int
   q.hints.func = std::move(func);
   q.hints.step_ms = step_ms;
   q.hints.range_ms = range_ms;
+  q.hints.start_ms = q.start_ms;  // as Prometheus sets them: the selection's range
+  q.hints.end_ms = q.end_ms;
   return q;
 }
 
@@ -83,8 +85,9 @@ TEST(ReadHandlerTest, AnswersSamplesAndRejectsGarbage) {
   ReadHandler handler(**store, registry);
 
   remote::ReadRequest req;
-  remote::ReadQuery q = Query("max_over_time", 3'600'000, 3'600'000, 0);
-  q.end_ms = 600 * 15'000;
+  // max_over_time(g[1h]) every 5 minutes: windows on the 5m grid, so 5m rollups answer exactly.
+  remote::ReadQuery q = Query("max_over_time", 300'000, 3'600'000, 0);
+  q.end_ms = q.hints.end_ms = 600 * 15'000;
   q.matchers.push_back({remote::LabelMatcher::Type::kEqual, "__name__", "g"});
   req.queries.push_back(q);
   HttpRequest http;
@@ -95,13 +98,22 @@ TEST(ReadHandlerTest, AnswersSamplesAndRejectsGarbage) {
   ASSERT_TRUE(decoded.ok());
   ASSERT_EQ(decoded->size(), 1u);
   ASSERT_EQ((*decoded)[0].size(), 1u);
-  EXPECT_EQ((*decoded)[0][0].samples.size(), 30u);  // 150 minutes at 5m
+  ASSERT_EQ((*decoded)[0][0].samples.size(), 30u);  // 150 minutes at 5m
   // Each 5m interval holds samples 20k..20k+19: its max is that of i % 50 over them.
   for (size_t k = 0; k < 30; ++k) {
     double want = 0;
     for (int i = int(k) * 20; i < int(k) * 20 + 20; ++i) want = std::max(want, double(i % 50));
     EXPECT_EQ((*decoded)[0][0].samples[k].value, want) << k;
   }
+  // Every hour: the hour's rollups are exact too, and fewer.
+  req.queries[0].hints.step_ms = 3'600'000;
+  http.body = remote::EncodeReadRequest(req);
+  resp = handler.Handle(http);
+  ASSERT_EQ(resp.status, 200) << resp.body;
+  decoded = remote::DecodeReadResponse(resp.body, 64 << 20);
+  ASSERT_TRUE(decoded.ok());
+  ASSERT_EQ((*decoded)[0][0].samples.size(), 3u);  // hours 0, 1 and the half hour 2
+  for (const Sample& s : (*decoded)[0][0].samples) EXPECT_EQ(s.value, 49) << s.timestamp_ms;
 
   http.body = "not snappy";
   EXPECT_EQ(handler.Handle(http).status, 400);
