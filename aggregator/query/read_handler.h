@@ -10,7 +10,9 @@
 // rollup is checked window by window (rollup_exactness.h): where the rollup would not give
 // exactly Prometheus' answer over the raw samples (a window cutting an interval, unequal
 // counts for avg_over_time, a gap at a window's edge for rate), the query reads raw, or past
-// the raw retention is refused with the reason.
+// the raw retention is refused with the reason. Since exactness is checked, a coarser rollup
+// (up to the range and the step) is tried first: where the windows align with it, it answers
+// the same from fewer records.
 // Errors are 400 with a one-line reason (bad body, bad matcher, too many samples or queries);
 // 500 only for a store failure.
 // Thread-safety: Handle() is called concurrently from HTTP worker threads.
