@@ -46,10 +46,15 @@ Result<std::vector<TimeSeries>> Read(const Daemon& agg, const std::string& func,
   q.end_ms = hi;
   q.matchers.push_back({remote::LabelMatcher::Type::kEqual, "__name__", "crash_test"});
   if (!func.empty()) {
+    // func(x[5m]) every 5 minutes from a start on the 5m grid: every window is one 5m
+    // interval, so the 5m rollups answer it exactly (and are what the handler reads).
+    q.start_ms = lo / 300'000 * 300'000;
     q.has_hints = true;
     q.hints.func = func;
-    q.hints.step_ms = 3'600'000;
-    q.hints.range_ms = 3'600'000;  // -> 5m rollups
+    q.hints.step_ms = 300'000;
+    q.hints.range_ms = 300'000;
+    q.hints.start_ms = q.start_ms;
+    q.hints.end_ms = q.end_ms;
   }
   req.queries.push_back(q);
   HttpClient client;
