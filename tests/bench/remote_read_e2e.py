@@ -165,11 +165,15 @@ def main():
         wait_ready(via_port, procs[-1], "prometheus (remote_read)")
 
         # Prometheus compacts the backfilled two-hour blocks into larger ones after it starts,
-        # as it would have over 90 days: measure it once that is done (blocks loaded unchanged
-        # for a minute), not while it reads a thousand small blocks.
+        # as it would have over 90 days: measure it once that is done (fewer blocks than it
+        # started with, then unchanged for two minutes; at most 30 minutes), not while it reads
+        # a thousand small blocks.
         own_conn = http.client.HTTPConnection("127.0.0.1", own_port, timeout=60)
         history = []
-        while len(history) < 7 or len(set(history[-7:])) > 1:
+        deadline = time.time() + 1800
+        while time.time() < deadline and (
+                len(history) < 13 or len(set(history[-13:])) > 1
+                or (args.days > 1 and history[-1] >= history[0])):
             own_conn.request("GET", "/metrics")
             text = own_conn.getresponse().read().decode()
             loaded = [line.split()[-1] for line in text.splitlines()
