@@ -19,8 +19,13 @@ bool Fail(std::string* why, std::string reason) {
 bool WindowExact(const std::vector<Record>& records, size_t first, size_t last, int64_t t,
                  int64_t range, Aggregate aggregate, std::string* why) {
   const int64_t open_start = t - range;
-  uint64_t samples = 0, count = 0;
+  uint64_t samples = 0;
   bool equal_counts = true;
+  // The window's first and last inside records hold its first and last raw samples; the
+  // increase between them is rebuilt as PromQL counts it (a drop restarts from zero).
+  const Record* a = nullptr;
+  const Record* b = nullptr;
+  double increase = 0;
   for (size_t i = first; i < last; ++i) {
     const Record& r = records[i];
     const bool inside = r.first_ts > open_start && r.last_ts <= t;
@@ -30,28 +35,20 @@ bool WindowExact(const std::vector<Record>& records, size_t first, size_t last, 
                            " cuts the rollup interval starting at " + std::to_string(r.start));
     }
     if (!inside) continue;
-    if (count != 0 && r.count != count) equal_counts = false;
-    count = r.count;
+    if (b != nullptr) {
+      if (r.count != b->count) equal_counts = false;
+      increase += r.first >= b->last ? r.first - b->last : r.first;
+    }
+    if (a == nullptr) a = &r;
+    b = &r;
     samples += r.count;
+    increase += r.increase;
   }
   if (aggregate == Aggregate::kAvg && !equal_counts) {
     return Fail(why, "intervals of the window ending at " + std::to_string(t) +
                          " hold different numbers of samples (avg_over_time would be unweighted)");
   }
   if (aggregate != Aggregate::kCounter || samples < 2) return true;
-  // The window's first and last raw samples: those of its first and last inside record.
-  const Record* a = nullptr;
-  const Record* b = nullptr;
-  double increase = 0, prev_last = 0;
-  for (size_t i = first; i < last; ++i) {
-    const Record& r = records[i];
-    if (!(r.first_ts > open_start && r.last_ts <= t)) continue;
-    if (a != nullptr) increase += r.first >= prev_last ? r.first - prev_last : r.first;
-    if (a == nullptr) a = &r;
-    b = &r;
-    increase += r.increase;
-    prev_last = r.last;
-  }
   const double sampled = static_cast<double>(b->last_ts - a->first_ts);
   const double average = sampled / static_cast<double>(samples - 1);
   const double to_start = static_cast<double>(a->first_ts - open_start);
