@@ -243,7 +243,10 @@ TEST_F(ForwarderTest, RawGoesOutInOrderWithExternalLabelsAndTenantHeader) {
     EXPECT_EQ(h.at("content-encoding"), "snappy");
     EXPECT_EQ(h.at("x-prometheus-remote-write-version"), "0.1.0");
   }
-  EXPECT_EQ(Metric("suanli_aggregator_forward_samples_sent_total"), 80);
+  // The receiver counts a request before the forwarder reads its answer: wait for the
+  // forwarder's own count (it counts the request, then its samples).
+  ASSERT_TRUE(WaitFor([&] { return Metric("suanli_aggregator_forward_samples_sent_total") == 80; }))
+      << Metric("suanli_aggregator_forward_samples_sent_total");
   EXPECT_EQ(Metric("suanli_aggregator_forward_requests_total", {{"status_class", "2xx"}}),
             static_cast<double>(mimir.statuses().size()));
   EXPECT_GT(Metric("suanli_aggregator_forward_last_success_timestamp_seconds"), 0);
