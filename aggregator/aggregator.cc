@@ -215,6 +215,12 @@ HttpResponse Aggregator::HandleMetrics() {
                      prometheus::MetricType::Gauge);
   disk.Add({}, static_cast<double>(stats.disk_bytes));
   families.push_back(std::move(disk).Build());
+  FamilyBuilder forgotten("suanli_aggregator_series_forgotten_total",
+                          "Series removed from memory and index: no sample inside any "
+                          "retention (series churn).",
+                          prometheus::MetricType::Counter);
+  forgotten.Add({}, static_cast<double>(stats.series_forgotten));
+  families.push_back(std::move(forgotten).Build());
   FamilyBuilder conflicts("suanli_aggregator_capacity_conflicting_samples_total",
                           "Node-level samples of a dc that a lower tier also reports: left out "
                           "of the capacity figures (the tier's figures win).",

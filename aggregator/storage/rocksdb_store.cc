@@ -13,6 +13,7 @@
 #include <rocksdb/transaction_log.h>
 #include <rocksdb/write_batch.h>
 #include <spdlog/spdlog.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <array>
@@ -28,6 +29,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <shared_mutex>
 #include <string>
@@ -56,6 +58,9 @@ constexpr char kHeadCf[] = "head";
 // index now keeps both in memory, and Open ignores those keys.
 constexpr char kSeriesTag = 's';  // s id -> labels
 constexpr std::string_view kFormatKey = "mformat_version";
+// The next series id (BE64), written when series are forgotten: their chunks stay on disk
+// until retention drops their partitions, so their ids must never be handed out again.
+constexpr std::string_view kNextIdKey = "mnext_id";
 // 1: one key per sample. 2: head log, Gorilla chunks and rollups in time partitions.
 constexpr uint32_t kFormatVersion = 2;
 
@@ -341,32 +346,82 @@ struct StringViewHash {
 using ValuePostings =
     std::unordered_map<std::string, std::vector<uint64_t>, StringViewHash, std::equal_to<>>;
 
-// Memory of the series entries, which live as long as the store (series are never removed
-// one by one). Entries are carved from 2 MiB blocks instead of one malloc each: glibc grows a
-// thread's arena by an mprotect call every few pages, and with malloc's own work that was
-// about a tenth of the CPU of creating a series. (Transparent huge pages for the blocks were
-// slower here: the kernel zeroes and compacts 2 MiB per fault.) Not thread-safe: used under
-// Impl::index_mu, or alone in Open.
+// Memory of the series entries. Entries are carved from 2 MiB blocks instead of one malloc
+// each: glibc grows a thread's arena by an mprotect call every few pages, and with malloc's own
+// work that was about a tenth of the CPU of creating a series. (Transparent huge pages for the
+// blocks were slower here: the kernel zeroes and compacts 2 MiB per fault.) Blocks are mapped
+// at 2 MiB alignment, so an entry finds its block by masking its address; a block counts its
+// live entries and is unmapped when the last one is freed, so that the memory of forgotten
+// series (series churn) goes back to the kernel: churned series were created together and
+// die together, while a block shared with a long-lived series stays. Allocate is not
+// thread-safe (used under Impl::index_mu, or alone in Open); Free may run on any thread.
 class EntryArena {
  public:
   static constexpr size_t kBlockBytes = size_t{2} << 20;
 
+  ~EntryArena() {
+    if (current_ != nullptr) Unref(current_);
+  }
+
   void* Allocate(size_t bytes) {
     bytes = (bytes + 15) & ~size_t{15};
-    if (bytes > left_) {
-      const size_t n = std::max(kBlockBytes, bytes);
-      blocks_.push_back(std::make_unique_for_overwrite<char[]>(n));
-      next_ = blocks_.back().get();
-      left_ = n;
+    if (bytes > kBlockBytes - kHeaderBytes) {  // a dedicated block (huge label sets)
+      Block* big = Map(((kHeaderBytes + bytes + kBlockBytes - 1) / kBlockBytes) * kBlockBytes);
+      big->live.store(1, std::memory_order_relaxed);
+      return reinterpret_cast<char*>(big) + kHeaderBytes;
     }
+    if (current_ == nullptr || bytes > left_) {
+      if (current_ != nullptr) Unref(current_);  // the arena's own reference
+      current_ = Map(kBlockBytes);
+      current_->live.store(1, std::memory_order_relaxed);
+      next_ = reinterpret_cast<char*>(current_) + kHeaderBytes;
+      left_ = kBlockBytes - kHeaderBytes;
+    }
+    current_->live.fetch_add(1, std::memory_order_relaxed);
     void* p = next_;
     next_ += bytes;
     left_ -= bytes;
     return p;
   }
+  static void Free(void* p) {
+    Unref(reinterpret_cast<Block*>(reinterpret_cast<uintptr_t>(p) & ~(kBlockBytes - 1)));
+  }
+  // Blocks mapped now (tests of the memory of forgotten series).
+  static int64_t MappedBlocks() { return mapped_.load(std::memory_order_relaxed); }
 
  private:
-  std::vector<std::unique_ptr<char[]>> blocks_;
+  struct Block {
+    std::atomic<uint64_t> live;  // entries, plus one while it is the arena's current block
+    size_t bytes;
+  };
+  static constexpr size_t kHeaderBytes = 64;
+  static_assert(sizeof(Block) <= kHeaderBytes);
+
+  static Block* Map(size_t bytes) {
+    // Twice the alignment, then the unaligned ends unmapped: an aligned mapping.
+    const size_t span = bytes + kBlockBytes;
+    void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) throw std::bad_alloc();
+    const uintptr_t start = reinterpret_cast<uintptr_t>(raw);
+    const uintptr_t aligned = (start + kBlockBytes - 1) & ~(kBlockBytes - 1);
+    if (aligned > start) munmap(raw, aligned - start);
+    if (start + span > aligned + bytes) {
+      munmap(reinterpret_cast<void*>(aligned + bytes), start + span - aligned - bytes);
+    }
+    Block* b = ::new (reinterpret_cast<void*>(aligned)) Block{{0}, bytes};
+    mapped_.fetch_add(1, std::memory_order_relaxed);
+    return b;
+  }
+  static void Unref(Block* b) {
+    if (b->live.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    const size_t bytes = b->bytes;
+    b->~Block();
+    munmap(b, bytes);
+    mapped_.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  static inline std::atomic<int64_t> mapped_{0};
+  Block* current_ = nullptr;
   char* next_ = nullptr;
   size_t left_ = 0;
 };
@@ -384,15 +439,16 @@ struct SeriesEntry {
     return std::unique_ptr<SeriesEntry>(
         ::new (memory) SeriesEntry(id, hash, std::string_view(tail, blob.size()), durable));
   }
-  // std::unique_ptr's delete runs the destructor (the open chunk's buffer); the memory is
-  // the arena's, returned when the store closes.
-  static void operator delete(void*) {}
+  // std::unique_ptr's delete runs the destructor (the open chunk's buffer), then gives the
+  // memory back to its arena block.
+  static void operator delete(void* p) { EntryArena::Free(p); }
 
   const uint64_t id;
   const uint64_t hash;                 // lookup hash (HashViews or the label_hash seam)
   const std::string_view labels_blob;  // EncodeLabelsTo form, stored right after the entry
   std::atomic<bool> durable;
   // Head state (head_mu).
+  bool removed = false;  // forgotten (ForgetExpiredSeries): an append holding it starts over
   bool max_known = false;
   bool has_head = false;
   bool head_dirty = false;  // changed since the last checkpoint
@@ -400,6 +456,9 @@ struct SeriesEntry {
   // until popped), or nullptr.
   const ChunkEncoder* closing_chunk = nullptr;
   int64_t max_ts = kNoSamples;
+  // The last head log batch that may hold its samples: a log cursor before it (forwarding)
+  // still needs its labels, so it is not forgotten.
+  uint64_t last_log_seq = 0;
   ChunkEncoder head;  // the open chunk of window head.window_start (when has_head)
 
  private:
@@ -437,9 +496,27 @@ class SeriesTable {
     }
   }
   void Insert(uint64_t hash, SeriesEntry* entry) {
-    if ((used_ + 1) * 4 > slots_.size() * 3) Grow();
+    if ((used_ + 1) * 4 > slots_.size() * 3) Resize(slots_.empty() ? 1024 : slots_.size() * 2);
     Place(hash, entry);
     ++used_;
+  }
+  // Removes `entry` (which the table holds). Linear probing's backward shift: each later slot
+  // of the run moves into the hole unless its home lies cyclically in (hole, slot], so that
+  // every lookup still reaches its entry without tombstones. Shrinks below 1/8 full.
+  void Remove(uint64_t hash, const SeriesEntry* entry) {
+    const size_t mask = slots_.size() - 1;
+    size_t hole = Home(hash) & mask;
+    while (slots_[hole].entry != entry) hole = (hole + 1) & mask;
+    for (size_t i = (hole + 1) & mask; slots_[i].entry != nullptr; i = (i + 1) & mask) {
+      const size_t home = Home(slots_[i].hash) & mask;
+      const bool stays = hole <= i ? (hole < home && home <= i) : (hole < home || home <= i);
+      if (stays) continue;
+      slots_[hole] = slots_[i];
+      hole = i;
+    }
+    slots_[hole] = Slot{};
+    --used_;
+    if (slots_.size() > 1024 && used_ * 8 < slots_.size()) Resize(slots_.size() / 2);
   }
 
  private:
@@ -454,15 +531,102 @@ class SeriesTable {
     while (slots_[i].entry != nullptr) i = (i + 1) & mask;
     slots_[i] = Slot{hash, entry};
   }
-  void Grow() {
+  void Resize(size_t size) {
     std::vector<Slot> old = std::move(slots_);
-    slots_.assign(old.empty() ? 1024 : old.size() * 2, Slot{});
+    slots_.assign(size, Slot{});
+    slots_.shrink_to_fit();
     for (const Slot& slot : old) {
       if (slot.entry != nullptr) Place(slot.hash, slot.entry);
     }
   }
   std::vector<Slot> slots_;
   size_t used_ = 0;
+};
+
+// Series id -> entry (the owner of every entry). Pages of 4096 ids: ids are never reused, so a
+// flat vector would grow with every series ever created; a page is freed once all of its
+// series are forgotten. Guarded by Impl::index_mu.
+class IdTable {
+ public:
+  SeriesEntry* Get(uint64_t id) const {
+    const uint64_t page = id >> kPageBits;
+    if (page >= pages_.size() || pages_[page] == nullptr) return nullptr;
+    return pages_[page]->slots[id & kPageMask].get();
+  }
+  SeriesEntry* Put(std::unique_ptr<SeriesEntry> entry) {
+    const uint64_t page = entry->id >> kPageBits;
+    if (page >= pages_.size()) pages_.resize(page + 1);
+    if (pages_[page] == nullptr) pages_[page] = std::make_unique<Page>();
+    Page& p = *pages_[page];
+    auto& slot = p.slots[entry->id & kPageMask];
+    if (slot == nullptr) ++p.live;
+    slot = std::move(entry);
+    return slot.get();
+  }
+  std::unique_ptr<SeriesEntry> Take(uint64_t id) {
+    const uint64_t page = id >> kPageBits;
+    if (page >= pages_.size() || pages_[page] == nullptr) return nullptr;
+    Page& p = *pages_[page];
+    std::unique_ptr<SeriesEntry> e = std::move(p.slots[id & kPageMask]);
+    if (e != nullptr && --p.live == 0) pages_[page].reset();
+    return e;
+  }
+  template <typename F>
+  void ForEach(F&& f) const {
+    for (const auto& page : pages_) {
+      if (page == nullptr) continue;
+      for (const auto& e : page->slots) {
+        if (e != nullptr) f(e.get());
+      }
+    }
+  }
+
+ private:
+  static constexpr int kPageBits = 12;
+  static constexpr uint64_t kPageMask = (uint64_t{1} << kPageBits) - 1;
+  struct Page {
+    std::array<std::unique_ptr<SeriesEntry>, size_t{1} << kPageBits> slots;
+    size_t live = 0;
+  };
+  std::vector<std::unique_ptr<Page>> pages_;
+};
+
+// Appends and selects hold SeriesEntry pointers beyond index_mu (across head_mu and the
+// commit). Each holds a pin for its call; ForgetExpiredSeries, after unlinking entries from
+// the index, frees them only once every pin taken before the unlink is released. Two
+// counters by epoch parity, so that waiting never blocks new pins.
+class EntryPins {
+ public:
+  class Pin {
+   public:
+    explicit Pin(std::atomic<int64_t>* counter) : counter_(counter) {}
+    ~Pin() { counter_->fetch_sub(1, std::memory_order_release); }
+    Pin(const Pin&) = delete;
+    Pin& operator=(const Pin&) = delete;
+
+   private:
+    std::atomic<int64_t>* counter_;
+  };
+  Pin Enter() {
+    for (;;) {
+      const uint64_t epoch = epoch_.load();
+      std::atomic<int64_t>& counter = active_[epoch & 1];
+      counter.fetch_add(1);
+      if (epoch_.load() == epoch) return Pin(&counter);
+      counter.fetch_sub(1);  // the epoch moved on meanwhile: pin in the new one
+    }
+  }
+  // Returns once every pin entered before the call is released.
+  void WaitForEarlierPins() {
+    const uint64_t old = epoch_.fetch_add(1);
+    while (active_[old & 1].load(std::memory_order_acquire) != 0) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+
+ private:
+  std::atomic<uint64_t> epoch_{0};
+  std::atomic<int64_t> active_[2] = {0, 0};
 };
 
 class SnapshotGuard {
@@ -542,8 +706,12 @@ struct RocksDbStore::Impl {
 
   mutable std::shared_mutex index_mu;
   SeriesTable by_hash;
-  EntryArena entry_arena;                           // declared before by_id: outlives it
-  std::vector<std::unique_ptr<SeriesEntry>> by_id;  // index = id; [0] unused
+  EntryArena entry_arena;  // declared before by_id: outlives it
+  IdTable by_id;
+  EntryPins pins;
+  // Bumped under head_mu each time series are forgotten: an append whose lookups came before
+  // checks its entries for `removed` only then.
+  std::atomic<uint64_t> removals{0};
   // Series per `dc` value.
   std::unordered_map<std::string, uint64_t, StringViewHash, std::equal_to<>> dc_series;
   // Postings: label name -> value -> ids in increasing order (ids are allocated in order under
@@ -624,7 +792,7 @@ struct RocksDbStore::Impl {
   std::atomic<uint64_t> series_count{0};
   std::atomic<bool> write_failed{false};
   std::atomic<uint64_t> rejected_too_old{0}, rejected_series_limit{0}, rejected_labels_limit{0},
-      partitions_dropped{0}, checkpoints{0};
+      partitions_dropped{0}, checkpoints{0}, series_forgotten{0};
 
   ~Impl() {
     if (db == nullptr) return;
@@ -654,14 +822,13 @@ struct RocksDbStore::Impl {
   uint64_t LookupHash(const Labels& labels) const {
     return options.label_hash ? options.label_hash(labels) : HashViews(ViewsOf(labels));
   }
-  SeriesEntry* ById(uint64_t id) const { return id < by_id.size() ? by_id[id].get() : nullptr; }
+  SeriesEntry* ById(uint64_t id) const { return by_id.Get(id); }
 
   // Caller holds index_mu unique.
   SeriesEntry* Insert(std::unique_ptr<SeriesEntry> entry) {
     SeriesEntry* e = entry.get();
     by_hash.Insert(e->hash, e);
-    if (by_id.size() <= e->id) by_id.resize(std::max<size_t>(e->id + 1, by_id.size() * 3 / 2));
-    by_id[e->id] = std::move(entry);
+    by_id.Put(std::move(entry));
     return e;
   }
 
@@ -730,6 +897,15 @@ struct RocksDbStore::Impl {
 
   Status Checkpoint();
   Status EnforceRetention();
+  // Series lifecycle: forgets every series with no sample inside any retention (and none in
+  // the head log that a log cursor or replay still reads); see the definition.
+  Status ForgetExpiredSeries();
+  // An upper bound of the newest sample of a series without a head, from its newest closed
+  // window on disk at any resolution (kNoSamples: none). Reads RocksDB; takes no lock.
+  Result<int64_t> NewestOnDisk(uint64_t id);
+  // Per series loaded at Open and not written since (max_ts unknown): NewestOnDisk, found once
+  // (ForgetExpiredSeries, under checkpoint_mu).
+  std::unordered_map<uint64_t, int64_t> newest_on_disk;
   Status Replay();
   void BackgroundLoop();
 };
@@ -969,6 +1145,14 @@ Status RocksDbStore::Impl::Load() {
     ++loaded;
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "reading the series index"));
+  std::string floor;
+  s = db->Get(rocksdb::ReadOptions(), index_cf,
+              rocksdb::Slice(kNextIdKey.data(), kNextIdKey.size()), &floor);
+  if (s.ok() && floor.size() == 8) {
+    next_id = std::max(next_id, GetBE64(floor.data()));
+  } else if (!s.ok() && !s.IsNotFound()) {
+    return FromRocks(s, "reading the next series id");
+  }
 
   series_count = loaded;
   return Status::Ok();
@@ -1560,252 +1744,267 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
                    " refuses writes after a failed write; restart the aggregator");
   }
   if (d.disk_full.load(std::memory_order_acquire)) return d.DiskFull();
-  AppendStats stats;
+  // Entries found below stay allocated until this call returns (ForgetExpiredSeries).
+  const EntryPins::Pin pin = d.pins.Enter();
+  for (;;) {  // once, unless a series looked up was forgotten before it was applied
+    const uint64_t removals_before = d.removals.load(std::memory_order_acquire);
+    AppendStats stats;
 
-  // 1. Look each series up by the hash of its labels as sent. A match compares equal to the
-  // stored canonical blob, so the labels were sent canonical (sorted, no empty value), and
-  // no Labels object is built. Only a series not found is canonicalized and checked.
-  struct Ref {
-    std::span<const LabelView> labels;  // as sent; canonical once step 2 ran
-    bool used = false;                  // false: the series has no samples (ignored)
-    uint64_t hash = 0;
-    SeriesEntry* entry = nullptr;
-  };
-  // Per-thread scratch, reused by the next batch: allocating and faulting in these per
-  // request costs as much as the lookups.
-  thread_local std::vector<Ref> refs;
-  ScratchReleaser release_refs(refs, kMaxKeptScratchBytes);
-  refs.assign(batch.size(), Ref{});
-  size_t total_samples = 0;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const SeriesView& series = batch[i];
-    if (series.samples.empty()) continue;
-    total_samples += series.samples.size();
-    Ref& r = refs[i];
-    r.used = true;
-    r.labels = series.labels;
-    r.hash = d.LookupHash(r.labels);
-  }
-  bool missing = false;
-  {
-    // A lookup misses the cache in its slot, then in its entry (labels included). In groups,
-    // the group's slots, then their entries are prefetched together, so that the misses
-    // overlap instead of queuing one by one. The span covers typical label blobs and the
-    // head state the apply step below reads.
-    constexpr size_t kGroup = 16, kEntrySpan = sizeof(SeriesEntry) + 128;
-    std::shared_lock lock(d.index_mu);
-    for (size_t begin = 0; begin < refs.size(); begin += kGroup) {
-      const size_t end = std::min(refs.size(), begin + kGroup);
-      for (size_t i = begin; i < end; ++i) {
-        if (refs[i].used) d.by_hash.PrefetchSlot(refs[i].hash);
-      }
-      for (size_t i = begin; i < end; ++i) {
-        if (!refs[i].used) continue;
-        const char* p = reinterpret_cast<const char*>(d.by_hash.FirstCandidate(refs[i].hash));
-        if (p == nullptr) continue;
-        for (size_t off = 0; off < kEntrySpan; off += 64) __builtin_prefetch(p + off);
-      }
-      for (size_t i = begin; i < end; ++i) {
-        Ref& r = refs[i];
-        if (!r.used) continue;
-        r.entry = d.Find(r.labels, r.hash);
-        missing = missing || r.entry == nullptr;
-      }
-    }
-  }
-
-  // 2. Series ids for the others. New ids are allocated under the unique lock and published
-  // at once, so a concurrent batch with the same new series finds this entry and uses the
-  // same id. Limits are checked for all new series of the batch before any is created.
-  // A series sent in canonical form (the usual case) is checked and created from the views
-  // into the request; only the others are rebuilt, here.
-  std::deque<Labels> rebuilt_labels;
-  std::deque<std::vector<LabelView>> rebuilt;  // views of rebuilt_labels
-  if (missing) {
-    for (size_t i = 0; i < refs.size(); ++i) {
+    // 1. Look each series up by the hash of its labels as sent. A match compares equal to the
+    // stored canonical blob, so the labels were sent canonical (sorted, no empty value), and
+    // no Labels object is built. Only a series not found is canonicalized and checked.
+    struct Ref {
+      std::span<const LabelView> labels;  // as sent; canonical once step 2 ran
+      bool used = false;                  // false: the series has no samples (ignored)
+      uint64_t hash = 0;
+      SeriesEntry* entry = nullptr;
+    };
+    // Per-thread scratch, reused by the next batch: allocating and faulting in these per
+    // request costs as much as the lookups.
+    thread_local std::vector<Ref> refs;
+    ScratchReleaser release_refs(refs, kMaxKeptScratchBytes);
+    refs.assign(batch.size(), Ref{});
+    size_t total_samples = 0;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      const SeriesView& series = batch[i];
+      if (series.samples.empty()) continue;
+      total_samples += series.samples.size();
       Ref& r = refs[i];
-      if (!r.used || r.entry != nullptr) continue;
-      if (IsCanonical(r.labels) && !r.labels.empty()) {
-        if (check_new_series != nullptr) RETURN_IF_ERROR((*check_new_series)(i, r.labels));
-        continue;
-      }
-      Labels sent = LabelsOf(r.labels);  // sorted by name, duplicates kept
-      if (check_new_series != nullptr) RETURN_IF_ERROR((*check_new_series)(i, ViewsOf(sent)));
-      rebuilt_labels.push_back(CanonicalLabels(sent));
-      rebuilt.push_back(ViewsOf(rebuilt_labels.back()));
-      r.labels = rebuilt.back();
+      r.used = true;
+      r.labels = series.labels;
       r.hash = d.LookupHash(r.labels);
     }
-    std::unique_lock lock(d.index_mu);
-    std::unordered_map<std::string_view, uint64_t> new_per_dc;
-    for (size_t i = 0; i < refs.size(); ++i) {
-      Ref& r = refs[i];
-      if (!r.used || r.entry != nullptr) continue;
-      r.entry = d.Find(r.labels, r.hash);
-      if (r.entry != nullptr) continue;
-      const std::span<const LabelView> labels = r.labels;
-      if (d.limits.max_labels_per_series > 0 && labels.size() > d.limits.max_labels_per_series) {
-        d.rejected_labels_limit.fetch_add(1, std::memory_order_relaxed);
-        return ResourceExhausted("limit max_labels_per_series (" +
-                                 std::to_string(d.limits.max_labels_per_series) +
-                                 ") exceeded by series " + LabelsOf(labels).ToString() + " with " +
-                                 std::to_string(labels.size()) + " labels");
-      }
-      std::string_view dc = ValueOf(labels, "dc");
-      uint64_t n = ++new_per_dc[dc];
-      auto have = d.dc_series.find(dc);
-      uint64_t existing = have == d.dc_series.end() ? 0 : have->second;
-      if (d.limits.max_series_per_dc > 0 && existing + n > d.limits.max_series_per_dc) {
-        d.rejected_series_limit.fetch_add(1, std::memory_order_relaxed);
-        return ResourceExhausted("limit max_series_per_dc (" +
-                                 std::to_string(d.limits.max_series_per_dc) +
-                                 ") reached for dc=\"" + std::string(dc) + "\"; series " +
-                                 LabelsOf(labels).ToString() + " refused");
-      }
-    }
-    std::string blob;
-    for (size_t i = 0; i < refs.size(); ++i) {
-      Ref& r = refs[i];
-      if (!r.used || r.entry != nullptr) continue;
-      r.entry = d.Find(r.labels, r.hash);
-      if (r.entry == nullptr) {
-        blob.clear();
-        EncodeLabelsTo(r.labels, &blob);
-        r.entry = d.Insert(SeriesEntry::Create(d.entry_arena, d.next_id++, r.hash, blob, false));
-        r.entry->max_known = true;  // a new series has no samples yet
-        d.CountSeriesOfDc(ValueOf(r.labels, "dc"));
-        d.AddPostings(r.labels, r.entry->id);
-      }
-    }
-  }
-
-  // 3. Samples grouped by series in time order; duplicates within the batch collapse,
-  // conflicts refuse it. Usually each series comes once with sorted samples: then the batch
-  // order already is such a grouping and no sort is needed.
-  thread_local std::vector<Pending> pending;
-  ScratchReleaser release_pending(pending, kMaxKeptScratchBytes);
-  pending.clear();
-  pending.reserve(total_samples);
-  bool grouped = true;
-  {
-    // Open-addressing set of the batch's entries: a series that comes twice needs the sort.
-    size_t slots = 16;
-    while (slots < batch.size() * 2) slots <<= 1;
-    std::vector<SeriesEntry*> seen(slots, nullptr);
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (!refs[i].used) continue;
-      SeriesEntry* e = refs[i].entry;
-      if (grouped) {
-        size_t h = (reinterpret_cast<uintptr_t>(e) >> 4) * 0x9E3779B97F4A7C15ULL >> 20;
-        for (size_t k = h & (slots - 1);; k = (k + 1) & (slots - 1)) {
-          if (seen[k] == e) {
-            grouped = false;
-            break;
-          }
-          if (seen[k] == nullptr) {
-            seen[k] = e;
-            break;
-          }
+    bool missing = false;
+    {
+      // A lookup misses the cache in its slot, then in its entry (labels included). In groups,
+      // the group's slots, then their entries are prefetched together, so that the misses
+      // overlap instead of queuing one by one. The span covers typical label blobs and the
+      // head state the apply step below reads.
+      constexpr size_t kGroup = 16, kEntrySpan = sizeof(SeriesEntry) + 128;
+      std::shared_lock lock(d.index_mu);
+      for (size_t begin = 0; begin < refs.size(); begin += kGroup) {
+        const size_t end = std::min(refs.size(), begin + kGroup);
+        for (size_t i = begin; i < end; ++i) {
+          if (refs[i].used) d.by_hash.PrefetchSlot(refs[i].hash);
+        }
+        for (size_t i = begin; i < end; ++i) {
+          if (!refs[i].used) continue;
+          const char* p = reinterpret_cast<const char*>(d.by_hash.FirstCandidate(refs[i].hash));
+          if (p == nullptr) continue;
+          for (size_t off = 0; off < kEntrySpan; off += 64) __builtin_prefetch(p + off);
+        }
+        for (size_t i = begin; i < end; ++i) {
+          Ref& r = refs[i];
+          if (!r.used) continue;
+          r.entry = d.Find(r.labels, r.hash);
+          missing = missing || r.entry == nullptr;
         }
       }
-      const std::span<const Sample> samples = batch[i].samples;
-      for (size_t j = 0; j < samples.size(); ++j) {
-        if (j > 0 && samples[j].timestamp_ms <= samples[j - 1].timestamp_ms) grouped = false;
-        pending.push_back({e, samples[j].timestamp_ms, BitsOf(samples[j].value)});
-      }
     }
-  }
-  if (!grouped) {
-    std::stable_sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) {
-      if (a.entry->id != b.entry->id) return a.entry->id < b.entry->id;
-      return a.ts < b.ts;
-    });
-    size_t kept = 0;
-    for (size_t i = 0; i < pending.size(); ++i) {
-      if (kept > 0 && pending[kept - 1].entry == pending[i].entry &&
-          pending[kept - 1].ts == pending[i].ts) {
-        if (pending[kept - 1].bits != pending[i].bits) {
-          Labels labels;
-          DecodeLabels(pending[i].entry->labels_blob, &labels);
-          return Conflict(labels, pending[i].ts, pending[kept - 1].bits, pending[i].bits);
-        }
-        ++stats.duplicates;
-        continue;
-      }
-      pending[kept++] = pending[i];
-    }
-    pending.resize(kept);
-  }
 
-  // 4. Check and apply to the heads, and queue the batch, under head_mu; commit outside it.
-  // Sized for the usual case (the head log record, a few bytes per sample) so that the batch
-  // is not regrown several times.
-  auto item = std::make_unique<CommitItem>(pending.size() * 8 + 256);
-  std::vector<SeriesEntry*> unconfirmed;
-  bool want_checkpoint = false, wake_closer = false;
-  uint64_t duplicates_of = 0;  // all duplicates: the last batch queued before this one
-  {
-    std::unique_lock lock(d.head_mu);
-    thread_local std::string record;  // scratch, as `refs`
-    ScratchReleaser release_record(record, kMaxKeptScratchBytes);
-    record.clear();
-    size_t closing_before = d.closing.size();
-    ASSIGN_OR_RETURN(bool applied, d.ApplyInOrderLocked(pending, &item->wb, &record, &stats));
-    if (!applied && !d.closing.empty()) {
-      // The general path writes the closing queue first (all of it after an hour boundary):
-      // write it in the closer's small batches outside the lock, so that other appends go on,
-      // then look again (the in-order check changes nothing when it fails).
-      lock.unlock();
-      RETURN_IF_ERROR(d.DrainClosing());
-      lock.lock();
-      closing_before = d.closing.size();
-      ASSIGN_OR_RETURN(applied, d.ApplyInOrderLocked(pending, &item->wb, &record, &stats));
-    }
-    wake_closer = d.closing.size() > closing_before;
-    if (!applied) {
-      RETURN_IF_ERROR(d.ApplyLocked(pending, /*from_log=*/false, &item->wb, &record, &stats));
-    }
-    for (size_t i = 0; i < pending.size(); ++i) {
-      SeriesEntry* e = pending[i].entry;
-      if ((i == 0 || pending[i - 1].entry != e) && !e->durable.load(std::memory_order_acquire)) {
-        d.AddSeriesToBatch(&item->wb, *e);
-        unconfirmed.push_back(e);
+    // 2. Series ids for the others. New ids are allocated under the unique lock and published
+    // at once, so a concurrent batch with the same new series finds this entry and uses the
+    // same id. Limits are checked for all new series of the batch before any is created.
+    // A series sent in canonical form (the usual case) is checked and created from the views
+    // into the request; only the others are rebuilt, here.
+    std::deque<Labels> rebuilt_labels;
+    std::deque<std::vector<LabelView>> rebuilt;  // views of rebuilt_labels
+    if (missing) {
+      for (size_t i = 0; i < refs.size(); ++i) {
+        Ref& r = refs[i];
+        if (!r.used || r.entry != nullptr) continue;
+        if (IsCanonical(r.labels) && !r.labels.empty()) {
+          if (check_new_series != nullptr) RETURN_IF_ERROR((*check_new_series)(i, r.labels));
+          continue;
+        }
+        Labels sent = LabelsOf(r.labels);  // sorted by name, duplicates kept
+        if (check_new_series != nullptr) RETURN_IF_ERROR((*check_new_series)(i, ViewsOf(sent)));
+        rebuilt_labels.push_back(CanonicalLabels(sent));
+        rebuilt.push_back(ViewsOf(rebuilt_labels.back()));
+        r.labels = rebuilt.back();
+        r.hash = d.LookupHash(r.labels);
+      }
+      std::unique_lock lock(d.index_mu);
+      std::unordered_map<std::string_view, uint64_t> new_per_dc;
+      for (size_t i = 0; i < refs.size(); ++i) {
+        Ref& r = refs[i];
+        if (!r.used || r.entry != nullptr) continue;
+        r.entry = d.Find(r.labels, r.hash);
+        if (r.entry != nullptr) continue;
+        const std::span<const LabelView> labels = r.labels;
+        if (d.limits.max_labels_per_series > 0 && labels.size() > d.limits.max_labels_per_series) {
+          d.rejected_labels_limit.fetch_add(1, std::memory_order_relaxed);
+          return ResourceExhausted("limit max_labels_per_series (" +
+                                   std::to_string(d.limits.max_labels_per_series) +
+                                   ") exceeded by series " + LabelsOf(labels).ToString() +
+                                   " with " + std::to_string(labels.size()) + " labels");
+        }
+        std::string_view dc = ValueOf(labels, "dc");
+        uint64_t n = ++new_per_dc[dc];
+        auto have = d.dc_series.find(dc);
+        uint64_t existing = have == d.dc_series.end() ? 0 : have->second;
+        if (d.limits.max_series_per_dc > 0 && existing + n > d.limits.max_series_per_dc) {
+          d.rejected_series_limit.fetch_add(1, std::memory_order_relaxed);
+          return ResourceExhausted("limit max_series_per_dc (" +
+                                   std::to_string(d.limits.max_series_per_dc) +
+                                   ") reached for dc=\"" + std::string(dc) + "\"; series " +
+                                   LabelsOf(labels).ToString() + " refused");
+        }
+      }
+      std::string blob;
+      for (size_t i = 0; i < refs.size(); ++i) {
+        Ref& r = refs[i];
+        if (!r.used || r.entry != nullptr) continue;
+        r.entry = d.Find(r.labels, r.hash);
+        if (r.entry == nullptr) {
+          blob.clear();
+          EncodeLabelsTo(r.labels, &blob);
+          r.entry = d.Insert(SeriesEntry::Create(d.entry_arena, d.next_id++, r.hash, blob, false));
+          r.entry->max_known = true;  // a new series has no samples yet
+          d.CountSeriesOfDc(ValueOf(r.labels, "dc"));
+          d.AddPostings(r.labels, r.entry->id);
+        }
       }
     }
-    if (item->wb.Count() == 0 && record.empty()) {
-      // All duplicates, maybe of a batch still being committed: acknowledged only once every
-      // batch queued before this one is durable, as its own batch would be.
-      duplicates_of = d.next_seq - 1;
-    } else {
-      uint64_t seq = d.next_seq;  // Enqueue assigns it
-      if (!record.empty()) {
-        item->wb.Put(d.head_cf, LogKey(seq), record);
-        d.log_bytes_since_checkpoint += record.size();
-        want_checkpoint = d.log_bytes_since_checkpoint > d.options.head_log_bytes;
+
+    // 3. Samples grouped by series in time order; duplicates within the batch collapse,
+    // conflicts refuse it. Usually each series comes once with sorted samples: then the batch
+    // order already is such a grouping and no sort is needed.
+    thread_local std::vector<Pending> pending;
+    ScratchReleaser release_pending(pending, kMaxKeptScratchBytes);
+    pending.clear();
+    pending.reserve(total_samples);
+    bool grouped = true;
+    {
+      // Open-addressing set of the batch's entries: a series that comes twice needs the sort.
+      size_t slots = 16;
+      while (slots < batch.size() * 2) slots <<= 1;
+      std::vector<SeriesEntry*> seen(slots, nullptr);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (!refs[i].used) continue;
+        SeriesEntry* e = refs[i].entry;
+        if (grouped) {
+          size_t h = (reinterpret_cast<uintptr_t>(e) >> 4) * 0x9E3779B97F4A7C15ULL >> 20;
+          for (size_t k = h & (slots - 1);; k = (k + 1) & (slots - 1)) {
+            if (seen[k] == e) {
+              grouped = false;
+              break;
+            }
+            if (seen[k] == nullptr) {
+              seen[k] = e;
+              break;
+            }
+          }
+        }
+        const std::span<const Sample> samples = batch[i].samples;
+        for (size_t j = 0; j < samples.size(); ++j) {
+          if (j > 0 && samples[j].timestamp_ms <= samples[j - 1].timestamp_ms) grouped = false;
+          pending.push_back({e, samples[j].timestamp_ms, BitsOf(samples[j].value)});
+        }
       }
-      d.Enqueue(item);
     }
-  }
-  if (item->seq == 0) {  // not queued
-    RETURN_IF_ERROR(d.WaitDurable(duplicates_of));
+    if (!grouped) {
+      std::stable_sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) {
+        if (a.entry->id != b.entry->id) return a.entry->id < b.entry->id;
+        return a.ts < b.ts;
+      });
+      size_t kept = 0;
+      for (size_t i = 0; i < pending.size(); ++i) {
+        if (kept > 0 && pending[kept - 1].entry == pending[i].entry &&
+            pending[kept - 1].ts == pending[i].ts) {
+          if (pending[kept - 1].bits != pending[i].bits) {
+            Labels labels;
+            DecodeLabels(pending[i].entry->labels_blob, &labels);
+            return Conflict(labels, pending[i].ts, pending[kept - 1].bits, pending[i].bits);
+          }
+          ++stats.duplicates;
+          continue;
+        }
+        pending[kept++] = pending[i];
+      }
+      pending.resize(kept);
+    }
+
+    // 4. Check and apply to the heads, and queue the batch, under head_mu; commit outside it.
+    // Sized for the usual case (the head log record, a few bytes per sample) so that the batch
+    // is not regrown several times.
+    auto item = std::make_unique<CommitItem>(pending.size() * 8 + 256);
+    std::vector<SeriesEntry*> unconfirmed;
+    bool want_checkpoint = false, wake_closer = false;
+    uint64_t duplicates_of = 0;  // all duplicates: the last batch queued before this one
+    {
+      std::unique_lock lock(d.head_mu);
+      thread_local std::string record;  // scratch, as `refs`
+      ScratchReleaser release_record(record, kMaxKeptScratchBytes);
+      record.clear();
+      // A series forgotten since the lookups: look up again (it is created anew).
+      auto forgotten = [&] {
+        return d.removals.load(std::memory_order_relaxed) != removals_before &&
+               std::any_of(pending.begin(), pending.end(),
+                           [](const Pending& p) { return p.entry->removed; });
+      };
+      if (forgotten()) continue;
+      size_t closing_before = d.closing.size();
+      ASSIGN_OR_RETURN(bool applied, d.ApplyInOrderLocked(pending, &item->wb, &record, &stats));
+      if (!applied && !d.closing.empty()) {
+        // The general path writes the closing queue first (all of it after an hour boundary):
+        // write it in the closer's small batches outside the lock, so that other appends go on,
+        // then look again (the in-order check changes nothing when it fails).
+        lock.unlock();
+        RETURN_IF_ERROR(d.DrainClosing());
+        lock.lock();
+        if (forgotten()) continue;
+        closing_before = d.closing.size();
+        ASSIGN_OR_RETURN(applied, d.ApplyInOrderLocked(pending, &item->wb, &record, &stats));
+      }
+      wake_closer = d.closing.size() > closing_before;
+      if (!applied) {
+        RETURN_IF_ERROR(d.ApplyLocked(pending, /*from_log=*/false, &item->wb, &record, &stats));
+      }
+      for (size_t i = 0; i < pending.size(); ++i) {
+        SeriesEntry* e = pending[i].entry;
+        if (i > 0 && pending[i - 1].entry == e) continue;
+        e->last_log_seq = d.next_seq;  // the seq Enqueue gives this batch, if it holds samples
+        if (!e->durable.load(std::memory_order_acquire)) {
+          d.AddSeriesToBatch(&item->wb, *e);
+          unconfirmed.push_back(e);
+        }
+      }
+      if (item->wb.Count() == 0 && record.empty()) {
+        // All duplicates, maybe of a batch still being committed: acknowledged only once every
+        // batch queued before this one is durable, as its own batch would be.
+        duplicates_of = d.next_seq - 1;
+      } else {
+        uint64_t seq = d.next_seq;  // Enqueue assigns it
+        if (!record.empty()) {
+          item->wb.Put(d.head_cf, LogKey(seq), record);
+          d.log_bytes_since_checkpoint += record.size();
+          want_checkpoint = d.log_bytes_since_checkpoint > d.options.head_log_bytes;
+        }
+        d.Enqueue(item);
+      }
+    }
+    if (item->seq == 0) {  // not queued
+      RETURN_IF_ERROR(d.WaitDurable(duplicates_of));
+      return stats;
+    }
+    Status st = d.WaitCommitted(item.get());
+    if (!st.ok()) return st;
+
+    // 5. Publish: durable series.
+    for (SeriesEntry* e : unconfirmed) {
+      if (!e->durable.exchange(true, std::memory_order_acq_rel)) {
+        ++stats.new_series;
+        d.series_count.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    if (want_checkpoint) {
+      std::lock_guard lock(d.bg_mu);
+      d.checkpoint_wanted = true;
+    }
+    if (want_checkpoint || wake_closer) d.bg_cv.notify_all();
     return stats;
   }
-  Status st = d.WaitCommitted(item.get());
-  if (!st.ok()) return st;
-
-  // 5. Publish: durable series.
-  for (SeriesEntry* e : unconfirmed) {
-    if (!e->durable.exchange(true, std::memory_order_acq_rel)) {
-      ++stats.new_series;
-      d.series_count.fetch_add(1, std::memory_order_relaxed);
-    }
-  }
-  if (want_checkpoint) {
-    std::lock_guard lock(d.bg_mu);
-    d.checkpoint_wanted = true;
-  }
-  if (want_checkpoint || wake_closer) d.bg_cv.notify_all();
-  return stats;
 }
 
 std::vector<uint64_t> RocksDbStore::Impl::PostingsForValue(const std::string& name,
@@ -1871,6 +2070,7 @@ Result<std::vector<SeriesSamples>> RocksDbStore::SelectImpl(
   std::vector<SeriesSamples> out;
   min_ms = std::max(min_ms, d.Cutoff(res));  // exact retention on reads
   if (min_ms > max_ms) return out;
+  const EntryPins::Pin pin = d.pins.Enter();  // the entries found below stay allocated
 
   // Candidates from the postings (one snapshot of the index).
   std::optional<std::vector<uint64_t>> ids;
@@ -1915,9 +2115,7 @@ Result<std::vector<SeriesSamples>> RocksDbStore::SelectImpl(
     std::shared_lock lock(d.index_mu);
     for (uint64_t id : *ids) {
       SeriesEntry* e = d.ById(id);
-      if (e == nullptr) {
-        return Internal("postings name series " + std::to_string(id) + ", which is unknown");
-      }
+      if (e == nullptr) continue;  // forgotten since the postings were read
       Labels labels;
       if (!DecodeLabels(e->labels_blob, &labels)) return Internal("malformed labels in memory");
       bool match = std::all_of(compiled.begin(), compiled.end(), [&](const LabelMatcher& m) {
@@ -2092,9 +2290,9 @@ Status RocksDbStore::Impl::Checkpoint() {
     cut = next_seq;  // every batch before it is applied to the heads
     log_bytes_since_checkpoint = 0;
     std::shared_lock index(index_mu);
-    for (const auto& e : by_id) {
-      if (e != nullptr && e->has_head) heads.push_back(e.get());
-    }
+    by_id.ForEach([&](SeriesEntry* e) {
+      if (e->has_head) heads.push_back(e);
+    });
   }
   constexpr size_t kPerBatch = 20000;  // bounds head_mu hold time and batch size
   std::vector<std::unique_ptr<CommitItem>> items;
@@ -2163,6 +2361,162 @@ Status RocksDbStore::Impl::EnforceRetention() {
       partitions_dropped.fetch_add(1, std::memory_order_relaxed);
       spdlog::info("storage: retention dropped partition {}", name);
     }
+  }
+  return Status::Ok();
+}
+
+Result<int64_t> RocksDbStore::Impl::NewestOnDisk(uint64_t id) {
+  int64_t newest = kNoSamples;
+  std::string lower, upper;
+  PutBE64(&lower, id);
+  PutBE64(&upper, id + 1);
+  std::shared_lock lock(cf_mu);
+  for (int res = 0; res < 4; ++res) {
+    for (auto p = parts[res].rbegin(); p != parts[res].rend(); ++p) {
+      rocksdb::Slice lower_s(lower), upper_s(upper);
+      rocksdb::ReadOptions ro;
+      ro.iterate_lower_bound = &lower_s;
+      ro.iterate_upper_bound = &upper_s;
+      ro.fill_cache = false;
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, p->second));
+      it->SeekToLast();
+      RETURN_IF_ERROR(FromRocks(it->status(), "reading the last window of a series"));
+      if (!it->Valid()) continue;
+      if (it->key().size() != 16) return Internal("malformed chunk key");
+      // Every resolution keys its blocks by the raw window: its end bounds every sample.
+      const int64_t window = UnflipTimestamp(GetBE64(it->key().data() + 8));
+      newest = std::max(newest, SatSub(window + kWindowMs, 1));
+      break;
+    }
+  }
+  return newest;
+}
+
+// A series is forgotten when it has no head, no chunk waiting to close, its newest sample is
+// older than every resolution's retention cutoff (so no read can return anything of it), and
+// no head log batch that replay or a log cursor still reads holds its samples. Its index key
+// goes, its memory (entry, postings, lookup slot) is freed, and its id is never reused: its
+// chunks stay on disk until retention drops their partitions, and nothing reads them.
+Status RocksDbStore::Impl::ForgetExpiredSeries() {
+  int64_t keep_after = std::numeric_limits<int64_t>::max();
+  for (int res = 0; res < 4; ++res) {
+    if (options.retention_ms[res] <= 0) return Status::Ok();  // one resolution keeps forever
+    keep_after = std::min(keep_after, Cutoff(res));
+  }
+  if (write_failed.load()) return IoError("storage refuses writes after a failed write");
+  if (disk_full.load()) return DiskFull();
+  // Candidates, then for series loaded at Open and idle since, their newest window on disk
+  // (outside every lock; once per series).
+  std::vector<uint64_t> candidates, unknown;
+  uint64_t queued = 0;
+  {
+    std::lock_guard head(head_mu);
+    queued = next_seq - 1;
+    std::shared_lock index(index_mu);
+    by_id.ForEach([&](SeriesEntry* e) {
+      if (e->has_head || e->closing_chunk != nullptr) return;
+      if (e->max_known) {
+        if (e->max_ts < keep_after) candidates.push_back(e->id);
+        if (!newest_on_disk.empty()) newest_on_disk.erase(e->id);
+      } else if (auto it = newest_on_disk.find(e->id); it == newest_on_disk.end()) {
+        unknown.push_back(e->id);
+      } else if (it->second < keep_after) {
+        candidates.push_back(e->id);
+      }
+    });
+  }
+  if (!unknown.empty()) WaitDone(queued);  // closed windows queued so far are on disk
+  for (uint64_t id : unknown) {
+    ASSIGN_OR_RETURN(int64_t newest, NewestOnDisk(id));
+    newest_on_disk[id] = newest;
+    if (newest < keep_after) candidates.push_back(id);
+  }
+  if (candidates.empty()) return Status::Ok();
+
+  uint64_t log_keep_from;
+  {
+    std::lock_guard lock(cursor_mu);
+    log_keep_from = LowestLogCursorLocked();
+  }
+  constexpr size_t kPerBatch = 10000;  // bounds the time appends wait for the locks
+  size_t forgotten = 0;
+  std::vector<std::unique_ptr<SeriesEntry>> freed;
+  std::vector<std::unique_ptr<CommitItem>> items;
+  for (size_t begin = 0; begin < candidates.size(); begin += kPerBatch) {
+    auto item = std::make_unique<CommitItem>();
+    std::lock_guard head(head_mu);
+    const uint64_t keep_from = std::min(log_keep_from, replay_from);
+    std::unique_lock index(index_mu);
+    // name -> value -> ids to remove from that posting list (sorted: candidates are).
+    std::map<std::string, std::map<std::string, std::vector<uint64_t>>> unposted;
+    for (size_t i = begin; i < std::min(candidates.size(), begin + kPerBatch); ++i) {
+      SeriesEntry* e = ById(candidates[i]);
+      if (e == nullptr || e->has_head || e->closing_chunk != nullptr) continue;
+      if (e->last_log_seq >= keep_from) continue;
+      if (e->max_known) {
+        if (e->max_ts >= keep_after) continue;
+      } else {
+        auto it = newest_on_disk.find(e->id);
+        if (it == newest_on_disk.end() || it->second >= keep_after) continue;
+      }
+      e->removed = true;
+      Labels labels;
+      DecodeLabels(e->labels_blob, &labels);
+      for (const Label& l : labels.items()) unposted[l.name][l.value].push_back(e->id);
+      if (auto dc = dc_series.find(labels.Get("dc")); dc != dc_series.end()) {
+        if (--dc->second == 0) dc_series.erase(dc);
+      }
+      if (e->durable.load(std::memory_order_acquire)) {
+        item->wb.Delete(index_cf, SeriesKey(e->id));
+        series_count.fetch_sub(1, std::memory_order_relaxed);
+      }
+      newest_on_disk.erase(e->id);
+      by_hash.Remove(e->hash, e);
+      freed.push_back(by_id.Take(e->id));
+      ++forgotten;
+    }
+    for (auto& [name, values] : unposted) {
+      auto by_name = postings.find(name);
+      if (by_name == postings.end()) continue;
+      for (auto& [value, gone] : values) {
+        auto list = by_name->second.find(value);
+        if (list == by_name->second.end()) continue;
+        std::vector<uint64_t>& ids = list->second;
+        std::sort(gone.begin(), gone.end());
+        ids.erase(std::remove_if(ids.begin(), ids.end(),
+                                 [&](uint64_t id) {
+                                   return std::binary_search(gone.begin(), gone.end(), id);
+                                 }),
+                  ids.end());
+        if (ids.empty()) {
+          by_name->second.erase(list);
+        } else if (ids.capacity() > 2 * ids.size() + 16) {
+          ids.shrink_to_fit();
+        }
+      }
+      if (by_name->second.empty()) postings.erase(by_name);
+    }
+    removals.fetch_add(1, std::memory_order_release);
+    if (item->wb.Count() == 0) continue;
+    std::string v;
+    PutBE64(&v, next_id);
+    item->wb.Put(index_cf, rocksdb::Slice(kNextIdKey.data(), kNextIdKey.size()), v);
+    Enqueue(item);
+    items.push_back(std::move(item));
+  }
+  for (auto& item : items) RETURN_IF_ERROR(WaitCommitted(item.get()));
+  pins.WaitForEarlierPins();  // appends and selects that may still hold them
+  freed.clear();
+  series_forgotten.fetch_add(forgotten, std::memory_order_relaxed);
+  if (forgotten > 0) {
+    spdlog::info("storage: forgot {} series with no sample inside any retention", forgotten);
+  }
+  // Their index keys are tombstones now: compact the index when many went, so that the next
+  // start-up reads only live series.
+  if (forgotten >= 10000) {
+    RETURN_IF_ERROR(
+        FromRocks(db->CompactRange(rocksdb::CompactRangeOptions(), index_cf, nullptr, nullptr),
+                  "compacting the series index"));
   }
   return Status::Ok();
 }
@@ -2275,6 +2629,12 @@ Status RocksDbStore::Impl::Replay() {
   }
   RETURN_IF_ERROR(FromRocks(it->status(), "reading the head log"));
   if (last != nullptr) RETURN_IF_ERROR(WaitCommitted(last));
+  // Batches before replay_from that a log cursor still reads may name any series: none is
+  // forgotten before the log has moved past what it holds now.
+  {
+    std::shared_lock index(index_mu);
+    by_id.ForEach([&](SeriesEntry* e) { e->last_log_seq = next_seq - 1; });
+  }
   if (batches > 0) {
     spdlog::info("storage: replayed {} head log batches ({} samples)", batches, samples);
   }
@@ -2319,6 +2679,11 @@ void RocksDbStore::Impl::BackgroundLoop() {
     if (ret && !write_failed.load()) {
       Status st = EnforceRetention();
       if (!st.ok()) spdlog::error("storage: retention failed: {}", st.ToString());
+      if (st.ok()) {
+        std::lock_guard one(checkpoint_mu);
+        st = ForgetExpiredSeries();
+        if (!st.ok()) spdlog::error("storage: forgetting expired series failed: {}", st.ToString());
+      }
       last_retention = Clock::now();
     }
     lock.lock();
@@ -2326,7 +2691,11 @@ void RocksDbStore::Impl::BackgroundLoop() {
 }
 
 Status RocksDbStore::Checkpoint() { return impl_->Checkpoint(); }
-Status RocksDbStore::EnforceRetention() { return impl_->EnforceRetention(); }
+Status RocksDbStore::EnforceRetention() {
+  RETURN_IF_ERROR(impl_->EnforceRetention());
+  std::lock_guard one(impl_->checkpoint_mu);
+  return impl_->ForgetExpiredSeries();
+}
 
 int64_t RocksDbStore::RetentionCutoff(Resolution resolution) const {
   return impl_->Cutoff(static_cast<int>(resolution));
@@ -2347,6 +2716,7 @@ StoreStats RocksDbStore::Stats() const {
   stats.rejected_labels_limit = d.rejected_labels_limit.load(std::memory_order_relaxed);
   stats.partitions_dropped = d.partitions_dropped.load(std::memory_order_relaxed);
   stats.checkpoints = d.checkpoints.load(std::memory_order_relaxed);
+  stats.series_forgotten = d.series_forgotten.load(std::memory_order_relaxed);
   auto add = [&](rocksdb::ColumnFamilyHandle* h) {
     uint64_t bytes = 0;
     if (d.db->GetIntProperty(h, rocksdb::DB::Properties::kTotalSstFilesSize, &bytes)) {

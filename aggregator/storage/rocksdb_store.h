@@ -18,7 +18,9 @@
 // heads from the last checkpoint plus the head log.
 // Memory: per series its entry (id, lookup hash, head state, open chunk), encoded labels, a
 // lookup-table slot and its postings: ~700 B of RSS per series measured with 1M series at
-// 8 samples each, RocksDB's memtables included; the open chunk grows over its hour.
+// 8 samples each, RocksDB's memtables included; the open chunk grows over its hour. A series
+// with no sample inside any retention is forgotten by the retention pass (memory, index key,
+// postings; its id is never reused), so that series churn does not grow memory or start-up.
 // Thread-safety: all methods may be called concurrently; the destructor must not race them.
 #pragma once
 
@@ -29,6 +31,10 @@
 #include <vector>
 
 #include "aggregator/storage/store.h"
+
+namespace rocksdb {
+class DB;
+}
 
 namespace suanli::storage {
 

@@ -44,6 +44,7 @@ struct StoreStats {
   uint64_t rejected_labels_limit = 0;  // batches refused by max_labels_per_series
   uint64_t partitions_dropped = 0;     // time partitions dropped by retention
   uint64_t checkpoints = 0;            // head checkpoints written
+  uint64_t series_forgotten = 0;       // series removed: no sample inside any retention
 };
 
 // Limits checked by Append; 0 means no limit. Changing them (SetLimits) takes effect at once.
