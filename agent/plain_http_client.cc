@@ -340,13 +340,19 @@ Result<HttpClientResponse> PlainHttpClient::Post(
     bool nothing_read = true, keep_alive = false;
     Result<HttpClientResponse> resp = st.ok() ? ReadResponse(deadline, &nothing_read, &keep_alive)
                                               : Result<HttpClientResponse>(st);
+    // Interim answers (100 Continue, 103 Early Hints) may come unasked before the final one.
+    bool interim = false;
+    while (resp.ok() && resp->status < 200 && resp->status != 101) {
+      interim = true;
+      resp = ReadResponse(deadline, &nothing_read, &keep_alive);
+    }
     if (resp.ok()) {
       if (!keep_alive) Close();
       return resp;
     }
     Close();
     // A kept-alive connection the server had closed: once more on a new one.
-    if (reused && attempt == 0 && nothing_read &&
+    if (reused && attempt == 0 && nothing_read && !interim &&
         resp.status().code() != StatusCode::kDeadlineExceeded) {
       continue;
     }

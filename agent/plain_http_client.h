@@ -11,7 +11,7 @@
 // lower-cased) and body (at most the first 64 KiB kept; the rest is read and discarded).
 // A request on a kept-alive connection that the server closed meanwhile is retried once on a
 // new connection. Redirects are not followed. Responses: Content-Length, chunked, or
-// read-to-close bodies.
+// read-to-close bodies; interim 1xx answers before the final one are skipped.
 // Thread-safety: not thread-safe; one client per sender thread.
 #pragma once
 
