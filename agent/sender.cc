@@ -128,10 +128,17 @@ void RemoteWriteSender::Run() {
   opts.key_file = endpoint_.key_file;
   opts.bearer_token = endpoint_.bearer_token;
   // http:// goes through our own small client: libcurl (and the TLS libraries it initializes)
-  // only when the endpoint needs TLS.
+  // only when the endpoint needs TLS. SUANLI_AGENT_CURL_FOR_EVERY_URL is defined only in the
+  // benchmark's build of the agent that measures libcurl in its place
+  // (tests/bench/agent_http_client.py).
+#ifdef SUANLI_AGENT_CURL_FOR_EVERY_URL
+  constexpr bool kPlainForHttp = false;
+#else
+  constexpr bool kPlainForHttp = true;
+#endif
   std::unique_ptr<HttpClient> curl;
   std::unique_ptr<PlainHttpClient> plain;
-  if (endpoint_.url.rfind("http://", 0) == 0) {
+  if (kPlainForHttp && endpoint_.url.rfind("http://", 0) == 0) {
     plain = std::make_unique<PlainHttpClient>(PlainHttpClient::Options{
         endpoint_.timeout, std::chrono::milliseconds(5000), endpoint_.bearer_token});
   } else {
