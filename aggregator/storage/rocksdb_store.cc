@@ -2911,4 +2911,6 @@ std::vector<std::string> RocksDbStore::CursorNames() {
   return names;
 }
 
+rocksdb::DB* RocksDbStore::db() const { return impl_->db; }
+
 }  // namespace suanli::storage

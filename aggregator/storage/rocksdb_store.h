@@ -88,6 +88,8 @@ class RocksDbStore final : public Store {
   Status CompactAll();
   // SST bytes per kind of family: "index", "head", "default", "raw", "1m", "5m", "1h".
   std::map<std::string, uint64_t> DiskBytesByFamily() const;
+  // The database, for operations on it as a whole (snapshot.h); never write through it.
+  rocksdb::DB* db() const;
 
  private:
   Result<std::vector<SeriesSamples>> SelectImpl(const std::vector<MatcherSpec>& matchers,
