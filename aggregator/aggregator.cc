@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "aggregator/admin_api.h"
 #include "core/daemon.h"
 #include "core/file_util.h"
 #include "core/text_exposition.h"
@@ -119,6 +120,14 @@ Status Aggregator::Start() {
     resp.body = std::move(answer.body);
     return resp;
   });
+  // Admin endpoints: registered always, so that without --web.enable-admin-api they answer
+  // "admin APIs disabled" as Prometheus does; the flag counts from start-up.
+  server_->Route(
+      "POST", "/api/v1/admin/snapshot",
+      [this, enabled = config_.enable_admin_api, path = config_.storage_path](const HttpRequest&) {
+        return HandleSnapshot(*store_, path, enabled, clock_);
+      },
+      kScopeAdmin);
   // load-watcher answers 200 while its metrics source is healthy, 503 otherwise (no body).
   // Health checks (load-watcher's, Kubernetes', systemd's) need no credentials.
   server_->Route(

@@ -25,6 +25,9 @@ void AddAggregatorFlags(FlagSet& flags) {
                   "Web configuration file (TLS, basic auth, per-dc credentials; exporter-toolkit "
                   "format plus credentials:)");
   flags.AddString("storage.path", "Directory of the RocksDB store");
+  flags.AddBool("web.enable-admin-api",
+                "Serve the admin endpoints (POST /api/v1/admin/snapshot; scope admin where "
+                "credentials are configured)");
   flags.AddString("log.level", "Log level: debug, info, warn, error");
   flags.AddString("log.format", "Log format: logfmt or json");
   flags.AddBool("version", "Print the version and exit");
@@ -38,6 +41,7 @@ Result<AggregatorConfig> ParseAggregatorConfig(const std::string& source, const 
   ASSIGN_OR_RETURN(ConfigMap web, root.Map("web"));
   RETURN_IF_ERROR(web.Get("listen_address", &c.listen_address));
   RETURN_IF_ERROR(web.Get("config_file", &c.web_config_file));
+  RETURN_IF_ERROR(web.Get("enable_admin_api", &c.enable_admin_api));
   RETURN_IF_ERROR(web.Get("worker_threads", &c.http_worker_threads));
   if (c.http_worker_threads < 1 || c.http_worker_threads > 1024) {
     return web.Error("worker_threads", "must be between 1 and 1024");
@@ -169,6 +173,8 @@ Result<AggregatorConfig> LoadAggregatorConfig(const FlagSet& flags) {
   if (flags.IsSet("web.listen-address")) c.listen_address = flags.Get("web.listen-address");
   if (flags.IsSet("storage.path")) c.storage_path = flags.Get("storage.path");
   if (flags.IsSet("web.config.file")) c.web_config_file = flags.Get("web.config.file");
+  if (flags.IsSet("web.enable-admin-api"))
+    c.enable_admin_api = flags.GetBool("web.enable-admin-api");
   if (!c.web_config_file.empty()) {
     auto web = LoadWebConfig(c.web_config_file);
     if (!web.ok()) return web.status();

@@ -43,6 +43,9 @@ struct AggregatorConfig {
   // --web.config.file (web.config_file): TLS, basic auth and per-dc credentials; "" = none.
   std::string web_config_file;
   WebConfig web;  // loaded from web_config_file
+  // --web.enable-admin-api (web.enable_admin_api): serve /api/v1/admin/* (snapshots), which
+  // need scope admin where credentials are configured.
+  bool enable_admin_api = false;
   WriteLimits limits;
   StorageRetention retention;
   // A node whose newest sample is older than this no longer counts as capacity.

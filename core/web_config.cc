@@ -263,7 +263,8 @@ Status ParseCredential(ConfigMap& m, const std::string& base_dir, WebConfig* c,
     cred.scopes = 0;
     for (const std::string& s : scopes) {
       uint32_t bit = ScopeFromName(s);
-      if (bit == 0) return m.Error("scopes", "unknown scope \"" + s + "\" (write, read, metrics)");
+      if (bit == 0)
+        return m.Error("scopes", "unknown scope \"" + s + "\" (write, read, metrics, admin)");
       cred.scopes |= bit;
     }
   }
@@ -300,6 +301,7 @@ uint32_t ScopeFromName(const std::string& name) {
   if (name == "write") return kScopeWrite;
   if (name == "read") return kScopeRead;
   if (name == "metrics") return kScopeMetrics;
+  if (name == "admin") return kScopeAdmin;
   return 0;
 }
 
@@ -440,7 +442,7 @@ Result<WebConfig> ParseWebConfig(const std::string& source, const std::string& y
   for (const std::string& s : anonymous) {
     uint32_t bit = ScopeFromName(s);
     if (bit == 0) {
-      return authz.Error("anonymous", "unknown scope \"" + s + "\" (write, read, metrics)");
+      return authz.Error("anonymous", "unknown scope \"" + s + "\" (write, read, metrics, admin)");
     }
     c.anonymous_scopes |= bit;
   }

@@ -21,7 +21,7 @@
 //       bearer_token_files: [/etc/suanli/lanzhou-1.token]  # the file; one token per file
 //       client_cert_names: [agent.lanzhou-1.example]  # CN or DNS SAN of a verified client cert
 //       basic_auth_users: [prometheus]  # basic_auth_users given this entry's binding and scopes
-//       scopes: [write]                # write, read, metrics (default [write])
+//       scopes: [write]                # write, read, metrics, admin (default [write])
 //   authorization:
 //     anonymous: [metrics]             # scopes served without credentials (default none)
 //
@@ -54,8 +54,9 @@ enum Scope : uint32_t {
   kScopeWrite = 1,    // remote_write
   kScopeRead = 2,     // remote_read, capacity, watcher, any other data endpoint
   kScopeMetrics = 4,  // /metrics
+  kScopeAdmin = 8,    // /api/v1/admin/* (snapshots), only with --web.enable-admin-api
 };
-// "write", "read", "metrics"; 0 for an unknown name.
+// "write", "read", "metrics", "admin"; 0 for an unknown name.
 uint32_t ScopeFromName(const std::string& name);
 
 // Who sent a request, as established by the server before the handler runs.
