@@ -76,4 +76,15 @@ bool HaTracker::Accept(std::string_view region, std::string_view dc, std::string
   return false;
 }
 
+std::vector<HaElection> HaTracker::Elections() const {
+  std::lock_guard lock(mu_);
+  std::vector<HaElection> out;
+  out.reserve(pairs_.size());
+  for (const auto& [key, p] : pairs_) {
+    const auto& [region, dc, shard] = key;
+    out.push_back({region, dc, shard, p.elected, p.last_heard_ms});
+  }
+  return out;
+}
+
 }  // namespace suanli::aggregator

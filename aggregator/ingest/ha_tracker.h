@@ -21,8 +21,18 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <vector>
 
 namespace suanli::aggregator {
+
+// The replica elected for one pair, as the status page shows it.
+struct HaElection {
+  std::string region;
+  std::string dc;
+  std::string shard;
+  std::string replica;
+  int64_t last_heard_ms = 0;  // newest write from the elected replica
+};
 
 struct HaConfig {
   std::string replica_label;  // empty: no HA deduplication
@@ -44,6 +54,8 @@ class HaTracker {
   // samples, is stored (true) or answered 202 and dropped (false).
   bool Accept(std::string_view region, std::string_view dc, std::string_view shard,
               std::string_view replica, size_t samples, int64_t now_ms);
+  // Every pair heard so far, ordered by (region, dc, shard).
+  std::vector<HaElection> Elections() const;
 
  private:
   struct Pair {

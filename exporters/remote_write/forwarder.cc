@@ -404,6 +404,18 @@ Forwarder::Delivery Forwarder::Send(HttpClient& client, std::vector<EncodedSerie
   return Delivery::kStopped;
 }
 
+ForwardTargetState Forwarder::State() const {
+  ForwardTargetState s;
+  s.name = target_.name;
+  s.url = target_.url;
+  s.select = ForwardSelectName(target_.select);
+  s.backlog_seconds = backlog_seconds_.Value();
+  s.blocked = blocked_.Value() > 0;
+  s.last_success_seconds = last_success_.Value();
+  s.samples_sent = sent_.Value();
+  return s;
+}
+
 // ---- ForwardManager ----
 
 ForwardManager::ForwardManager(storage::Store& store, capacity::CapacityModel& model,
@@ -434,6 +446,7 @@ void ForwardManager::Apply(const std::vector<ForwardTarget>& targets,
       }
     }
     spdlog::info("forward target={} {}", it->first, removed ? "removed" : "changed, restarting");
+    std::lock_guard lock(forwarders_mu_);
     it = forwarders_.erase(it);
   }
   // Cursors of targets that are gone from the configuration while the aggregator was down.
@@ -461,15 +474,27 @@ void ForwardManager::Apply(const std::vector<ForwardTarget>& targets,
     f->Start();
     spdlog::info("forward target={} select={} url={} started", t.name, ForwardSelectName(t.select),
                  t.url);
+    std::lock_guard lock(forwarders_mu_);
     forwarders_[t.name] = std::move(f);
   }
 }
 
 void ForwardManager::Stop() {
   for (auto& [name, f] : forwarders_) f->Stop();
-  forwarders_.clear();
+  {
+    std::lock_guard lock(forwarders_mu_);
+    forwarders_.clear();
+  }
   recorder_.Stop();
   recording_ = false;
+}
+
+std::vector<ForwardTargetState> ForwardManager::TargetStates() const {
+  std::lock_guard lock(forwarders_mu_);
+  std::vector<ForwardTargetState> out;
+  out.reserve(forwarders_.size());
+  for (const auto& [name, f] : forwarders_) out.push_back(f->State());
+  return out;
 }
 
 }  // namespace suanli::exporters

@@ -11,8 +11,8 @@
 //
 // Self-metrics (label `target`): samples sent, dropped by reason, retried; requests by status
 // class; backlog age; blocked; last success; history skipped past max_backlog.
-// Thread-safety: ForwardManager's methods from one thread (start, reload, stop); each
-// Forwarder runs its own thread and its shards' threads.
+// Thread-safety: ForwardManager's methods from one thread (start, reload, stop), but
+// TargetStates from any; each Forwarder runs its own thread and its shards' threads.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -52,6 +52,17 @@ struct ForwardMetrics {
   prometheus::Family<prometheus::Gauge>& last_success;
 };
 
+// A target's state as the status page shows it: the figures of its self-metrics.
+struct ForwardTargetState {
+  std::string name;
+  std::string url;
+  std::string select;               // raw, rollups, capacity
+  double backlog_seconds = 0;       // age of the oldest data not yet forwarded
+  bool blocked = false;             // held by 401, 403, 404 or 3xx
+  double last_success_seconds = 0;  // Unix time; 0: none yet
+  double samples_sent = 0;
+};
+
 // The store key of a target's cursor.
 std::string ForwardCursorName(const std::string& target);
 
@@ -68,6 +79,7 @@ class Forwarder {
   // delivered stays behind the cursor and goes after the next start.
   void Stop();
   const ForwardTarget& target() const { return target_; }
+  ForwardTargetState State() const;
 
  private:
   enum class Delivery { kDone, kStopped };
@@ -119,10 +131,13 @@ class ForwardManager {
   void Apply(const std::vector<ForwardTarget>& targets,
              std::chrono::milliseconds evaluation_interval);
   void Stop();
+  // Every running target, by name (any thread).
+  std::vector<ForwardTargetState> TargetStates() const;
 
  private:
   storage::Store& store_;
   const Clock& clock_;
+  mutable std::mutex forwarders_mu_;  // forwarders_ changes (Apply, Stop) against TargetStates
   ForwardMetrics metrics_;
   CapacityRecorder recorder_;
   bool recording_ = false;
