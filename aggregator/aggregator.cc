@@ -9,6 +9,7 @@
 #include "exporters/prometheus/capacity_metrics.h"
 #include "exporters/scheduler/capacity_json.h"
 #include "exporters/scheduler/load_watcher.h"
+#include "exporters/status/status_page.h"
 
 namespace suanli::aggregator {
 namespace {
@@ -110,6 +111,11 @@ Status Aggregator::Start() {
     resp.body = exporters::CapacityJson(model_->Snapshot(clock_.NowUnixMs()), *query);
     return resp;
   });
+  // The status page: the same figures as /api/v1/capacity, for people; the same credentials.
+  // storage.path never changes while running: a copy, as Reload rewrites config_.
+  server_->Route("GET", "/", [this, path = config_.storage_path](const HttpRequest&) {
+    return HandleStatusPage(path);
+  });
   server_->Route("GET", "/watcher", [this](const HttpRequest& r) {
     int64_t now = clock_.NowUnixMs();
     auto answer = exporters::WatcherMetricsJson(model_->NodeLoads(now), now,
@@ -152,10 +158,11 @@ Status Aggregator::Start() {
                                  : HttpResponse::Text(503, "store failed; see the log\n");
       },
       kScopePublic);
+  // Before serving: the status page reads the targets' state.
+  forward_ = std::make_unique<exporters::ForwardManager>(*store_, *model_, *registry_, clock_);
   RETURN_IF_ERROR(server_->Start());
   spdlog::info("listening on {}://{} tls={} auth={}", server_->tls() ? "https" : "http",
                server_->address(), server_->tls(), config_.web.auth_enabled());
-  forward_ = std::make_unique<exporters::ForwardManager>(*store_, *model_, *registry_, clock_);
   forward_->Apply(config_.forward, config_.evaluation_interval);
   return Status::Ok();
 }
@@ -211,6 +218,28 @@ void Aggregator::Reload(const AggregatorConfig& config) {
 }
 
 std::string Aggregator::address() const { return server_ ? server_->address() : ""; }
+
+HttpResponse Aggregator::HandleStatusPage(const std::string& storage_path) {
+  exporters::StatusPageInput in;
+  in.now_ms = clock_.NowUnixMs();
+  in.version = SUANLI_VERSION;
+  in.capacity_json = exporters::CapacityJson(model_->Snapshot(in.now_ms), {});
+  in.history = exporters::ReadStatusHistory(*store_, in.now_ms);
+  in.storage_path = storage_path;
+  in.store = store_->Stats();
+  in.store_healthy = store_->Healthy();
+  in.forward = forward_->TargetStates();
+  in.ha_replica_label = ha_->replica_label();
+  in.ha = ha_->Elections();
+  in.nonce = exporters::StatusPageNonce();
+  HttpResponse r;
+  r.content_type = exporters::kHtmlContentType;
+  r.headers["Content-Security-Policy"] = exporters::StatusPageSecurityPolicy(in.nonce);
+  r.headers["Cache-Control"] = "no-store";
+  r.headers["X-Content-Type-Options"] = "nosniff";
+  r.body = exporters::RenderStatusPage(in);
+  return r;
+}
 
 HttpResponse Aggregator::HandleMetrics() {
   std::vector<prometheus::MetricFamily> families = registry_->Collect();

@@ -1,6 +1,6 @@
 // Aggregator: the suanli-aggregator daemon assembled: the store, the capacity model, the
-// remote_write receiver, the HTTP endpoints (/api/v1/write, /metrics, /-/healthy, /-/ready) and
-// forwarding upstream (forward:).
+// remote_write receiver, the HTTP endpoints (/api/v1/write, /metrics, the status page at /,
+// /-/healthy, /-/ready) and forwarding upstream (forward:).
 // Thread-safety: Start/Stop/Reload from the main thread; HTTP handlers run concurrently.
 #pragma once
 
@@ -36,6 +36,7 @@ class Aggregator {
 
  private:
   HttpResponse HandleMetrics();
+  HttpResponse HandleStatusPage(const std::string& storage_path);
 
   AggregatorConfig config_;
   const Clock& clock_;
