@@ -618,12 +618,14 @@ void Page::AggregatorState() {
 }
 
 // Replaces <main> with a fresh copy of the page every refresh_seconds, while the page is
-// visible; says when that fails (credentials expired, aggregator down).
+// visible; says when that fails (credentials expired, aggregator down). The document's
+// data-refreshed counts the replacements.
 void Page::Script() {
   Raw("<script nonce=\"" + EscapeHtml(in_.nonce) + "\">\n");
   Raw("(function () {\n"
-      "  var note = document.getElementById('refresh');\n"
-      "  document.documentElement.setAttribute('data-refresh', 'on');\n"
+      "  var root = document.documentElement, refreshed = 0;\n"
+      "  function say(text) { document.getElementById('refresh').textContent = text; }\n"
+      "  root.setAttribute('data-refresh', 'on');\n"
       "  setInterval(function () {\n"
       "    if (document.hidden) return;\n"
       "    fetch(location.href, {cache: 'no-store', credentials: 'same-origin'})\n"
@@ -631,10 +633,12 @@ void Page::Script() {
       "return r.text(); })\n"
       "      .then(function (t) {\n"
       "        var fresh = new DOMParser().parseFromString(t, 'text/html').querySelector('main');\n"
-      "        if (fresh) document.querySelector('main').replaceWith(fresh);\n"
-      "        note.textContent = 'Updated ' + new Date().toLocaleTimeString() + '.';\n"
+      "        if (!fresh) throw new Error('not a status page');\n"
+      "        document.querySelector('main').replaceWith(fresh);\n"
+      "        root.setAttribute('data-refreshed', String(++refreshed));\n"
+      "        say('Updated ' + new Date().toLocaleTimeString() + '.');\n"
       "      })\n"
-      "      .catch(function (e) { note.textContent = 'Refresh failed: ' + e.message + '.'; });\n"
+      "      .catch(function (e) { say('Refresh failed: ' + e.message + '.'); });\n"
       "  }, " +
       std::to_string(std::max(1, in_.refresh_seconds) * 1000) + ");\n})();\n</script>\n");
 }

@@ -6,7 +6,8 @@
 // before and just after, once the figures stopped changing; the page must show every figure of
 // the document (the per-source compute split aside). It checks that outside names are shown as
 // text, never as markup, that the page's script ran, the aggregator's own state (store, a
-// forward target blocked by its upstream's credentials, the HA election), and keeps
+// forward target blocked by its upstream's credentials, the HA election), that the page's
+// script replaces its content every 30 s (in chromium's virtual time), and keeps
 // screenshots (desktop and phone width) under <build>/test-artifacts/.
 // A second aggregator, with a web config requiring credentials, answers `/` 401 without them,
 // 200 with a read-scope token and 403 with a token lacking the read scope.
@@ -410,6 +411,14 @@ TEST_F(StatusPageTest, ChromiumShowsExactlyTheCapacityFigures) {
   ASSERT_TRUE(backlog.has_value());
   EXPECT_GT(std::stod(*backlog), 0);
   EXPECT_THAT(dom, HasSubstr("<td class=\"replica\">replica-a</td>"));
+
+  // The script refreshes the page's content: 35 s of chromium's virtual time (which waits for
+  // the requests in flight) see one refresh every 30 s, and the fresh content has its figures.
+  auto refreshed = Chromium({"--virtual-time-budget=35000", "--dump-dom"}, "profile-refresh");
+  ASSERT_TRUE(refreshed.ok()) << refreshed.status().ToString();
+  EXPECT_THAT(*refreshed, HasSubstr("data-refreshed=\"1\""));
+  EXPECT_THAT(*refreshed, HasSubstr("<span id=\"refresh\">Updated "));
+  EXPECT_EQ(DomFigures(*refreshed).size(), figures.size());
 
   // Screenshots, kept as test artifacts: a desktop window and a phone's.
   std::filesystem::create_directories(ArtifactsDir());
