@@ -406,7 +406,18 @@ void Page::GroupRow(const json& group, const std::string& pointer, const std::st
   Raw("</small><br>");
   Sparkline(h ? &h->power_watts : nullptr, Unit::kWatts, "measured power");
   Raw("</td><td>");
+  // Nodes without a meter, from the agents' utilization model: apart from the measured power.
   Figure(g, pointer, "power/estimated_watts", Unit::kWatts);
+  if (At(g, "power/estimated_nodes") != nullptr) {
+    Raw("<br><small>");
+    Figure(g, pointer, "power/estimated_nodes", Unit::kCount);
+    Raw(" nodes</small>");
+  }
+  if (At(g, "power/estimated_energy_joules_total") != nullptr) {
+    Raw("<br><small>");
+    Figure(g, pointer, "power/estimated_energy_joules_total", Unit::kJoules);
+    Raw("</small>");
+  }
   Raw("</td><td>");
   Figure(g, pointer, "power/facility_watts", Unit::kWatts);
   Raw("<br><small>PUE ");

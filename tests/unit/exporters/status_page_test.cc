@@ -23,7 +23,8 @@ constexpr const char* kDocument = R"({"status":"success","data":{
   "alliance":{"freshness_seconds":0.5,"newest_sample_timestamp":1700000100,
     "nodes":{"up":2,"stale":0,"gone":0},"cpu":{"cores":8.0,"utilization_ratio":0.25},
     "compute":{"fp32":{"capacity_flops":1e12,"free_flops":7.5e11,"free_ratio":0.75}},
-    "power":{"watts":400.0,"nodes_reporting":2,"energy_joules_total":3600000.0,"pue":1.3}},
+    "power":{"watts":400.0,"nodes_reporting":2,"energy_joules_total":3600000.0,"pue":1.3,
+      "estimated_watts":150.0,"estimated_nodes":1}},
   "regions":[{"region":"<r>","freshness_seconds":0.5,"newest_sample_timestamp":1700000100,
     "nodes":{"up":2,"stale":0,"gone":0},"cpu":{"cores":8.0,"utilization_ratio":0.25}}],
   "dcs":[{"region":"<r>","dc":"<script>alert(1)</script>","freshness_seconds":400,
@@ -58,6 +59,8 @@ TEST(StatusPage, EveryFigureCarriesTheDocumentsValue) {
     ++figures;
   }
   EXPECT_GE(figures, 30);
+  EXPECT_THAT(
+      page, HasSubstr("data-json=\"/alliance/power/estimated_watts\" data-value=\"150.0\">150 W"));
   // Names from outside are text; only the page's own script is a script.
   EXPECT_THAT(page, HasSubstr("&lt;script&gt;alert(1)&lt;/script&gt;"));
   EXPECT_THAT(page, HasSubstr("l&quot;1"));
