@@ -662,10 +662,11 @@ table{border-collapse:collapse;white-space:nowrap}
 th,td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:right;vertical-align:top}
 th[scope=row],thead th{text-align:left}
 thead th{position:sticky;top:0;background:#f4f4f4}
-tbody th[scope=row]{position:sticky;left:0;z-index:1;background:#fff;white-space:normal;
+#capacity th[scope=row]{position:sticky;left:0;z-index:1;background:#fff;white-space:normal;
 min-width:7em;max-width:16em;overflow-wrap:anywhere}
-tr.alliance th,tr.alliance td{background:#eef3fb;font-weight:600}
-tr.region th,tr.region td{background:#f7f9fc}
+#storage td{white-space:normal;overflow-wrap:anywhere}
+#capacity tr.alliance>*{background:#eef3fb;font-weight:600}
+#capacity tr.region>*{background:#f7f9fc}
 tr.dc th[scope=row]{padding-left:1.5em}
 tr.stale{color:#888}
 .badge{font-size:.75em;padding:0 4px;border-radius:3px;background:#c60;color:#fff}
