@@ -102,9 +102,16 @@ foreach(comp agent aggregator)
   set(CPACK_DEBIAN_${COMP}_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 endforeach()
 
+# suanlictl, the operator's tool, goes with the aggregator, with its man page.
+install(TARGETS suanlictl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT aggregator)
+configure_file(${SUANLI_DEB_DIR}/suanlictl.1.in ${SUANLI_DEB_GEN}/suanlictl.1 @ONLY)
+suanli_gzip(${SUANLI_DEB_GEN}/suanlictl.1 ${SUANLI_DEB_GEN}/suanlictl.1.gz)
+install(FILES ${SUANLI_DEB_GEN}/suanlictl.1.gz
+        DESTINATION ${CMAKE_INSTALL_MANDIR}/man1 COMPONENT aggregator)
+
 # install and cpack take the binaries as they are built, without building every target of the
 # folder first (a test build holds far more than the packages contain; build
-# suanli-agent and suanli-aggregator, then run cpack).
+# suanli-agent, suanli-aggregator and suanlictl, then run cpack).
 set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
 
 set(CPACK_GENERATOR DEB)

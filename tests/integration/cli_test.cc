@@ -111,9 +111,9 @@ std::vector<BinaryCase> Cases() {
        "  max_body_bytes: lots\n",
        4, "max_body_bytes"},
   };
-  aggregator.help_must_mention = {"config.file",  "config.check", "web.listen-address",
-                                  "storage.path", "log.level",    "log.format",
-                                  "version"};
+  aggregator.help_must_mention = {
+      "config.file",          "config.check", "web.listen-address", "storage.path",
+      "web.enable-admin-api", "log.level",    "log.format",         "version"};
   return {agent, aggregator};
 }
 

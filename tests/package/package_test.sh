@@ -125,6 +125,10 @@ for pkg in suanli-agent suanli-aggregator; do
   [ "$out" = "$pkg $version" ] || fail "$pkg --version printed '$out', expected '$pkg $version'"
   ok "$pkg --version: $out"
 done
+out=$("$root/usr/bin/suanlictl" --version 2>&1) || fail "suanlictl --version exited $?"
+[ "$out" = "suanlictl $version" ] || fail "suanlictl --version printed '$out'"
+[ -f "$root/usr/share/man/man1/suanlictl.1.gz" ] || fail "suanli-aggregator: suanlictl(1) not installed"
+ok "suanlictl (in suanli-aggregator) --version: $out"
 check() {
   local out
   if out=$("$@" 2>&1) && [[ $out == *"configuration OK"* ]]; then
