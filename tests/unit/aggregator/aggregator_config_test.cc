@@ -82,5 +82,24 @@ TEST(AggregatorConfigTest, FutureGrace) {
             std::chrono::milliseconds(0));
 }
 
+// The admin API is off unless the file or the flag turns it on; the flag wins either way.
+TEST(AggregatorConfigTest, AdminApiFromFileAndFlag) {
+  EXPECT_FALSE(ParseAggregatorConfig("a.yml", "")->enable_admin_api);
+  EXPECT_TRUE(ParseAggregatorConfig("a.yml", "web:\n  enable_admin_api: true\n")->enable_admin_api);
+  EXPECT_FALSE(ParseAggregatorConfig("a.yml", "web:\n  enable_admin_api: yes please\n").ok());
+  auto load = [](std::vector<const char*> argv) {
+    FlagSet flags("suanli-aggregator");
+    AddAggregatorFlags(flags);
+    argv.insert(argv.begin(), "suanli-aggregator");
+    EXPECT_TRUE(flags.Parse(static_cast<int>(argv.size()), argv.data()).ok());
+    return LoadAggregatorConfig(flags);
+  };
+  EXPECT_FALSE(load({})->enable_admin_api);
+  EXPECT_TRUE(load({"--web.enable-admin-api"})->enable_admin_api);
+  FlagSet help("suanli-aggregator");
+  AddAggregatorFlags(help);
+  EXPECT_NE(help.Help().find("web.enable-admin-api"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace suanli::aggregator

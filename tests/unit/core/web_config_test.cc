@@ -327,5 +327,40 @@ TEST(WebConfigTest, TokenFilesAndPermissionCheck) {
   EXPECT_EQ(std::system(cleanup.c_str()), 0);
 }
 
+// Scope admin exists only where a credential lists it: not in the default [write], not for
+// unbound basic-auth users.
+TEST(WebConfigTest, AdminScopeOnlyWhereListed) {
+  EXPECT_EQ(ScopeFromName("admin"), kScopeAdmin);
+  std::string yaml = std::string("basic_auth_users:\n  prom: ") + Bcrypt("pw") +
+                     "\ncredentials:\n"
+                     "  - name: writer\n    bearer_tokens: [" +
+                     kTokenA +
+                     "]\n"
+                     "  - name: operator\n    bearer_tokens: [" +
+                     kTokenReader +
+                     "]\n"
+                     "    scopes: [admin]\n";
+  auto c = ParseWebConfig("/etc/suanli/web.yml", yaml, "/etc/suanli");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  Authenticator auth(*c);
+  auto bearer = [](const char* token) { return std::string("Bearer ") + token; };
+  EXPECT_EQ(auth.Authenticate(bearer(kTokenReader), PeerCertificate{}, kScopeAdmin).outcome,
+            AuthResult::Outcome::kOk);
+  EXPECT_EQ(auth.Authenticate(bearer(kTokenReader), PeerCertificate{}, kScopeRead).outcome,
+            AuthResult::Outcome::kForbidden);
+  EXPECT_EQ(auth.Authenticate(bearer(kTokenA), PeerCertificate{}, kScopeAdmin).outcome,
+            AuthResult::Outcome::kForbidden);
+  EXPECT_EQ(auth.Authenticate("Basic cHJvbTpwdw==", PeerCertificate{}, kScopeAdmin).outcome,
+            AuthResult::Outcome::kForbidden);  // prom:pw
+  EXPECT_EQ(auth.Authenticate("", PeerCertificate{}, kScopeAdmin).outcome,
+            AuthResult::Outcome::kMissing);
+  auto bad = ParseWebConfig("w.yml",
+                            "credentials:\n  - name: x\n    bearer_tokens: [" +
+                                std::string(kTokenA) + "]\n    scopes: [root]\n",
+                            "/");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("(write, read, metrics, admin)"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace suanli
