@@ -3,7 +3,10 @@
 // reports samples/s and per CPU-second, disk bytes per sample after a full compaction (by
 // family), resident memory per series, and the latency of reading --read_days of one series at
 // 1h resolution. Usage: suanli_load --path=DIR [--series=N --steps=N --step_ms=MS --batch=N
-// --threads=N --read_days=N --values=linear|mixed]
+// --threads=N --read_days=N --values=linear|mixed --dump_openmetrics=FILE]
+// --dump_openmetrics=FILE also writes every appended sample, values at full precision, as
+// OpenMetrics text, so that Prometheus can build blocks of the very same samples (promtool tsdb
+// create-blocks-from openmetrics; tests/bench/synthetic_data_bytes.sh).
 // --values=linear (default, as tests/bench/rwgen.py): series i grows by (i % 7 + 1) per
 // step on a steady scrape. --values=mixed, closer to real node data: a quarter each of
 // cpu-seconds-like counters (steps of 0.01 at a wobbling rate), gauges with full-precision
@@ -12,6 +15,8 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -96,6 +101,98 @@ double MixedValue(int64_t i, int64_t step, double prev) {
   }
 }
 
+// The timestamp of every sample of `step`: --values=mixed adds up to 10 ms of jitter, the
+// same for every series of the step.
+int64_t StepTimestamp(int64_t start, int64_t step_ms, int64_t step, bool mixed) {
+  return start + step * step_ms + (mixed ? int64_t(Mix(uint64_t(step)) % 10) : 0);
+}
+
+// The value series i gets at `step`, given its previous one: the only source of values, for the
+// store and for the OpenMetrics dump alike.
+double StepValue(int64_t i, int64_t step, double prev, bool mixed) {
+  return mixed ? MixedValue(i, step, prev) : double(step * (i % 7 + 1));
+}
+
+std::string EscapeLabelValue(const std::string& value) {
+  std::string escaped;
+  for (char c : value) {
+    if (c == '\n') {
+      escaped += "\\n";
+      continue;
+    }
+    if (c == '\\' || c == '"') escaped += '\\';
+    escaped += c;
+  }
+  return escaped;
+}
+
+// Writes the samples the load appends as OpenMetrics text: one family at a time (families must
+// not interleave), each series' samples in time order (promtool appends them in file order),
+// values in the shortest form that reads back to the same float64 bits, timestamps in seconds
+// with exact milliseconds. Series of one metric name are of one kind (i % 500 keeps i % 4), so
+// the metric names ending in _total that are gauges (--values=mixed, odd i % 4) are declared
+// gauges under their full name.
+bool DumpOpenMetrics(const std::string& path, const std::vector<Labels>& labels, int64_t start,
+                     int64_t step_ms, int64_t steps, bool mixed) {
+  std::FILE* out = std::fopen(path.c_str(), "w");
+  if (out == nullptr) {
+    std::fprintf(stderr, "--dump_openmetrics=%s: %s\n", path.c_str(), std::strerror(errno));
+    return false;
+  }
+  std::vector<char> buffer(1 << 20);
+  std::setvbuf(out, buffer.data(), _IOFBF, buffer.size());
+  const int64_t series = int64_t(labels.size());
+  const int64_t names = std::min<int64_t>(series, 500);
+  for (int64_t name = 0; name < names; ++name) {
+    const std::string sample_name(labels[name].MetricName());
+    const bool counter = !mixed || name % 2 == 0;
+    if (counter) {
+      std::fprintf(out, "# TYPE %.*s counter\n", int(sample_name.size() - 6),
+                   sample_name.c_str());  // the family's name lacks "_total"
+    } else {
+      std::fprintf(out, "# TYPE %s gauge\n", sample_name.c_str());
+    }
+    for (int64_t i = name; i < series; i += 500) {
+      std::string line = sample_name + "{";
+      bool first = true;
+      for (const Label& label : labels[i].items()) {
+        if (label.name == "__name__") continue;
+        line += (first ? "" : ",") + label.name + "=\"" + EscapeLabelValue(label.value) + "\"";
+        first = false;
+      }
+      line += "} ";
+      double value = 0;
+      for (int64_t step = 0; step < steps; ++step) {
+        value = StepValue(i, step, value, mixed);
+        const int64_t ts = StepTimestamp(start, step_ms, step, mixed);
+        char sample[64];
+        const char* end = std::to_chars(sample, sample + sizeof sample, value).ptr;
+        std::fwrite(line.data(), 1, line.size(), out);
+        std::fwrite(sample, 1, size_t(end - sample), out);
+        std::fprintf(out, " %lld.%03lld\n", (long long)(ts / 1000), (long long)(ts % 1000));
+      }
+    }
+  }
+  std::fputs("# EOF\n", out);
+  bool ok = std::ferror(out) == 0;
+  if (std::fclose(out) != 0) ok = false;
+  if (!ok) std::fprintf(stderr, "--dump_openmetrics=%s: write failed\n", path.c_str());
+  return ok;
+}
+
+// Bytes per sample of each column family, then of what Prometheus' blocks hold (samples,
+// series and index: raw + head + index), the line tests/bench scripts compare.
+void PrintBytesByFamily(storage::RocksDbStore& store, double samples) {
+  uint64_t raw_equivalent = 0;
+  for (auto& [family, bytes] : store.DiskBytesByFamily()) {
+    std::printf("  %-8s %12llu bytes  %.3f B/sample\n", family.c_str(), (unsigned long long)bytes,
+                double(bytes) / samples);
+    if (family == "raw" || family == "head" || family == "index") raw_equivalent += bytes;
+  }
+  std::printf("aggregator raw samples with their index (raw + head + index): %.3f B/sample\n",
+              double(raw_equivalent) / samples);
+}
+
 int CompactExisting(const std::string& path, int64_t samples) {
   if (samples <= 0) {
     std::fprintf(stderr,
@@ -114,14 +211,7 @@ int CompactExisting(const std::string& path, int64_t samples) {
   auto stats = store->Stats();
   std::printf("aggregator: %llu bytes in all, %.3f B/sample (WAL included)\n",
               (unsigned long long)stats.disk_bytes, double(stats.disk_bytes) / double(samples));
-  uint64_t raw_equivalent = 0;  // what Prometheus' blocks hold: samples, series and index
-  for (auto& [family, bytes] : store->DiskBytesByFamily()) {
-    std::printf("  %-8s %12llu bytes  %.3f B/sample\n", family.c_str(), (unsigned long long)bytes,
-                double(bytes) / double(samples));
-    if (family == "raw" || family == "head" || family == "index") raw_equivalent += bytes;
-  }
-  std::printf("aggregator raw samples with their index (raw + head + index): %.3f B/sample\n",
-              double(raw_equivalent) / double(samples));
+  PrintBytesByFamily(*store, double(samples));
   return 0;
 }
 
@@ -147,7 +237,13 @@ int main(int argc, char** argv) {
   const int64_t batch = Flag(argc, argv, "batch", 2000);
   const int64_t threads = Flag(argc, argv, "threads", 2);
   const int64_t read_days = Flag(argc, argv, "read_days", 90);
-  const bool mixed = StrFlag(argc, argv, "values", "linear") == "mixed";
+  const std::string values = StrFlag(argc, argv, "values", "linear");
+  if (values != "linear" && values != "mixed") {
+    std::fprintf(stderr, "--values=%s: expected linear or mixed\n", values.c_str());
+    return 2;
+  }
+  const bool mixed = values == "mixed";
+  const std::string dump_path = StrFlag(argc, argv, "dump_openmetrics", "");
   std::filesystem::remove_all(path);
   storage::RocksDbStoreOptions opts;
   opts.path = path;
@@ -168,13 +264,12 @@ int main(int argc, char** argv) {
     workers.emplace_back([&, w] {
       std::vector<double> prev(series, 0);
       for (int64_t step = 0; step < steps; ++step) {
-        int64_t ts = start + step * step_ms + (mixed ? int64_t(Mix(uint64_t(step)) % 10) : 0);
+        const int64_t ts = StepTimestamp(start, step_ms, step, mixed);
         for (int64_t b = w * batch; b < series; b += batch * threads) {
           std::vector<TimeSeries> req;
           for (int64_t i = b; i < std::min(series, b + batch); ++i) {
-            double v =
-                mixed ? (prev[i] = MixedValue(i, step, prev[i])) : double(step * (i % 7 + 1));
-            req.push_back({labels[i], {{ts, v}}});
+            prev[i] = StepValue(i, step, prev[i], mixed);
+            req.push_back({labels[i], {{ts, prev[i]}}});
           }
           auto r = store->Append(req);
           if (!r.ok()) {
@@ -198,9 +293,10 @@ int main(int argc, char** argv) {
   auto stats = store->Stats();
   std::printf("disk: %.3f bytes per sample (%llu bytes incl. WAL)\n",
               double(stats.disk_bytes) / samples, (unsigned long long)stats.disk_bytes);
-  for (auto& [family, bytes] : store->DiskBytesByFamily()) {
-    std::printf("  %-8s %12llu bytes  %.3f B/sample\n", family.c_str(), (unsigned long long)bytes,
-                double(bytes) / samples);
+  PrintBytesByFamily(*store, samples);
+  if (!dump_path.empty()) {
+    if (!DumpOpenMetrics(dump_path, labels, start, step_ms, steps, mixed)) return 1;
+    std::printf("openmetrics: %.0f samples written to %s\n", samples, dump_path.c_str());
   }
 
   // 90 days of one series at one sample per 15 s, then read it at 1h resolution.
