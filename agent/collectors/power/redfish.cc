@@ -23,12 +23,12 @@ bool StartsWith(std::string_view s, std::string_view prefix) {
 
 // The @odata.id of doc[keys...] as a path under /redfish/v1/ ("" when absent). Anything else
 // (another host, "..", odd characters) is refused: credentials must not follow it.
-Result<std::string> Link(const JsonValue& doc, std::initializer_list<std::string_view> keys) {
-  const JsonValue* node = keys.size() == 0 ? &doc : doc.FindPath(keys);
+Result<std::string> Link(const Json& doc, std::initializer_list<std::string_view> keys) {
+  const Json* node = keys.size() == 0 ? &doc : MemberPath(doc, keys);
   if (node == nullptr) return std::string();
-  const JsonValue* id = node->Find("@odata.id");
-  if (id == nullptr || id->string() == nullptr) return std::string();
-  std::string link = *id->string();
+  const std::string* id = AsString(Member(*node, "@odata.id"));
+  if (id == nullptr) return std::string();
+  std::string link = *id;
   if (size_t hash = link.find('#'); hash != std::string::npos) link.resize(hash);
   bool ok = StartsWith(link, kRoot);
   for (char c : link) {
@@ -48,15 +48,15 @@ std::string LastSegment(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-std::string StateOf(const JsonValue& v) {
-  const JsonValue* s = v.FindPath({"Status", "State"});
-  return s != nullptr && s->string() != nullptr ? *s->string() : "";
+std::string StateOf(const Json& v) {
+  const std::string* s = AsString(MemberPath(v, {"Status", "State"}));
+  return s != nullptr ? *s : "";
 }
 
 // A reading in watts: a number, not negative (null means the BMC has none now).
-std::optional<double> Watts(const JsonValue* v) {
+std::optional<double> Watts(const Json* v) {
   if (v == nullptr) return std::nullopt;
-  std::optional<double> w = v->number();
+  std::optional<double> w = AsNumber(v);
   if (!w || *w < 0) return std::nullopt;
   return w;
 }
@@ -64,38 +64,38 @@ std::optional<double> Watts(const JsonValue* v) {
 // The message of a Redfish error body ({"error": {"message", "@Message.ExtendedInfo"}}),
 // shortened; "" when there is none.
 std::string RedfishErrorMessage(const std::string& body) {
-  auto doc = ParseJson(body);
+  auto doc = ParseRedfishJson(body);
   if (!doc.ok()) return "";
-  const JsonValue* m = nullptr;
-  if (const JsonValue* info = doc->FindPath({"error", "@Message.ExtendedInfo"});
-      info != nullptr && info->array() != nullptr && !info->array()->empty()) {
-    m = info->array()->front().Find("Message");
+  const Json* m = nullptr;
+  if (const Json* info = MemberPath(*doc, {"error", "@Message.ExtendedInfo"});
+      AsArray(info) != nullptr && !AsArray(info)->empty()) {
+    m = Member(AsArray(info)->front(), "Message");
   }
-  if (m == nullptr || m->string() == nullptr) m = doc->FindPath({"error", "message"});
-  if (m == nullptr || m->string() == nullptr) return "";
-  std::string text = *m->string();
+  if (AsString(m) == nullptr) m = MemberPath(*doc, {"error", "message"});
+  if (AsString(m) == nullptr) return "";
+  std::string text = *AsString(m);
   if (text.size() > 200) text = text.substr(0, 200) + "...";
   return text;
 }
 
 // The @odata.id paths of the array doc[keys...] (links that are not paths under /redfish/v1/
 // refused as by Link).
-Result<std::vector<std::string>> Links(const JsonValue& doc,
+Result<std::vector<std::string>> Links(const Json& doc,
                                        std::initializer_list<std::string_view> keys) {
   std::vector<std::string> out;
-  const JsonValue* list = doc.FindPath(keys);
-  if (list == nullptr || list->array() == nullptr) return out;
-  for (const JsonValue& m : *list->array()) {
+  const Json* list = MemberPath(doc, keys);
+  if (AsArray(list) == nullptr) return out;
+  for (const Json& m : *AsArray(list)) {
     ASSIGN_OR_RETURN(std::string path, Link(m, {}));
     if (!path.empty()) out.push_back(std::move(path));
   }
   return out;
 }
 
-std::string StringOf(const JsonValue& doc, std::string_view key) {
-  const JsonValue* v = doc.Find(key);
-  if (v == nullptr || v->string() == nullptr) return "";
-  std::string s = *v->string();
+std::string StringOf(const Json& doc, std::string_view key) {
+  const std::string* v = AsString(Member(doc, key));
+  if (v == nullptr) return "";
+  std::string s = *v;
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
   size_t start = 0;
   while (start < s.size() && std::isspace(static_cast<unsigned char>(s[start]))) ++start;
@@ -121,7 +121,7 @@ bool IsPlaceholder(const std::string& value) {
 }
 
 // A chassis' identity, the same on every node that reads it: its serial number, else its UUID.
-std::string IdentityOf(const JsonValue& chassis) {
+std::string IdentityOf(const Json& chassis) {
   for (const char* key : {"SerialNumber", "UUID"}) {
     std::string v = StringOf(chassis, key);
     if (!IsPlaceholder(v)) return v;
@@ -271,7 +271,7 @@ Status RedfishCollector::EnsureClient() {
   return Status::Ok();
 }
 
-Result<JsonValue> RedfishCollector::Get(const std::string& path, bool* network_error) {
+Result<Json> RedfishCollector::Get(const std::string& path, bool* network_error) {
   std::string url = options_.url + path;
   if (poller_.stopping()) {
     *network_error = true;  // ends the poll: the collector is going away
@@ -308,7 +308,7 @@ Result<JsonValue> RedfishCollector::Get(const std::string& path, bool* network_e
     return Unavailable("GET " + url + ": HTTP " + std::to_string(r->status) +
                        (why.empty() ? "" : ": " + why));
   }
-  auto doc = ParseJson(r->body);
+  auto doc = ParseRedfishJson(r->body);
   if (!doc.ok()) return InvalidArgument("GET " + url + ": not JSON: " + doc.status().message());
   return doc;
 }
@@ -317,29 +317,28 @@ Status RedfishCollector::Discover(bool* network_error) {
   chassis_.clear();
   server_choice_ = ServerChoice{};
   discovered_ = false;
-  ASSIGN_OR_RETURN(JsonValue root, Get(kRoot, network_error));
+  ASSIGN_OR_RETURN(Json root, Get(kRoot, network_error));
   ASSIGN_OR_RETURN(std::string collection_path, Link(root, {"Chassis"}));
   if (collection_path.empty()) {
     return NotFound(options_.url + kRoot + ": the service root links no Chassis collection");
   }
-  ASSIGN_OR_RETURN(JsonValue collection, Get(collection_path, network_error));
-  const JsonValue* members = collection.Find("Members");
-  if (members == nullptr || members->array() == nullptr) {
+  ASSIGN_OR_RETURN(Json collection, Get(collection_path, network_error));
+  const Json* members = Member(collection, "Members");
+  if (AsArray(members) == nullptr) {
     return InvalidArgument(options_.url + collection_path + ": no Members array");
   }
   std::vector<std::string> ids;
-  for (const JsonValue& m : *members->array()) {
+  for (const Json& m : *AsArray(members)) {
     ASSIGN_OR_RETURN(std::string path, Link(m, {}));
     if (path.empty()) continue;
     std::string segment = LastSegment(path);
     ids.push_back(segment);
     // Redfish makes a member's last path segment its Id, so no request is spent on the others.
     if (!options_.chassis.empty() && segment != options_.chassis) continue;
-    ASSIGN_OR_RETURN(JsonValue chassis, Get(path, network_error));
+    ASSIGN_OR_RETURN(Json chassis, Get(path, network_error));
     ChassisLinks links;
-    const JsonValue* id = chassis.Find("Id");
-    links.id = id != nullptr && id->string() != nullptr && !id->string()->empty() ? *id->string()
-                                                                                  : segment;
+    const std::string* id = AsString(Member(chassis, "Id"));
+    links.id = id != nullptr && !id->empty() ? *id : segment;
     links.path = path;
     links.type = StringOf(chassis, "ChassisType");
     links.identity = IdentityOf(chassis);
@@ -381,20 +380,20 @@ Status RedfishCollector::Discover(bool* network_error) {
     server_choice_.why = "the chassis option";
   } else {
     // The systems: which one is this server, and which chassis it links.
-    std::map<std::string, JsonValue> systems;
+    std::map<std::string, Json> systems;
     ASSIGN_OR_RETURN(std::string systems_path, Link(root, {"Systems"}));
     // A BMC that will not show its systems (an HTTP error, a role without the right) is read
     // as one without a Systems collection; an unreachable one ends the discovery.
     Status systems_error;
     auto read_systems = [&]() -> Status {
       if (systems_path.empty()) return Status::Ok();
-      ASSIGN_OR_RETURN(JsonValue list, Get(systems_path, network_error));
-      const JsonValue* system_members = list.Find("Members");
-      if (system_members == nullptr || system_members->array() == nullptr) return Status::Ok();
-      for (const JsonValue& m : *system_members->array()) {
+      ASSIGN_OR_RETURN(Json list, Get(systems_path, network_error));
+      const Json* system_members = Member(list, "Members");
+      if (AsArray(system_members) == nullptr) return Status::Ok();
+      for (const Json& m : *AsArray(system_members)) {
         ASSIGN_OR_RETURN(std::string path, Link(m, {}));
         if (path.empty()) continue;
-        ASSIGN_OR_RETURN(JsonValue doc, Get(path, network_error));
+        ASSIGN_OR_RETURN(Json doc, Get(path, network_error));
         systems.emplace(path, std::move(doc));
       }
       return Status::Ok();
@@ -447,7 +446,7 @@ Status RedfishCollector::Discover(bool* network_error) {
   return Status::Ok();
 }
 
-std::string RedfishCollector::OwnSystem(const std::map<std::string, JsonValue>& systems,
+std::string RedfishCollector::OwnSystem(const std::map<std::string, Json>& systems,
                                         std::string* why) {
   std::string list;
   for (const auto& [path, doc] : systems) list += (list.empty() ? "" : ", ") + LastSegment(path);
@@ -505,7 +504,7 @@ const RedfishCollector::ChassisLinks* RedfishCollector::ChassisAt(const std::str
 }
 
 RedfishCollector::ServerChoice RedfishCollector::ChooseServerChassis(
-    const std::string& system_path, const std::map<std::string, JsonValue>& systems) const {
+    const std::string& system_path, const std::map<std::string, Json>& systems) const {
   ServerChoice choice;
   // Candidates: the chassis the system links and those that link it; without a system, every
   // server chassis.
@@ -596,22 +595,21 @@ std::optional<double> RedfishCollector::ReadPowerControl(const std::string& path
     *error = doc.status();
     return std::nullopt;
   }
-  const JsonValue* list = doc->Find("PowerControl");
-  if (list == nullptr || list->array() == nullptr) return std::nullopt;
-  const JsonValue* chassis = nullptr;     // PhysicalContext "Chassis"
-  const JsonValue* no_context = nullptr;  // the first without a PhysicalContext
-  for (const JsonValue& e : *list->array()) {
-    if (e.object() == nullptr || StateOf(e) == "Absent") continue;
-    const JsonValue* context = e.Find("PhysicalContext");
-    if (context != nullptr && context->string() != nullptr) {
-      if (*context->string() == "Chassis" && chassis == nullptr) chassis = &e;
+  const Json* list = Member(*doc, "PowerControl");
+  if (AsArray(list) == nullptr) return std::nullopt;
+  const Json* chassis = nullptr;     // PhysicalContext "Chassis"
+  const Json* no_context = nullptr;  // the first without a PhysicalContext
+  for (const Json& e : *AsArray(list)) {
+    if (!e.is_object() || StateOf(e) == "Absent") continue;
+    if (const std::string* context = AsString(Member(e, "PhysicalContext"))) {
+      if (*context == "Chassis" && chassis == nullptr) chassis = &e;
       continue;
     }
     if (no_context == nullptr) no_context = &e;
   }
-  for (const JsonValue* e : {chassis, no_context}) {
+  for (const Json* e : {chassis, no_context}) {
     if (e == nullptr) continue;
-    if (auto w = Watts(e->Find("PowerConsumedWatts"))) return w;
+    if (auto w = Watts(Member(*e, "PowerConsumedWatts"))) return w;
   }
   return std::nullopt;
 }
@@ -623,7 +621,7 @@ std::optional<double> RedfishCollector::ReadEnvironmentMetrics(const std::string
     *error = doc.status();
     return std::nullopt;
   }
-  return Watts(doc->FindPath({"PowerWatts", "Reading"}));
+  return Watts(MemberPath(*doc, {"PowerWatts", "Reading"}));
 }
 
 std::optional<double> RedfishCollector::ReadPowerSubsystem(const std::string& path, Status* error,
@@ -640,11 +638,11 @@ std::optional<double> RedfishCollector::ReadPowerSubsystem(const std::string& pa
   if (supplies_path->empty()) return std::nullopt;
   auto supplies = Get(*supplies_path, network);
   if (!supplies.ok()) return fail(supplies.status());
-  const JsonValue* members = supplies->Find("Members");
-  if (members == nullptr || members->array() == nullptr) return std::nullopt;
+  const Json* members = Member(*supplies, "Members");
+  if (AsArray(members) == nullptr) return std::nullopt;
   double sum = 0;
   int counted = 0;
-  for (const JsonValue& m : *members->array()) {
+  for (const Json& m : *AsArray(members)) {
     auto supply_path = Link(m, {});
     if (!supply_path.ok()) return fail(supply_path.status());
     if (supply_path->empty()) continue;
@@ -658,7 +656,7 @@ std::optional<double> RedfishCollector::ReadPowerSubsystem(const std::string& pa
     if (!metrics_path->empty()) {
       auto metrics = Get(*metrics_path, network);
       if (!metrics.ok()) return fail(metrics.status());
-      watts = Watts(metrics->FindPath({"InputPowerWatts", "Reading"}));
+      watts = Watts(MemberPath(*metrics, {"InputPowerWatts", "Reading"}));
     }
     if (!watts) {
       // A supply out of service draws (next to) nothing; one in service without a reading

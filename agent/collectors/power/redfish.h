@@ -93,7 +93,7 @@
 
 #include "agent/collector.h"
 #include "agent/collectors/power/bmc_poller.h"
-#include "agent/collectors/power/json_reader.h"
+#include "agent/collectors/power/redfish_json.h"
 #include "core/clock.h"
 #include "core/http_client.h"
 #include "core/status.h"
@@ -180,13 +180,13 @@ class RedfishCollector : public Collector {
 
   void Poll();  // on the poller thread, like every method below
   Status EnsureClient();
-  Result<JsonValue> Get(const std::string& path, bool* network_error);
+  Result<Json> Get(const std::string& path, bool* network_error);
   Status Discover(bool* network_error);
   // This server's ComputerSystem (its path) among `systems` (path -> document); "" with *why
   // set when it cannot be told.
-  std::string OwnSystem(const std::map<std::string, JsonValue>& systems, std::string* why);
+  std::string OwnSystem(const std::map<std::string, Json>& systems, std::string* why);
   ServerChoice ChooseServerChassis(const std::string& system_path,
-                                   const std::map<std::string, JsonValue>& systems) const;
+                                   const std::map<std::string, Json>& systems) const;
   const ChassisLinks* ChassisAt(const std::string& path) const;
   ChassisOutcome ReadChassis(const ChassisLinks& links);
   std::optional<double> ReadPowerControl(const std::string& path, Status* error, bool* network);

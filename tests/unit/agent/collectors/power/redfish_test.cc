@@ -1,4 +1,4 @@
-// Tests for agent/collectors/power/redfish.h and json_reader.h (named Redfish* so that one
+// Tests for agent/collectors/power/redfish.h and redfish_json.h (named Redfish* so that one
 // filter selects both). The BMCs are DMTF's public mockups and the project's Redfish trees,
 // served by tests/support/redfish_mockup_server.h (suanli's own HttpServer).
 #include "agent/collectors/power/redfish.h"
@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "agent/collectors/power/json_reader.h"
+#include "agent/collectors/power/redfish_json.h"
 #include "tests/support/redfish_mockup_server.h"
 #include "tests/unit/agent/collectors/expected_metrics.h"
 
@@ -854,7 +854,8 @@ TEST(RedfishCollectorTest, MalformedJsonIsAnErrorWithItsPlace) {
   Sweep sweep;
   CollectResult r = c.Collect(sweep);
   EXPECT_EQ(r.kind, CollectResult::Kind::kFailed);
-  EXPECT_NE(r.message.find("/redfish/v1/: not JSON: line 3, column 1: expected a member name"),
+  EXPECT_NE(r.message.find(
+                "/redfish/v1/: not JSON: line 3, column 1: syntax error while parsing object key"),
             std::string::npos)
       << r.message;
   EXPECT_EQ(ValueOf(sweep, "suanli_redfish_up"), 0);
@@ -1042,35 +1043,38 @@ TEST(RedfishCollectorTest, NormalizesTheBaseUrl) {
   }
 }
 
-// ---- the JSON reader ----
+// ---- the JSON reader (nlohmann::json within bounds) ----
 
 TEST(RedfishJsonReaderTest, ReadsValuesOfEveryType) {
-  auto doc = ParseJson(R"( {"a": [1, -2.5e1, 0, -0, 1E+2], "b": {"c": null, "d": true,
+  auto doc = ParseRedfishJson(R"( {"a": [1, -2.5e1, 0, -0, 1E+2], "b": {"c": null, "d": true,
       "e": false}, "s": "x\"\\\/\b\f\n\r\t\u00e9\u4e2d\ud83d\ude00", "n": 12345678901234} )");
   ASSERT_TRUE(doc.ok()) << doc.status().message();
-  const JsonValue::Array* a = doc->Find("a")->array();
+  const Json::array_t* a = AsArray(Member(*doc, "a"));
   ASSERT_NE(a, nullptr);
   ASSERT_EQ(a->size(), 5u);
-  EXPECT_EQ((*a)[0].number(), 1);
-  EXPECT_EQ((*a)[1].number(), -25);
-  EXPECT_EQ((*a)[3].number(), 0);
-  EXPECT_EQ((*a)[4].number(), 100);
-  EXPECT_TRUE(doc->FindPath({"b", "c"})->is_null());
-  EXPECT_EQ(doc->FindPath({"b", "d"})->boolean(), true);
-  EXPECT_EQ(doc->FindPath({"b", "e"})->boolean(), false);
-  EXPECT_EQ(*doc->Find("s")->string(), "x\"\\/\b\f\n\r\t\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x98\x80");
-  EXPECT_EQ(doc->Find("n")->number(), 12345678901234.0);
-  EXPECT_EQ(doc->Find("missing"), nullptr);
-  EXPECT_EQ(doc->FindPath({"a", "x"}), nullptr);  // not an object
-  EXPECT_EQ(doc->Find("a")->number(), std::nullopt);
-  EXPECT_EQ(doc->Find("a")->string(), nullptr);
+  EXPECT_EQ(AsNumber(&(*a)[0]), 1);
+  EXPECT_EQ(AsNumber(&(*a)[1]), -25);
+  EXPECT_EQ(AsNumber(&(*a)[3]), 0);
+  EXPECT_EQ(AsNumber(&(*a)[4]), 100);
+  EXPECT_TRUE(MemberPath(*doc, {"b", "c"})->is_null());
+  EXPECT_EQ(AsBool(MemberPath(*doc, {"b", "d"})), true);
+  EXPECT_EQ(AsBool(MemberPath(*doc, {"b", "e"})), false);
+  EXPECT_EQ(*AsString(Member(*doc, "s")), "x\"\\/\b\f\n\r\t\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x98\x80");
+  EXPECT_EQ(AsNumber(Member(*doc, "n")), 12345678901234.0);
+  EXPECT_EQ(Member(*doc, "missing"), nullptr);
+  EXPECT_EQ(MemberPath(*doc, {"a", "x"}), nullptr);  // not an object
+  EXPECT_EQ(AsNumber(Member(*doc, "a")), std::nullopt);
+  EXPECT_EQ(AsString(Member(*doc, "a")), nullptr);
+  EXPECT_EQ(AsBool(Member(*doc, "n")), std::nullopt);
+  EXPECT_EQ(AsString(nullptr), nullptr);
+  EXPECT_EQ(AsArray(nullptr), nullptr);
 }
 
 TEST(RedfishJsonReaderTest, RepeatedNamesKeepTheLast) {
-  auto doc = ParseJson(R"({"x": 1, "x": 2})");
+  auto doc = ParseRedfishJson(R"({"x": 1, "x": 2})");
   ASSERT_TRUE(doc.ok());
-  EXPECT_EQ(doc->Find("x")->number(), 2);
-  EXPECT_EQ(doc->object()->size(), 2u);
+  EXPECT_EQ(AsNumber(Member(*doc, "x")), 2);
+  EXPECT_EQ(doc->size(), 1u);
 }
 
 // Parses every .json document of the three mockups (FixturePath()); how many there were.
@@ -1080,7 +1084,7 @@ int ParseEveryMockupDocument() {
     for (const auto& entry :
          fs::recursive_directory_iterator(FixturePath(std::string("redfish/") + mockup))) {
       if (entry.path().extension() != ".json") continue;
-      auto doc = ParseJson(Slurp(entry.path().string()));
+      auto doc = ParseRedfishJson(Slurp(entry.path().string()));
       EXPECT_TRUE(doc.ok()) << entry.path() << ": " << doc.status().message();
       ++parsed;
     }
@@ -1102,83 +1106,107 @@ TEST(RedfishJsonReaderTestOnUpstreamTrees, ReadsEveryDocumentOfTheMockups) {
 
 TEST(RedfishJsonReaderTest, RefusesWhatIsNotStrictJson) {
   const std::pair<const char*, const char*> cases[] = {
-      {"", "line 1, column 1: expected a value, found end of input"},
-      {"   ", "expected a value"},
-      {"{", "expected a member name in quotes, found end of input"},
+      {"", "line 1, column 1: syntax error while parsing value - unexpected end of input"},
+      {"   ", "unexpected end of input"},
+      {"{", "unexpected end of input; expected string literal"},
       {"{\"a\" 1}", "expected ':'"},
-      {"{\"a\": 1,}", "line 1, column 9: expected a member name"},
-      {"[1, 2,]", "expected a value, found ']'"},
-      {"[1 2]", "expected ',' or ']'"},
-      {"{\"a\": 1 \"b\": 2}", "expected ',' or '}'"},
-      {"// comment\n{}", "expected a value, found '/'"},
-      {"{'a': 1}", "expected a member name in quotes, found '''"},
-      {"{a: 1}", "expected a member name"},
-      {"NaN", "expected a value"},
-      {"Infinity", "expected a value"},
-      {"tru", "expected a value"},
-      {"nul", "expected a value"},
-      {"01", "unexpected data after"},
-      {"1.", "expected a digit after '.'"},
-      {".5", "expected a value"},
-      {"-", "expected a digit"},
-      {"1e", "expected a digit in the exponent"},
-      {"+1", "expected a value"},
-      {"1e999", "number out of range"},
-      {"\"abc", "unterminated string"},
-      {"\"a\tb\"", "control character"},
-      {"\"a\\qb\"", "invalid escape \\'q'"},
-      {"\"\\u12G4\"", "four hex digits"},
-      {"\"\\u12\"", "four hex digits"},
-      {"\"\\ud83d\"", "high surrogate without its pair"},
-      {"\"\\ud83d\\u0041\"", "high surrogate without its pair"},
-      {"\"\\ude00\"", "lone low surrogate"},
-      {"\"\xC3\"", "invalid UTF-8"},
-      {"\"\xC0\xAF\"", "invalid UTF-8"},          // overlong '/'
-      {"\"\xED\xA0\x80\"", "invalid UTF-8"},      // an encoded surrogate
-      {"\"\xF4\x90\x80\x80\"", "invalid UTF-8"},  // past U+10FFFF
-      {"\"\xFF\"", "invalid UTF-8"},
-      {"{} {}", "unexpected data after"},
-      {"[1]\n\n  x", "line 3, column 3: unexpected data after"},
+      {"{\"a\": 1,}", "line 1, column 9: syntax error while parsing object key"},
+      {"[1, 2,]", "unexpected ']'"},
+      {"[1 2]", "expected ']'"},
+      {"{\"a\": 1 \"b\": 2}", "expected '}'"},
+      {"// comment\n{}", "invalid literal"},
+      {"{'a': 1}", "expected string literal"},
+      {"{a: 1}", "expected string literal"},
+      {"NaN", "invalid literal"},
+      {"Infinity", "invalid literal"},
+      {"tru", "invalid literal"},
+      {"nul", "invalid literal"},
+      {"01", "expected end of input"},
+      {"1.", "expected digit after '.'"},
+      {".5", "invalid literal"},
+      {"-", "expected digit after '-'"},
+      {"1e", "after exponent"},
+      {"+1", "invalid literal"},
+      {"1e999", "number overflow"},
+      {"\"abc", "missing closing quote"},
+      {"\"a\tb\"", "control character U+0009"},
+      {"\"a\\qb\"", "forbidden character after backslash"},
+      {"\"\\u12G4\"", "4 hex digits"},
+      {"\"\\u12\"", "4 hex digits"},
+      {"\"\\ud83d\"", "must be followed by U+DC00..U+DFFF"},
+      {"\"\\ud83d\\u0041\"", "must be followed by U+DC00..U+DFFF"},
+      {"\"\\ude00\"", "must follow U+D800..U+DBFF"},
+      {"\"\xC3\"", "ill-formed UTF-8"},
+      {"\"\xC0\xAF\"", "ill-formed UTF-8"},          // overlong '/'
+      {"\"\xED\xA0\x80\"", "ill-formed UTF-8"},      // an encoded surrogate
+      {"\"\xF4\x90\x80\x80\"", "ill-formed UTF-8"},  // past U+10FFFF
+      {"\"\xFF\"", "ill-formed UTF-8"},
+      {"{} {}", "expected end of input"},
+      {"[1]\n\n  x", "line 3, column 3: "},
   };
   for (const auto& [text, want] : cases) {
-    auto doc = ParseJson(text);
+    auto doc = ParseRedfishJson(text);
     ASSERT_FALSE(doc.ok()) << text;
     EXPECT_EQ(doc.status().code(), StatusCode::kInvalidArgument);
     EXPECT_NE(doc.status().message().find(want), std::string::npos)
         << text << " -> " << doc.status().message();
   }
-  // A NUL byte inside the text is not whitespace.
-  EXPECT_FALSE(ParseJson(std::string_view("[1]\0", 4)).ok());
-  EXPECT_FALSE(ParseJson(std::string_view("\"a\0b\"", 5)).ok());
+  // A NUL byte is not whitespace, nor the end of the text.
+  auto nul = ParseRedfishJson(std::string_view("[1]\0", 4));
+  ASSERT_FALSE(nul.ok());
+  EXPECT_NE(nul.status().message().find("line 1, column 4: a NUL byte"), std::string::npos)
+      << nul.status().message();
+  EXPECT_FALSE(ParseRedfishJson(std::string_view("\"a\0b\"", 5)).ok());
+}
+
+TEST(RedfishJsonReaderTest, ErrorsAreShortPrintableText) {
+  // The error quotes the input it stopped at: cut, and in printable ASCII whatever the input.
+  std::string unterminated = "\"" + std::string(100'000, 'x');
+  auto r = ParseRedfishJson(unterminated);
+  ASSERT_FALSE(r.ok());
+  EXPECT_LE(r.status().message().size(), 310u);
+  EXPECT_NE(r.status().message().find("missing closing quote"), std::string::npos);
+  auto bad = ParseRedfishJson("[\"\xFF\xFE\x01\"]");
+  ASSERT_FALSE(bad.ok());
+  for (char c : bad.status().message()) {
+    EXPECT_TRUE(c >= 0x20 && c <= 0x7e) << bad.status().message();
+  }
 }
 
 TEST(RedfishJsonReaderTest, EdgeNumbers) {
-  EXPECT_EQ(ParseJson("1e-999")->number(), 0);  // underflow: zero
-  EXPECT_EQ(ParseJson("-0.0000e+0")->number(), 0);
-  EXPECT_EQ(ParseJson("0.000001e-400")->number(), 0);
-  EXPECT_FALSE(ParseJson("12345678901234567890e300").ok());
-  EXPECT_FALSE(ParseJson("-1e400").ok());
-  EXPECT_EQ(ParseJson("1.7976931348623157e308")->number(), 1.7976931348623157e308);
-  EXPECT_EQ(ParseJson("937.4")->number(), 937.4);
-  EXPECT_EQ(ParseJson("\xEF\xBB\xBF{}")->object()->size(), 0u);  // a byte-order mark
+  EXPECT_EQ(AsNumber(&*ParseRedfishJson("1e-999")), 0);  // underflow: zero
+  EXPECT_EQ(AsNumber(&*ParseRedfishJson("-0.0000e+0")), 0);
+  EXPECT_EQ(AsNumber(&*ParseRedfishJson("0.000001e-400")), 0);
+  EXPECT_FALSE(ParseRedfishJson("12345678901234567890e300").ok());
+  EXPECT_FALSE(ParseRedfishJson("-1e400").ok());
+  EXPECT_EQ(AsNumber(&*ParseRedfishJson("1.7976931348623157e308")), 1.7976931348623157e308);
+  EXPECT_EQ(AsNumber(&*ParseRedfishJson("937.4")), 937.4);
+  EXPECT_EQ(AsNumber(&*ParseRedfishJson("18446744073709551616")), 18446744073709551616.0);
+  EXPECT_TRUE(ParseRedfishJson("\xEF\xBB\xBF{}")->empty());  // a byte-order mark
 }
 
 TEST(RedfishJsonReaderTest, DepthAndSizeAreBounded) {
   std::string ok = std::string(64, '[') + std::string(64, ']');
-  EXPECT_TRUE(ParseJson(ok).ok());
+  EXPECT_TRUE(ParseRedfishJson(ok).ok());
   std::string deep = std::string(65, '[') + std::string(65, ']');
-  auto r = ParseJson(deep);
+  auto r = ParseRedfishJson(deep);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("nested deeper than 64"), std::string::npos);
-  // A hostile document: a million levels, unterminated. No stack overflow.
-  EXPECT_FALSE(ParseJson(std::string(1'000'000, '[')).ok());
-  EXPECT_FALSE(ParseJson(std::string(1'000'000, '{')).ok());
+  EXPECT_NE(
+      r.status().message().find("line 1, column 65: arrays and objects nested deeper than 64"),
+      std::string::npos)
+      << r.status().message();
+  // Brackets in strings are text.
+  EXPECT_TRUE(ParseRedfishJson("[\"" + std::string(1000, '[') + "\\\"{\"]").ok());
+  // A hostile document: 100,000 and a million levels, closed or not. No stack overflow.
+  EXPECT_FALSE(ParseRedfishJson(std::string(100'000, '[') + std::string(100'000, ']')).ok());
+  EXPECT_FALSE(ParseRedfishJson(std::string(1'000'000, '[')).ok());
+  EXPECT_FALSE(ParseRedfishJson(std::string(1'000'000, '{')).ok());
   std::string objects;
   for (int i = 0; i < 100000; ++i) objects += "{\"a\":";
-  EXPECT_FALSE(ParseJson(objects).ok());
+  EXPECT_FALSE(ParseRedfishJson(objects).ok());
   JsonLimits small;
   small.max_bytes = 10;
-  auto big = ParseJson("[1,2,3,4,5,6]", small);
+  auto big = ParseRedfishJson("[1,2,3,4,5,6]", small);
   ASSERT_FALSE(big.ok());
   EXPECT_NE(big.status().message().find("over the 10-byte limit"), std::string::npos);
 }
@@ -1190,9 +1218,9 @@ TEST(RedfishJsonReaderTest, EveryPrefixOfAMockupDocumentFailsCleanly) {
   for (size_t len = 0; len <= end; ++len) {
     // An exact-size copy, so that a read past the end is caught by sanitizers.
     std::string prefix = doc.substr(0, len);
-    EXPECT_FALSE(ParseJson(prefix).ok()) << len;
+    EXPECT_FALSE(ParseRedfishJson(prefix).ok()) << len;
   }
-  EXPECT_TRUE(ParseJson(doc).ok());
+  EXPECT_TRUE(ParseRedfishJson(doc).ok());
 }
 
 }  // namespace
