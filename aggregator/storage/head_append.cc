@@ -26,24 +26,23 @@ Result<std::optional<std::vector<Sample>>> RocksDbStore::Impl::ReadChunk(uint64_
   WaitWritten(0);
   // Kept batches (a full disk) may hold this window's chunk: reading RocksDB would miss it.
   if (disk_full.load()) return DiskFull();
-  std::shared_lock lock(cf_mu);
-  rocksdb::ColumnFamilyHandle* cf = FindPartition(0, PartitionOf(0, window));
-  if (cf == nullptr) return std::optional<std::vector<Sample>>();
-  rocksdb::PinnableSlice value;
-  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), cf, ChunkKey(id, window), &value);
-  if (s.IsNotFound()) return std::optional<std::vector<Sample>>();
-  RETURN_IF_ERROR(FromRocks(s, "reading a chunk"));
-  std::vector<Sample> samples;
-  RETURN_IF_ERROR(DecodeChunk(View(value), window, &samples));
-  return std::optional<std::vector<Sample>>(std::move(samples));
+  return ReadChunkAsWritten(id, window);
 }
 
 Status RocksDbStore::Impl::ResolveMaxTimestamp(SeriesEntry* e) {
   WaitWritten(0);
-  int64_t max_ts = e->has_head && e->head.count() > 0 ? e->head.last_ts() : kNoSamples;
+  ASSIGN_OR_RETURN(int64_t on_disk, NewestRawOnDisk(e->id));
+  const int64_t in_head = e->has_head && e->head.count() > 0 ? e->head.last_ts() : kNoSamples;
+  e->max_ts = std::max(in_head, on_disk);
+  e->max_known = true;
+  return Status::Ok();
+}
+
+Result<int64_t> RocksDbStore::Impl::NewestRawOnDisk(uint64_t id) {
+  int64_t max_ts = kNoSamples;
   std::string lower, upper;
-  PutBE64(&lower, e->id);
-  PutBE64(&upper, e->id + 1);
+  PutBE64(&lower, id);
+  PutBE64(&upper, id + 1);
   std::shared_lock lock(cf_mu);
   for (auto p = parts[0].rbegin(); p != parts[0].rend(); ++p) {
     rocksdb::Slice lower_s(lower), upper_s(upper);
@@ -62,9 +61,60 @@ Status RocksDbStore::Impl::ResolveMaxTimestamp(SeriesEntry* e) {
     }
     RETURN_IF_ERROR(FromRocks(it->status(), "reading the last chunk of a series"));
   }
-  e->max_ts = max_ts;
-  e->max_known = true;
+  return max_ts;
+}
+
+Result<std::optional<std::vector<Sample>>> RocksDbStore::Impl::ReadChunkAsWritten(uint64_t id,
+                                                                                  int64_t window) {
+  std::shared_lock lock(cf_mu);
+  rocksdb::ColumnFamilyHandle* cf = FindPartition(0, PartitionOf(0, window));
+  if (cf == nullptr) return std::optional<std::vector<Sample>>();
+  rocksdb::PinnableSlice value;
+  rocksdb::Status s = db->Get(rocksdb::ReadOptions(), cf, ChunkKey(id, window), &value);
+  if (s.IsNotFound()) return std::optional<std::vector<Sample>>();
+  RETURN_IF_ERROR(FromRocks(s, "reading a chunk"));
+  std::vector<Sample> samples;
+  RETURN_IF_ERROR(DecodeChunk(View(value), window, &samples));
+  return std::optional<std::vector<Sample>>(std::move(samples));
+}
+
+std::optional<ClosedReads> RocksDbStore::Impl::PlanClosedReads(
+    const std::vector<Pending>& pending) const {
+  ClosedReads reads;
+  for (size_t begin = 0; begin < pending.size();) {
+    SeriesEntry* e = pending[begin].entry;
+    size_t end = begin;
+    while (end < pending.size() && pending[end].entry == e) ++end;
+    if (e->closing_chunk != nullptr) return std::nullopt;  // must be written first
+    reads.versions.emplace_back(e, e->closed_version);
+    if (!e->max_known) reads.newest[e->id] = kNoSamples;
+    for (size_t i = begin; i < end; ++i) {
+      const int64_t window = WindowOf(pending[i].ts);
+      if (e->has_head && window == e->head.window_start()) continue;
+      reads.chunks.try_emplace({e->id, window});
+    }
+    begin = end;
+  }
+  return reads;
+}
+
+Status RocksDbStore::Impl::ReadClosed(uint64_t queued_before, ClosedReads* reads) {
+  WaitDone(queued_before);
+  if (disk_full.load()) return DiskFull();  // kept batches are not in RocksDB
+  for (auto& [key, chunk] : reads->chunks) {
+    ASSIGN_OR_RETURN(chunk, ReadChunkAsWritten(key.first, key.second));
+  }
+  for (auto& [id, newest] : reads->newest) {
+    ASSIGN_OR_RETURN(newest, NewestRawOnDisk(id));
+  }
   return Status::Ok();
+}
+
+bool ClosedReads::Current() const {
+  for (const auto& [e, version] : versions) {
+    if (e->closing_chunk != nullptr || e->closed_version != version) return false;
+  }
+  return true;
 }
 
 // Writes the chunk of a closed window and its rollups; partitions past retention are skipped.
@@ -92,6 +142,7 @@ Status RocksDbStore::Impl::CloseHead(rocksdb::WriteBatch* wb, SeriesEntry* e) {
   std::vector<Sample> samples;
   RETURN_IF_ERROR(DecodeChunk(e->head.Finish(), e->head.window_start(), &samples));
   RETURN_IF_ERROR(WriteClosedWindow(wb, e->id, e->head.window_start(), samples));
+  ++e->closed_version;
   e->head = ChunkEncoder();
   e->has_head = false;
   e->head_dirty = false;
@@ -106,6 +157,7 @@ Status RocksDbStore::Impl::WriteClosingLocked(rocksdb::WriteBatch* wb, size_t ma
     RETURN_IF_ERROR(DecodeChunk(c.chunk.Finish(), c.chunk.window_start(), &samples));
     RETURN_IF_ERROR(WriteClosedWindow(wb, c.entry->id, c.chunk.window_start(), samples));
     c.entry->closing_chunk = nullptr;
+    ++c.entry->closed_version;
     closing.pop_front();
   }
   return Status::Ok();
@@ -173,15 +225,16 @@ Status Conflict(const Labels& labels, int64_t ts, uint64_t stored, uint64_t bits
 // *log_record. Nothing changes when a check fails. Caller holds head_mu.
 Status RocksDbStore::Impl::ApplyLocked(std::vector<Pending>& pending, bool from_log,
                                        rocksdb::WriteBatch* wb, std::string* log_record,
-                                       AppendStats* stats) {
+                                       AppendStats* stats, const ClosedReads* read) {
   struct Plan {
     size_t begin, end;  // [begin, end) of pending: one series, one window
     int64_t window;
     bool fast = false;  // appends after the head's last sample
     std::optional<std::vector<Sample>> existing;
   };
-  // Closed windows this batch may read or rewrite must be in RocksDB first.
-  RETURN_IF_ERROR(FlushClosingLocked());
+  // Closed windows this batch may read or rewrite must be in RocksDB first (with `read`, they
+  // were: its series had no closing chunk, and their windows are read already).
+  if (read == nullptr) RETURN_IF_ERROR(FlushClosingLocked());
   std::vector<Plan> plans;
   std::vector<char> skip(pending.size(), 0);
   const int64_t ooo = options.out_of_order_window_ms;
@@ -191,7 +244,16 @@ Status RocksDbStore::Impl::ApplyLocked(std::vector<Pending>& pending, bool from_
     SeriesEntry* e = pending[begin].entry;
     size_t end = begin;
     while (end < pending.size() && pending[end].entry == e) ++end;
-    if (!e->max_known) RETURN_IF_ERROR(ResolveMaxTimestamp(e));
+    if (!e->max_known) {
+      auto newest = read != nullptr ? read->newest.find(e->id) : ClosedReads::Newest::iterator();
+      if (read != nullptr && newest != read->newest.end()) {
+        const int64_t in_head = e->has_head && e->head.count() > 0 ? e->head.last_ts() : kNoSamples;
+        e->max_ts = std::max(in_head, newest->second);
+        e->max_known = true;
+      } else {
+        RETURN_IF_ERROR(ResolveMaxTimestamp(e));
+      }
+    }
     if (!from_log && e->max_ts != kNoSamples && ooo != std::numeric_limits<int64_t>::max()) {
       int64_t oldest = SatSub(e->max_ts, ooo);
       if (pending[begin].ts < oldest) {  // sorted: the first is the oldest
@@ -218,7 +280,13 @@ Status RocksDbStore::Impl::ApplyLocked(std::vector<Pending>& pending, bool from_
           plan.existing = std::move(head);
         }
       } else if (e->max_ts != kNoSamples && e->max_ts >= window) {
-        ASSIGN_OR_RETURN(plan.existing, ReadChunk(e->id, window));
+        auto copy = read != nullptr ? read->chunks.find({e->id, window})
+                                    : ClosedReads::Chunks::const_iterator();
+        if (read != nullptr && copy != read->chunks.end()) {
+          plan.existing = copy->second;
+        } else {
+          ASSIGN_OR_RETURN(plan.existing, ReadChunk(e->id, window));
+        }
       }
       if (plan.existing) {
         const std::vector<Sample>& ex = *plan.existing;
@@ -298,6 +366,7 @@ Status RocksDbStore::Impl::ApplyLocked(std::vector<Pending>& pending, bool from_
       // An older, closed window: rewrite its chunk and rollups now (rare: out of order).
       const std::vector<Sample> base = plan.existing ? *plan.existing : std::vector<Sample>{};
       RETURN_IF_ERROR(WriteClosedWindow(wb, e->id, plan.window, Merge(base, fresh)));
+      ++e->closed_version;
       to_head = false;
     }
     if (!to_head) continue;
@@ -599,10 +668,25 @@ Result<AppendStats> RocksDbStore::AppendViews(std::span<const SeriesView> batch,
         closing_before = d.closing.size();
         ASSIGN_OR_RETURN(applied, d.ApplyInOrderLocked(pending, &item->wb, &record, &stats));
       }
-      wake_closer = d.closing.size() > closing_before;
       if (!applied) {
-        RETURN_IF_ERROR(d.ApplyLocked(pending, /*from_log=*/false, &item->wb, &record, &stats));
+        // The general path (out of order, or a series whose newest sample is unknown) may
+        // read closed windows. Read them outside the lock, once every batch queued so far is
+        // written (a WAL sync), then apply with those copies if no closed window of these
+        // series was written meanwhile; else (rare) read under the lock.
+        std::optional<ClosedReads> read = d.PlanClosedReads(pending);
+        if (read && (!read->chunks.empty() || !read->newest.empty())) {
+          const uint64_t queued = d.next_seq - 1;
+          lock.unlock();
+          Status st = d.ReadClosed(queued, &*read);
+          lock.lock();
+          if (forgotten()) continue;
+          if (!st.ok() || !read->Current()) read.reset();
+        }
+        closing_before = d.closing.size();
+        RETURN_IF_ERROR(d.ApplyLocked(pending, /*from_log=*/false, &item->wb, &record, &stats,
+                                      read ? &*read : nullptr));
       }
+      wake_closer = d.closing.size() > closing_before;
       for (size_t i = 0; i < pending.size(); ++i) {
         SeriesEntry* e = pending[i].entry;
         if (i > 0 && pending[i - 1].entry == e) continue;

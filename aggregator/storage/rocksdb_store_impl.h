@@ -91,6 +91,18 @@ struct Pending {
   uint64_t bits;
 };
 
+// Closed windows the general append path will read, read outside head_mu (ReadClosed) and
+// used under it only while Current().
+struct ClosedReads {
+  using Chunks = std::map<std::pair<uint64_t, int64_t>, std::optional<std::vector<Sample>>>;
+  using Newest = std::unordered_map<uint64_t, int64_t>;
+  Chunks chunks;  // (series id, window) -> its closed chunk, if any
+  Newest newest;  // series id -> newest raw sample on disk, for series whose max is unknown
+  std::vector<std::pair<const SeriesEntry*, uint32_t>> versions;
+  // No closed window of these series was written or queued since the plan (head_mu held).
+  bool Current() const;
+};
+
 struct RocksDbStore::Impl {
   RocksDbStoreOptions options;
   std::function<uint64_t(const Labels&)> hash_fn;
@@ -264,6 +276,14 @@ struct RocksDbStore::Impl {
   // Head (caller holds head_mu).
   Status ResolveMaxTimestamp(SeriesEntry* e);
   Result<std::optional<std::vector<Sample>>> ReadChunk(uint64_t id, int64_t window);
+  // What the general path of `pending` will read (caller holds head_mu); nullopt when one of
+  // its series has a closing chunk (the path then writes it first, under the lock).
+  std::optional<ClosedReads> PlanClosedReads(const std::vector<Pending>& pending) const;
+  // Reads them once every batch queued up to `queued_before` is done (no lock held).
+  Status ReadClosed(uint64_t queued_before, ClosedReads* reads);
+  // RocksDB as written so far, no wait (no lock needed).
+  Result<std::optional<std::vector<Sample>>> ReadChunkAsWritten(uint64_t id, int64_t window);
+  Result<int64_t> NewestRawOnDisk(uint64_t id);
   Status WriteClosedWindow(rocksdb::WriteBatch* wb, uint64_t id, int64_t window,
                            const std::vector<Sample>& samples);
   Status CloseHead(rocksdb::WriteBatch* wb, SeriesEntry* e);
@@ -276,8 +296,10 @@ struct RocksDbStore::Impl {
   // Writes the whole closing queue in those small batches, so that appends interleave; what
   // is queued meanwhile is left to the caller (FlushClosingLocked, then short).
   Status DrainClosing();
+  // With `read` (ReadClosed, still Current()), closed windows come from it instead of RocksDB.
   Status ApplyLocked(std::vector<Pending>& pending, bool from_log, rocksdb::WriteBatch* wb,
-                     std::string* log_record, AppendStats* stats);
+                     std::string* log_record, AppendStats* stats,
+                     const ClosedReads* read = nullptr);
   // The common case of ApplyLocked: every series' samples are newer than all it holds and
   // fall in one window. Returns false, changing nothing, when the batch is not like that.
   Result<bool> ApplyInOrderLocked(const std::vector<Pending>& pending, rocksdb::WriteBatch* wb,

@@ -269,6 +269,9 @@ struct SeriesEntry {
   // The last head log batch that may hold its samples: a log cursor before it (forwarding)
   // still needs its labels, so it is not forgotten.
   uint64_t last_log_seq = 0;
+  // Bumped each time a closed window of this series is written (or queued to be): a copy of
+  // its closed chunks read outside head_mu is still current while this stays the same.
+  uint32_t closed_version = 0;
   ChunkEncoder head;  // the open chunk of window head.window_start (when has_head)
 
  private:

@@ -248,5 +248,52 @@ TEST_F(StoreCommitTest, AQueryWaitingForACommitLeavesAppendsRunning) {
   EXPECT_EQ(got.samples[1].value, 2.0);
 }
 
+// A sample for a closed window (an agent's spool after an outage) reads that window's chunk.
+// It waits for the batches queued before it (their WAL sync) and reads outside the head lock,
+// so that other appends are applied meanwhile.
+TEST_F(StoreCommitTest, AnAppendReadingAClosedWindowLeavesAppendsRunning) {
+  const Labels late{{"__name__", "power_watts"}, {"dc", "d1"}};
+  ASSERT_TRUE(store_->Append({TimeSeries{late, {{60'000, 1.0}}}}).ok());
+  ASSERT_TRUE(store_->Checkpoint().ok());  // closes its window (idle by the wall clock)
+  ASSERT_EQ(store_->Stats().head_series, 0u);
+  gate_.Arm(/*fail=*/false);
+  std::thread held([&] {
+    EXPECT_TRUE(
+        store_->Append({TimeSeries{Labels{{"__name__", "power_watts"}, {"dc", "d2"}}, {{0, 2.0}}}})
+            .ok());
+  });
+  gate_.WaitHeld();
+  auto into_closed = std::async(std::launch::async, [&] {
+    return store_->Append({TimeSeries{late, {{120'000, 3.0}}}});
+  });
+  // It cannot finish while the commit before it is held.
+  EXPECT_EQ(into_closed.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  std::thread new_series([&] {
+    EXPECT_TRUE(
+        store_->Append({TimeSeries{Labels{{"__name__", "power_watts"}, {"dc", "d3"}}, {{0, 4.0}}}})
+            .ok());
+  });
+  bool applied = false;
+  for (int i = 0; i < 1000 && !applied; ++i) {
+    applied = store_->Stats().head_series == 2;  // d2 and d3
+    if (!applied) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(applied) << "an append waited for another one's read of a closed window";
+  gate_.Release();
+  held.join();
+  new_series.join();
+  auto st = into_closed.get();
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  auto read = store_->Select({{MatcherSpec::kEqual, "dc", "d1"}}, 0, 7'200'000);
+  ASSERT_TRUE(read.ok()) << read.status().ToString();
+  ASSERT_EQ(read->size(), 1u);
+  const std::vector<Sample>& got = read->front().samples;
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].timestamp_ms, 60'000);
+  EXPECT_EQ(got[0].value, 1.0);
+  EXPECT_EQ(got[1].timestamp_ms, 120'000);
+  EXPECT_EQ(got[1].value, 3.0);
+}
+
 }  // namespace
 }  // namespace suanli::storage
