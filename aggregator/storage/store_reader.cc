@@ -20,30 +20,12 @@
 #include <tuple>
 
 #include "aggregator/storage/gorilla.h"
+#include "aggregator/storage/store_keys.h"
 
 namespace suanli::storage {
 namespace {
 
-constexpr char kIndexCf[] = "index";
-constexpr char kHeadCf[] = "head";
-constexpr std::string_view kFormatKey = "mformat_version";
-constexpr std::string_view kReplayFromKey = "mreplay_from";
-constexpr int64_t kDayMs = 24 * kStoreWindowMs;
-// Partition length and family prefix per resolution (raw, 1m, 5m, 1h), as RocksDbStore has them.
-constexpr int64_t kPartitionMs[4] = {kDayMs, 7 * kDayMs, 30 * kDayMs, 90 * kDayMs};
-constexpr const char* kPartitionPrefix[4] = {"raw_", "1m_", "5m_", "1h_"};
-
-uint64_t GetBE64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
-
-void PutBE64(std::string* out, uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(v >> shift));
-}
-
-int64_t UnflipTimestamp(uint64_t v) { return static_cast<int64_t>(v ^ (uint64_t{1} << 63)); }
+static_assert(kStoreWindowMs == kWindowMs);
 
 std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
@@ -140,7 +122,7 @@ Status StoreReader::Load() {
       f.kind = FamilyKind::kIndex;
     } else if (f.name == kHeadCf) {
       f.kind = FamilyKind::kHead;
-    } else if (ParsePartitionName(f.name, &f.resolution, &f.partition)) {
+    } else if (ParsePartitionName(std::string_view(f.name), &f.resolution, &f.partition)) {
       f.kind = FamilyKind::kPartition;
       int res = static_cast<int>(f.resolution);
       f.start_ms = PartitionStart(res, f.partition);
@@ -163,9 +145,9 @@ Status StoreReader::Load() {
   std::string v;
   rocksdb::Status s = d.db->Get(rocksdb::ReadOptions(), index, kFormatKey, &v);
   if (!s.ok()) return FromRocks(s, path_ + ": reading the store format version");
-  if (v.size() != 8 || GetBE64(v.data()) != kStoreFormatVersion) {
+  if (v.size() != 8 || GetBE64(v.data()) != kFormatVersion) {
     return InvalidArgument(path_ + ": unknown store format version (this build reads version " +
-                           std::to_string(kStoreFormatVersion) + ")");
+                           std::to_string(kFormatVersion) + ")");
   }
   s = d.db->Get(rocksdb::ReadOptions(), head, kReplayFromKey, &v);
   if (s.ok() && v.size() == 8) {
@@ -239,7 +221,7 @@ Status StoreReader::VerifySstFile(const SstFileInfo& file) const {
 }
 
 bool ParseSeriesKey(std::string_view key, uint64_t* id) {
-  if (key.size() != 9 || key[0] != 's') return false;
+  if (key.size() != 9 || key[0] != kSeriesTag) return false;
   *id = GetBE64(key.data() + 1);
   return true;
 }
@@ -251,21 +233,16 @@ bool ParsePartitionKey(std::string_view key, uint64_t* id, int64_t* window_start
   return true;
 }
 
-std::string PartitionKey(uint64_t id, int64_t window_start) {
-  std::string k;
-  PutBE64(&k, id);
-  PutBE64(&k, static_cast<uint64_t>(window_start) ^ (uint64_t{1} << 63));
-  return k;
-}
+std::string PartitionKey(uint64_t id, int64_t window_start) { return ChunkKey(id, window_start); }
 
 HeadKeyKind HeadKeyKindOf(std::string_view key) {
   if (key.empty()) return HeadKeyKind::kUnknown;
   switch (key[0]) {
-    case 'l':
+    case kLogTag:
       return key.size() == 9 ? HeadKeyKind::kLog : HeadKeyKind::kUnknown;
-    case 'h':
+    case kHeadTag:
       return key.size() == 9 ? HeadKeyKind::kHeadChunk : HeadKeyKind::kUnknown;
-    case 'c':
+    case kCursorTag:
       return HeadKeyKind::kCursor;
     case 'm':
       return HeadKeyKind::kMeta;
@@ -290,41 +267,13 @@ bool ParseHeadChunk(std::string_view key, std::string_view value, uint64_t* id,
 }
 
 bool ParsePartitionName(std::string_view name, rollup::Resolution* resolution, int64_t* partition) {
-  for (int r = 0; r < 4; ++r) {
-    std::string_view prefix = kPartitionPrefix[r];
-    if (!name.starts_with(prefix)) continue;
-    std::string_view digits = name.substr(prefix.size());
-    if (digits.empty() || digits.size() > 20) return false;
-    char* end = nullptr;
-    std::string s(digits);
-    errno = 0;
-    long long p = std::strtoll(s.c_str(), &end, 10);
-    if (errno != 0 || end != s.c_str() + s.size() || std::to_string(p) != s) return false;
-    *resolution = static_cast<rollup::Resolution>(r);
-    *partition = p;
-    return true;
-  }
-  return false;
-}
-
-bool DecodeLabelsBlob(std::string_view in, Labels* labels) {
-  auto take = [&in](std::string* out) {
-    uint64_t n;
-    if (!ConsumeVarint(&in, &n) || n > in.size()) return false;
-    out->assign(in.data(), n);
-    in.remove_prefix(n);
-    return true;
-  };
-  uint64_t n;
-  if (!ConsumeVarint(&in, &n) || n > in.size()) return false;  // each label takes >= 2 bytes
-  std::vector<Label> items(n);
-  for (Label& l : items) {
-    if (!take(&l.name) || !take(&l.value)) return false;
-  }
-  if (!in.empty()) return false;
-  *labels = Labels(std::move(items));
+  int res;
+  if (!ParsePartitionName(std::string(name), &res, partition)) return false;
+  *resolution = static_cast<rollup::Resolution>(res);
   return true;
 }
+
+bool DecodeLabelsBlob(std::string_view blob, Labels* labels) { return DecodeLabels(blob, labels); }
 
 std::optional<uint64_t> ValueRowCount(std::string_view value) {
   if (value.empty()) return std::nullopt;

@@ -7,8 +7,9 @@
 // does not refuse the open but shows as a read error where it is read.
 //
 // The key layout and byte formats are those of RocksDbStore (docs/architecture.md, "Aggregator
-// store"); values are decoded with the store's own decoders (gorilla.h, column_codec.h,
-// head_log.h).
+// store"), read with the store's own functions (store_keys.h); values are decoded with its own
+// decoders (gorilla.h, column_codec.h, head_log.h). The functions below give tools what they
+// need of store_keys.h without its internals.
 // Thread-safety: one thread at a time.
 #pragma once
 
@@ -26,10 +27,8 @@
 
 namespace suanli::storage {
 
-// Every raw chunk and rollup block covers one UTC hour (the store's window).
+// Every raw chunk and rollup block covers one UTC hour (the store's window, store_keys.h).
 inline constexpr int64_t kStoreWindowMs = 3'600'000;
-// The store format this reader understands (index key "m" "format_version").
-inline constexpr uint64_t kStoreFormatVersion = 2;
 
 enum class FamilyKind { kDefault, kIndex, kHead, kPartition, kUnknown };
 
@@ -58,7 +57,7 @@ enum class HeadKeyKind { kLog, kHeadChunk, kCursor, kMeta, kUnknown };
 class StoreReader {
  public:
   // NotFound when `path` holds no store; InvalidArgument for a store format this build does
-  // not read.
+  // not read (the store's kFormatVersion).
   static Result<std::unique_ptr<StoreReader>> Open(const std::string& path);
   ~StoreReader();
   StoreReader(const StoreReader&) = delete;
