@@ -235,7 +235,7 @@ class Verifier {
     for (int r = 1; r <= rollup::kNumRollupResolutions; ++r) {
       const auto res = static_cast<Resolution>(r);
       const int64_t len = rollup::ResolutionMs(res);
-      auto part = partitions_[r].find(rollup::FloorDiv(window, PartitionMs(r)));
+      auto part = partitions_[r].find(storage::PartitionNumber(res, window));
       if (part == partitions_[r].end()) continue;  // expired, or never written
       auto stored = reader_.Get(*part->second, storage::PartitionKey(id, window));
       if (!stored.ok() || !stored->has_value()) continue;  // read errors are reported per family
@@ -255,19 +255,14 @@ class Verifier {
       if (!diff.empty()) {
         Report("raw chunk or its " + std::string(rollup::ResolutionName(res)) + " rollup block",
                series, range,
-               "raw_" + std::to_string(rollup::FloorDiv(window, PartitionMs(0))) + ", " +
-                   part->second->name,
+               storage::PartitionFamilyName(Resolution::kRaw,
+                                            storage::PartitionNumber(Resolution::kRaw, window)) +
+                   ", " + part->second->name,
                "the rollups of the chunk's samples differ from the stored ones (chunk vs "
                "stored): " +
                    diff);
       }
     }
-  }
-
-  static int64_t PartitionMs(int r) {
-    constexpr int64_t kDay = 24 * kWindowMs;
-    constexpr int64_t kMs[4] = {kDay, 7 * kDay, 30 * kDay, 90 * kDay};
-    return kMs[r];
   }
 
   void Head(const FamilyInfo& f, std::string_view key, std::string_view value) {

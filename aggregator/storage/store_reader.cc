@@ -273,6 +273,14 @@ bool ParsePartitionName(std::string_view name, rollup::Resolution* resolution, i
   return true;
 }
 
+int64_t PartitionNumber(rollup::Resolution resolution, int64_t ms) {
+  return PartitionOf(static_cast<int>(resolution), ms);
+}
+
+std::string PartitionFamilyName(rollup::Resolution resolution, int64_t partition) {
+  return PartitionName(static_cast<int>(resolution), partition);
+}
+
 bool DecodeLabelsBlob(std::string_view blob, Labels* labels) { return DecodeLabels(blob, labels); }
 
 std::optional<uint64_t> ValueRowCount(std::string_view value) {

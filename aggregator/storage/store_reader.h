@@ -106,6 +106,9 @@ bool ParseHeadChunk(std::string_view key, std::string_view value, uint64_t* id,
                     int64_t* window_start, std::string_view* chunk);
 // A partition family name ("raw_20427", "1m_2918", ...).
 bool ParsePartitionName(std::string_view name, rollup::Resolution* resolution, int64_t* partition);
+// The partition that holds time `ms` at `resolution`, and its family's name.
+int64_t PartitionNumber(rollup::Resolution resolution, int64_t ms);
+std::string PartitionFamilyName(rollup::Resolution resolution, int64_t partition);
 
 // The labels blob of an index entry: count, then length-prefixed names and values.
 bool DecodeLabelsBlob(std::string_view blob, Labels* labels);
