@@ -189,6 +189,7 @@ Status RocksDbStore::Impl::ForgetExpiredSeries() {
   constexpr size_t kPerBatch = 10000;  // bounds the time appends wait for the locks
   size_t forgotten = 0;
   std::vector<std::unique_ptr<SeriesEntry>> freed;
+  std::vector<uint64_t> gone_ids;
   std::vector<std::unique_ptr<CommitItem>> items;
   for (size_t begin = 0; begin < candidates.size(); begin += kPerBatch) {
     auto item = std::make_unique<CommitItem>();
@@ -220,6 +221,7 @@ Status RocksDbStore::Impl::ForgetExpiredSeries() {
       }
       newest_on_disk.erase(e->id);
       by_hash.Remove(e->hash, e);
+      gone_ids.push_back(e->id);
       freed.push_back(by_id.Take(e->id));
       ++forgotten;
     }
@@ -255,20 +257,85 @@ Status RocksDbStore::Impl::ForgetExpiredSeries() {
   for (auto& item : items) RETURN_IF_ERROR(WaitCommitted(item.get()));
   pins.WaitForEarlierPins();  // appends and selects that may still hold them
   freed.clear();
+  RETURN_IF_ERROR(DeleteChunksOf(std::move(gone_ids), forgotten >= 10000));
   series_forgotten.fetch_add(forgotten, std::memory_order_relaxed);
   if (forgotten > 0) {
     spdlog::info("storage: forgot {} series with no sample inside any retention", forgotten);
   }
   if (forgotten >= 10000) {
     // Their index keys are tombstones now: compact the index, so that the next start-up reads
-    // only live series; flush the memtables (which hold their last chunks), so that it
-    // replays no WAL of them; and give the heap that held their open chunks and postings
-    // back to the kernel (glibc keeps freed memory otherwise).
+    // only live series; flush the memtables, so that it replays no WAL of them; and give the
+    // heap that held their open chunks and postings back to the kernel (glibc keeps freed
+    // memory otherwise).
     RETURN_IF_ERROR(
         FromRocks(db->CompactRange(rocksdb::CompactRangeOptions(), index_cf, nullptr, nullptr),
                   "compacting the series index"));
     RETURN_IF_ERROR(FlushAll());
     malloc_trim(0);
+  }
+  return Status::Ok();
+}
+
+// Forgotten series' chunks and rollup blocks are never read again (all older than every
+// cutoff); left in place they would stay until retention drops their partitions (90 days for
+// 1h), opened and cached at every start-up. Ids of series created together are consecutive
+// (churn comes in waves): each run of forgotten ids is one range deletion per partition, and,
+// after many, the span is compacted so that the space and the files go now.
+Status RocksDbStore::Impl::DeleteChunksOf(std::vector<uint64_t> ids, bool compact) {
+  if (ids.empty()) return Status::Ok();
+  std::sort(ids.begin(), ids.end());
+  std::vector<std::pair<uint64_t, uint64_t>> runs;  // [first, last + 1)
+  for (uint64_t id : ids) {
+    if (!runs.empty() && runs.back().second == id) {
+      runs.back().second = id + 1;
+    } else {
+      runs.emplace_back(id, id + 1);
+    }
+  }
+  // Many short runs (ids interleaved with live series): the largest only; the rest waits for
+  // retention, as before.
+  constexpr size_t kMaxRuns = 4096;
+  if (runs.size() > kMaxRuns) {
+    std::nth_element(
+        runs.begin(), runs.begin() + kMaxRuns, runs.end(),
+        [](const auto& a, const auto& b) { return a.second - a.first > b.second - b.first; });
+    runs.resize(kMaxRuns);
+  }
+  auto key = [](uint64_t id) {  // before every key of series id (ChunkKey sorts by id first)
+    std::string k;
+    PutBE64(&k, id);
+    PutBE64(&k, 0);
+    return k;
+  };
+  std::vector<rocksdb::ColumnFamilyHandle*> families;
+  auto item = std::make_unique<CommitItem>();
+  {
+    std::lock_guard head(head_mu);  // queued after every batch that wrote their windows
+    std::shared_lock cfs(cf_mu);
+    for (const auto& m : parts) {
+      for (const auto& [p, h] : m) {
+        families.push_back(h);
+        for (const auto& [first, end] : runs) item->wb.DeleteRange(h, key(first), key(end));
+      }
+    }
+    if (item->wb.Count() == 0) return Status::Ok();
+    Enqueue(item);
+  }
+  RETURN_IF_ERROR(WaitCommitted(item.get()));
+  if (!compact) return Status::Ok();
+  uint64_t lo = runs.front().first, hi = runs.front().second;
+  for (const auto& [first, end] : runs) {
+    lo = std::min(lo, first);
+    hi = std::max(hi, end);
+  }
+  const std::string begin = key(lo), end = key(hi);
+  const rocksdb::Slice begin_s(begin), end_s(end);
+  for (rocksdb::ColumnFamilyHandle* h : families) {
+    // A partition retention dropped meanwhile: nothing to compact there.
+    rocksdb::Status st = db->CompactRange(rocksdb::CompactRangeOptions(), h, &begin_s, &end_s);
+    if (!st.ok() && !st.IsColumnFamilyDropped()) {
+      return FromRocks(st, "compacting the chunks of forgotten series");
+    }
   }
   return Status::Ok();
 }

@@ -327,6 +327,9 @@ struct RocksDbStore::Impl {
   // An upper bound of the newest sample of a series without a head, from its newest closed
   // window on disk at any resolution (kNoSamples: none). Reads RocksDB; takes no lock.
   Result<int64_t> NewestOnDisk(uint64_t id);
+  // Range-deletes the chunks and rollup blocks of forgotten series `ids` in every partition,
+  // and compacts their span when `compact`.
+  Status DeleteChunksOf(std::vector<uint64_t> ids, bool compact);
   // Per series loaded at Open and not written since (max_ts unknown): NewestOnDisk, found once
   // (ForgetExpiredSeries, under checkpoint_mu).
   std::unordered_map<uint64_t, int64_t> newest_on_disk;

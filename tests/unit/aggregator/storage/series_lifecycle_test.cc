@@ -14,6 +14,7 @@
 
 #include "aggregator/storage/rocksdb_store.h"
 #include "aggregator/storage/store.h"
+#include "aggregator/storage/store_reader.h"
 
 namespace suanli::storage {
 namespace {
@@ -60,6 +61,24 @@ class SeriesLifecycleTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? r->size() : 0;
   }
+  // Chunk and rollup keys on disk of series with ids >= first_id, read as the tools do.
+  size_t KeysOfSeriesAtLeast(uint64_t first_id) {
+    auto reader = StoreReader::Open(dir_ + "/db");
+    EXPECT_TRUE(reader.ok()) << reader.status().ToString();
+    if (!reader.ok()) return 0;
+    size_t n = 0;
+    for (const FamilyInfo& f : (*reader)->families()) {
+      if (f.kind != FamilyKind::kPartition) continue;
+      Status st = (*reader)->ForEach(f, [&](std::string_view key, std::string_view) {
+        uint64_t id;
+        int64_t window;
+        if (ParsePartitionKey(key, &id, &window) && id >= first_id) ++n;
+        return true;
+      });
+      EXPECT_TRUE(st.ok()) << st.ToString();
+    }
+    return n;
+  }
   // Checkpoint (closes idle open chunks) and the retention pass (drops partitions, forgets).
   void Maintain() {
     ASSERT_TRUE(store_->Checkpoint().ok());
@@ -85,6 +104,7 @@ TEST_F(SeriesLifecycleTest, ASeriesWithNoSampleInsideAnyRetentionIsForgottenAndI
   EXPECT_EQ(Selected({kChurned}), 500u);
   auto last_churned = store_->SeriesId(Churned(499));
   ASSERT_TRUE(last_churned.ok());
+  EXPECT_EQ(KeysOfSeriesAtLeast(*last_churned - 499), 500u * 4);  // raw, 1m, 5m, 1h
 
   // A day and two hours later the churned samples (t0 - 1d) are older than every cutoff
   // (now - 2d); the steady one (t0 - 1h) is not.
@@ -97,6 +117,9 @@ TEST_F(SeriesLifecycleTest, ASeriesWithNoSampleInsideAnyRetentionIsForgottenAndI
   EXPECT_EQ(Selected({kChurned}), 0u);
   EXPECT_EQ(Selected({kDc}), 1u);  // the postings of `dc` lost the churned ids, not the steady one
   EXPECT_EQ(Selected({kSteady}), 1u);
+  // Their chunks and rollup blocks are deleted too (not left until retention drops the
+  // partitions).
+  EXPECT_EQ(KeysOfSeriesAtLeast(*last_churned - 499), 0u);
 
   // Start-up reads only the live series, and never hands out a forgotten id again: the
   // forgotten chunks stay on disk until their partitions are dropped.
