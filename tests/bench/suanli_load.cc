@@ -126,19 +126,14 @@ std::string EscapeLabelValue(const std::string& value) {
   return escaped;
 }
 
-// Writes the samples the load appends as OpenMetrics text: one family at a time (families must
-// not interleave), each series' samples in time order (promtool appends them in file order),
-// values in the shortest form that reads back to the same float64 bits, timestamps in seconds
-// with exact milliseconds. Series of one metric name are of one kind (i % 500 keeps i % 4), so
-// the metric names ending in _total that are gauges (--values=mixed, odd i % 4) are declared
+// Writes the samples the load appends to `out` (closed here) as OpenMetrics text: one family at a
+// time (families must not interleave), each series' samples in time order (promtool appends them in
+// file order), values in the shortest form that reads back to the same float64 bits, timestamps in
+// seconds with exact milliseconds. Series of one metric name are of one kind (i % 500 keeps i % 4),
+// so the metric names ending in _total that are gauges (--values=mixed, odd i % 4) are declared
 // gauges under their full name.
-bool DumpOpenMetrics(const std::string& path, const std::vector<Labels>& labels, int64_t start,
-                     int64_t step_ms, int64_t steps, bool mixed) {
-  std::FILE* out = std::fopen(path.c_str(), "w");
-  if (out == nullptr) {
-    std::fprintf(stderr, "--dump_openmetrics=%s: %s\n", path.c_str(), std::strerror(errno));
-    return false;
-  }
+bool DumpOpenMetrics(std::FILE* out, const std::string& path, const std::vector<Labels>& labels,
+                     int64_t start, int64_t step_ms, int64_t steps, bool mixed) {
   std::vector<char> buffer(1 << 20);
   std::setvbuf(out, buffer.data(), _IOFBF, buffer.size());
   const int64_t series = int64_t(labels.size());
@@ -244,6 +239,11 @@ int main(int argc, char** argv) {
   }
   const bool mixed = values == "mixed";
   const std::string dump_path = StrFlag(argc, argv, "dump_openmetrics", "");
+  std::FILE* dump = nullptr;  // opened first: an unwritable path fails before the load
+  if (!dump_path.empty() && (dump = std::fopen(dump_path.c_str(), "w")) == nullptr) {
+    std::fprintf(stderr, "--dump_openmetrics=%s: %s\n", dump_path.c_str(), std::strerror(errno));
+    return 2;
+  }
   std::filesystem::remove_all(path);
   storage::RocksDbStoreOptions opts;
   opts.path = path;
@@ -294,8 +294,8 @@ int main(int argc, char** argv) {
   std::printf("disk: %.3f bytes per sample (%llu bytes incl. WAL)\n",
               double(stats.disk_bytes) / samples, (unsigned long long)stats.disk_bytes);
   PrintBytesByFamily(*store, samples);
-  if (!dump_path.empty()) {
-    if (!DumpOpenMetrics(dump_path, labels, start, step_ms, steps, mixed)) return 1;
+  if (dump != nullptr) {
+    if (!DumpOpenMetrics(dump, dump_path, labels, start, step_ms, steps, mixed)) return 1;
     std::printf("openmetrics: %.0f samples written to %s\n", samples, dump_path.c_str());
   }
 
