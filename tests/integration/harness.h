@@ -187,7 +187,7 @@ struct PromtoolResult {
 };
 PromtoolResult PromtoolCheckMetrics(const std::string& text, const std::string& work_dir);
 
-// ---- a tiny JSON reader (for the Prometheus HTTP API) ----
+// ---- JSON (the Prometheus HTTP API, the aggregator's answers), read by nlohmann::json ----
 
 struct JsonValue {
   enum class Type { kNull, kBool, kNumber, kString, kArray, kObject } type = Type::kNull;
