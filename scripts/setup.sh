@@ -8,7 +8,7 @@ PACKAGES=(
   prometheus-cpp-dev libcurl4-openssl-dev libyaml-cpp-dev librocksdb-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsnappy-dev libprotobuf-dev protobuf-compiler
   libboost-dev libsnmp-dev  # net-snmp: the agent's router links (agent/collectors/network/snmp_*)
-  nlohmann-json3-dev libcli11-dev  # JSON in both directions; suanlictl's subcommands
+  nlohmann-json3-dev rapidjson-dev libcli11-dev  # JSON read / written; suanlictl's subcommands
   libssl-dev clang libclang-rt-14-dev  # TLS (OpenSSL 3); fuzz/ and sanitizer builds (libFuzzer)
   # test-time servers and tools: real Prometheus (with promtool) and Alertmanager
   prometheus prometheus-alertmanager python3 python3-snappy curl

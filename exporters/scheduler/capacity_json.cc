@@ -5,13 +5,19 @@
 #include <cstdlib>
 #include <tuple>
 
-#include "exporters/scheduler/json_writer.h"
+#include "exporters/scheduler/json_output.h"
 
 namespace suanli::exporters {
 namespace {
 
 using capacity::ComputeFigures;
 using capacity::GroupFigures;
+
+using json::IntMember;
+using json::Key;
+using json::NumberMember;
+using json::StringMember;
+using json::Writer;
 
 // Whether an entry passes the precision and min_free_flops filters.
 bool Wanted(const GroupFigures& f, const CapacityQuery& q) {
@@ -23,54 +29,82 @@ bool Wanted(const GroupFigures& f, const CapacityQuery& q) {
   return false;
 }
 
-void WriteGroup(const GroupFigures& f, int64_t now_ms, const CapacityQuery& q, JsonWriter& w) {
+void WriteGroup(const GroupFigures& f, int64_t now_ms, const CapacityQuery& q, Writer& w) {
   if (f.newest_sample_ms > 0) {
-    w.Key("freshness_seconds").Number(double(now_ms - f.newest_sample_ms) / 1000.0);
-    w.Key("newest_sample_timestamp").Number(double(f.newest_sample_ms) / 1000.0);
+    NumberMember(w, "freshness_seconds", double(now_ms - f.newest_sample_ms) / 1000.0);
+    NumberMember(w, "newest_sample_timestamp", double(f.newest_sample_ms) / 1000.0);
   } else {
-    w.Key("freshness_seconds").Null();
-    w.Key("newest_sample_timestamp").Null();
+    Key(w, "freshness_seconds");
+    w.Null();
+    Key(w, "newest_sample_timestamp");
+    w.Null();
   }
-  w.Key("nodes").BeginObject();
-  w.Key("up").Int(f.nodes_up).Key("stale").Int(f.nodes_stale).Key("gone").Int(f.nodes_gone);
+  Key(w, "nodes");
+  w.StartObject();
+  IntMember(w, "up", f.nodes_up);
+  IntMember(w, "stale", f.nodes_stale);
+  IntMember(w, "gone", f.nodes_gone);
   w.EndObject();
-  w.Key("cpu").BeginObject();
-  w.Key("cores").Number(f.cpu_cores).Key("utilization_ratio").Number(f.cpu_utilization());
+  Key(w, "cpu");
+  w.StartObject();
+  NumberMember(w, "cores", f.cpu_cores);
+  NumberMember(w, "utilization_ratio", f.cpu_utilization());
   w.EndObject();
-  w.Key("memory").BeginObject();
-  w.Key("total_bytes").Number(f.memory_total_bytes);
-  w.Key("available_bytes").Number(f.memory_available_bytes);
+  Key(w, "memory");
+  w.StartObject();
+  NumberMember(w, "total_bytes", f.memory_total_bytes);
+  NumberMember(w, "available_bytes", f.memory_available_bytes);
   w.EndObject();
-  w.Key("gpu").BeginObject();
-  w.Key("count").Number(f.gpus).Key("utilization_ratio").Number(f.gpu_utilization());
-  w.Key("memory_total_bytes").Number(f.gpu_memory_total_bytes);
-  w.Key("memory_used_bytes").Number(f.gpu_memory_used_bytes);
-  w.Key("power_watts").Number(f.gpu_power_watts);
+  Key(w, "gpu");
+  w.StartObject();
+  NumberMember(w, "count", f.gpus);
+  NumberMember(w, "utilization_ratio", f.gpu_utilization());
+  NumberMember(w, "memory_total_bytes", f.gpu_memory_total_bytes);
+  NumberMember(w, "memory_used_bytes", f.gpu_memory_used_bytes);
+  NumberMember(w, "power_watts", f.gpu_power_watts);
   w.EndObject();
-  w.Key("compute").BeginObject();
+  Key(w, "compute");
+  w.StartObject();
   for (const auto& [precision, c] : f.compute) {
     if (!q.precision.empty() && precision != q.precision) continue;
-    w.Key(precision).BeginObject();
-    w.Key("capacity_flops").Number(c.capacity_flops).Key("free_flops").Number(c.free_flops);
-    if (c.capacity_flops > 0) w.Key("free_ratio").Number(c.free_flops / c.capacity_flops);
-    w.Key("by_source").BeginObject();
-    w.Key("cpu").BeginObject();
-    w.Key("capacity_flops").Number(c.cpu_capacity_flops).Key("free_flops").Number(c.cpu_free_flops);
+    Key(w, precision);
+    w.StartObject();
+    NumberMember(w, "capacity_flops", c.capacity_flops);
+    NumberMember(w, "free_flops", c.free_flops);
+    if (c.capacity_flops > 0) {
+      NumberMember(w, "free_ratio", c.free_flops / c.capacity_flops);
+    }
+    Key(w, "by_source");
+    w.StartObject();
+    Key(w, "cpu");
+    w.StartObject();
+    NumberMember(w, "capacity_flops", c.cpu_capacity_flops);
+    NumberMember(w, "free_flops", c.cpu_free_flops);
     w.EndObject();
-    w.Key("gpu").BeginObject();
-    w.Key("capacity_flops").Number(c.gpu_capacity_flops).Key("free_flops").Number(c.gpu_free_flops);
+    Key(w, "gpu");
+    w.StartObject();
+    NumberMember(w, "capacity_flops", c.gpu_capacity_flops);
+    NumberMember(w, "free_flops", c.gpu_free_flops);
     w.EndObject();
     w.EndObject();
     w.EndObject();
   }
   w.EndObject();
-  w.Key("power").BeginObject();
-  w.Key("watts").Number(f.power_watts).Key("nodes_reporting").Int(f.nodes_with_power);
+  Key(w, "power");
+  w.StartObject();
+  NumberMember(w, "watts", f.power_watts);
+  IntMember(w, "nodes_reporting", f.nodes_with_power);
   // The part read from chassis shared by several servers, each counted once (absent: none).
-  if (f.shared_power_watts > 0) w.Key("shared_watts").Number(f.shared_power_watts);
-  w.Key("energy_joules_total").Number(f.energy_joules_total);
-  if (f.dcs_with_facility_power > 0) w.Key("facility_watts").Number(f.facility_power_watts);
-  if (f.has_pue()) w.Key("pue").Number(f.pue());
+  if (f.shared_power_watts > 0) {
+    NumberMember(w, "shared_watts", f.shared_power_watts);
+  }
+  NumberMember(w, "energy_joules_total", f.energy_joules_total);
+  if (f.dcs_with_facility_power > 0) {
+    NumberMember(w, "facility_watts", f.facility_power_watts);
+  }
+  if (f.has_pue()) {
+    NumberMember(w, "pue", f.pue());
+  }
   w.EndObject();
 }
 
@@ -99,36 +133,48 @@ Result<CapacityQuery> ParseCapacityQuery(const std::map<std::string, std::string
 }
 
 std::string CapacityJson(const capacity::CapacitySnapshot& snap, const CapacityQuery& q) {
-  JsonWriter w;
-  w.BeginObject().Key("status").String("success").Key("data").BeginObject();
-  w.Key("timestamp").Number(double(snap.at_ms) / 1000.0);
-  w.Key("stale_after_seconds").Number(double(snap.stale_after_ms) / 1000.0);
+  // About 2 KB per entry: one allocation instead of a dozen growing copies.
+  rapidjson::StringBuffer out(nullptr, 2048 * (snap.dcs.size() + snap.regions.size() + 1));
+  Writer w(out);
+  w.StartObject();
+  StringMember(w, "status", "success");
+  Key(w, "data");
+  w.StartObject();
+  NumberMember(w, "timestamp", double(snap.at_ms) / 1000.0);
+  NumberMember(w, "stale_after_seconds", double(snap.stale_after_ms) / 1000.0);
   if (q.region.empty() && q.dc.empty() && Wanted(snap.alliance, q)) {
-    w.Key("alliance").BeginObject();
+    Key(w, "alliance");
+    w.StartObject();
     WriteGroup(snap.alliance, snap.at_ms, q, w);
     w.EndObject();
   }
   // A dc filter asks about dcs: region entries would only repeat other dcs' figures.
   if (q.dc.empty()) {
-    w.Key("regions").BeginArray();
+    Key(w, "regions");
+    w.StartArray();
     for (const auto& [region, f] : snap.regions) {
       if ((!q.region.empty() && region != q.region) || !Wanted(f, q)) continue;
-      w.BeginObject().Key("region").String(region);
+      w.StartObject();
+      StringMember(w, "region", region);
       WriteGroup(f, snap.at_ms, q, w);
       w.EndObject();
     }
     w.EndArray();
   }
-  w.Key("dcs").BeginArray();
+  Key(w, "dcs");
+  w.StartArray();
   auto link = snap.links.begin();
   for (const auto& [loc, f] : snap.dcs) {
     if ((!q.region.empty() && loc.region != q.region) || (!q.dc.empty() && loc.dc != q.dc) ||
         !Wanted(f, q)) {
       continue;
     }
-    w.BeginObject().Key("region").String(loc.region).Key("dc").String(loc.dc);
+    w.StartObject();
+    StringMember(w, "region", loc.region);
+    StringMember(w, "dc", loc.dc);
     WriteGroup(f, snap.at_ms, q, w);
-    w.Key("links").BeginArray();
+    Key(w, "links");
+    w.StartArray();
     // Links are ordered (region, dc, ...), as dcs are: walk both together.
     while (link != snap.links.end() &&
            std::tie(link->first.region, link->first.dc) < std::tie(loc.region, loc.dc)) {
@@ -137,13 +183,15 @@ std::string CapacityJson(const capacity::CapacitySnapshot& snap, const CapacityQ
     for (auto it = link;
          it != snap.links.end() && it->first.region == loc.region && it->first.dc == loc.dc; ++it) {
       const capacity::LinkFigures& l = it->second;
-      w.BeginObject().Key("link").String(it->first.link).Key("peer_dc").String(it->first.peer_dc);
-      w.Key("capacity_bytes_per_second").Number(l.capacity_bytes_per_second);
-      w.Key("receive_bytes_per_second").Number(l.receive_bytes_per_second);
-      w.Key("transmit_bytes_per_second").Number(l.transmit_bytes_per_second);
+      w.StartObject();
+      StringMember(w, "link", it->first.link);
+      StringMember(w, "peer_dc", it->first.peer_dc);
+      NumberMember(w, "capacity_bytes_per_second", l.capacity_bytes_per_second);
+      NumberMember(w, "receive_bytes_per_second", l.receive_bytes_per_second);
+      NumberMember(w, "transmit_bytes_per_second", l.transmit_bytes_per_second);
       if (l.capacity_bytes_per_second > 0) {
-        w.Key("utilization_ratio")
-            .Number(std::max(l.receive_utilization(), l.transmit_utilization()));
+        NumberMember(w, "utilization_ratio",
+                     std::max(l.receive_utilization(), l.transmit_utilization()));
       }
       w.EndObject();
     }
@@ -151,15 +199,20 @@ std::string CapacityJson(const capacity::CapacitySnapshot& snap, const CapacityQ
     w.EndObject();
   }
   w.EndArray();
-  w.EndObject().EndObject();
-  return std::move(w).Take();
+  w.EndObject();
+  w.EndObject();
+  return json::Text(out);
 }
 
 std::string JsonError(std::string_view type, std::string_view message) {
-  JsonWriter w;
-  w.BeginObject().Key("status").String("error").Key("errorType").String(type);
-  w.Key("error").String(message).EndObject();
-  return std::move(w).Take();
+  rapidjson::StringBuffer out;
+  Writer w(out);
+  w.StartObject();
+  StringMember(w, "status", "error");
+  StringMember(w, "errorType", type);
+  StringMember(w, "error", message);
+  w.EndObject();
+  return json::Text(out);
 }
 
 }  // namespace suanli::exporters

@@ -1,27 +1,38 @@
 #include "exporters/scheduler/load_watcher.h"
 
 #include "core/config.h"
-#include "exporters/scheduler/json_writer.h"
+#include "exporters/scheduler/json_output.h"
 
 namespace suanli::exporters {
 namespace {
+
+using json::IntMember;
+using json::Key;
+using json::NumberMember;
+using json::StringMember;
+using json::Writer;
 
 // The names load-watcher's Prometheus provider reports (node-mixin recording rules): ours
 // measure the same thing, so dashboards and logs read alike.
 constexpr const char* kCpuName = "instance:node_cpu:ratio";
 constexpr const char* kMemoryName = "instance:node_memory_utilisation:ratio";
 
-void WriteMetric(JsonWriter& w, const char* name, const char* type, const char* op,
+void WriteMetric(Writer& w, const char* name, const char* type, const char* op,
                  const std::string& rollup, double ratio) {
-  w.BeginObject();
-  w.Key("name").String(name).Key("type").String(type).Key("operator").String(op);
-  w.Key("rollup").String(rollup).Key("value").Number(ratio * 100);
+  w.StartObject();
+  StringMember(w, "name", name);
+  StringMember(w, "type", type);
+  StringMember(w, "operator", op);
+  StringMember(w, "rollup", rollup);
+  NumberMember(w, "value", ratio * 100);
   w.EndObject();
 }
 
-void WriteNode(JsonWriter& w, const capacity::NodeLoad& l, const std::string& rollup) {
-  w.Key(l.instance).BeginObject();
-  w.Key("metrics").BeginArray();
+void WriteNode(Writer& w, const capacity::NodeLoad& l, const std::string& rollup) {
+  Key(w, l.instance);
+  w.StartObject();
+  Key(w, "metrics");
+  w.StartArray();
   struct Kind {
     const char* name;
     const char* type;
@@ -38,8 +49,13 @@ void WriteNode(JsonWriter& w, const capacity::NodeLoad& l, const std::string& ro
     if (k.stats->samples > 0) WriteMetric(w, k.name, k.type, "STD", rollup, k.stats->stddev);
   }
   w.EndArray();
-  w.Key("tags").BeginObject().EndObject();
-  w.Key("metadata").BeginObject().Key("dataCenter").String(l.location.dc).EndObject();
+  Key(w, "tags");
+  w.StartObject();
+  w.EndObject();
+  Key(w, "metadata");
+  w.StartObject();
+  StringMember(w, "dataCenter", l.location.dc);
+  w.EndObject();
   w.EndObject();
 }
 
@@ -52,18 +68,21 @@ WatcherAnswer WatcherMetricsJson(const std::vector<capacity::NodeLoad>& loads, i
   if (auto it = query.find("host"); it != query.end()) host = it->second;
   const std::string rollup = FormatDuration(window);
   const int64_t end = now_ms / 1000;
-  JsonWriter w;
-  w.BeginObject().Key("timestamp").Int(end);
-  w.Key("window").BeginObject();
-  w.Key("duration")
-      .String(rollup)
-      .Key("start")
-      .Int(end - window.count() / 1000)
-      .Key("end")
-      .Int(end);
+  rapidjson::StringBuffer out;
+  Writer w(out);
+  w.StartObject();
+  IntMember(w, "timestamp", end);
+  Key(w, "window");
+  w.StartObject();
+  StringMember(w, "duration", rollup);
+  IntMember(w, "start", end - window.count() / 1000);
+  IntMember(w, "end", end);
   w.EndObject();
-  w.Key("source").String(kWatcherSource);
-  w.Key("data").BeginObject().Key("NodeMetricsMap").BeginObject();
+  StringMember(w, "source", kWatcherSource);
+  Key(w, "data");
+  w.StartObject();
+  Key(w, "NodeMetricsMap");
+  w.StartObject();
   bool found = false;
   const std::string* previous = nullptr;
   for (const capacity::NodeLoad& l : loads) {
@@ -75,9 +94,11 @@ WatcherAnswer WatcherMetricsJson(const std::vector<capacity::NodeLoad>& loads, i
     WriteNode(w, l, rollup);
     found = true;
   }
-  w.EndObject().EndObject().EndObject();
+  w.EndObject();
+  w.EndObject();
+  w.EndObject();
   if (!host.empty() && !found) return WatcherAnswer{404, ""};
-  return WatcherAnswer{200, std::move(w).Take()};
+  return WatcherAnswer{200, json::Text(out)};
 }
 
 }  // namespace suanli::exporters

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/integration/harness.h"
 #include "tests/unit/exporters/capacity_fixture.h"
 
@@ -101,6 +103,18 @@ TEST(CapacityJsonTest, BadParametersAreNamed) {
   EXPECT_EQ((*err)["status"].string, "error");
   EXPECT_EQ((*err)["errorType"].string, "bad_data");
   EXPECT_EQ((*err)["error"].string, "x \"y\"");
+}
+
+// The document the project's own writer produced before rapidjson's Writer took its place
+// (kept in tests/fixtures/suanli/json/): the same members in the same order with the same
+// values. Only the spelling of numbers differs (1e+15 then, 1000000000000000.0 now), so the
+// two are compared as parsed documents, not as bytes.
+TEST(CapacityJsonTest, SameDocumentAsTheEarlierWriter) {
+  std::string golden =
+      it::ReadFileOrEmpty(SUANLI_TEST_FIXTURES_DIR "/suanli/json/capacity_small_alliance.json");
+  ASSERT_FALSE(golden.empty());
+  std::string now = CapacityJson(SmallAlliance(), {});
+  EXPECT_EQ(nlohmann::ordered_json::parse(now), nlohmann::ordered_json::parse(golden)) << now;
 }
 
 TEST(CapacityJsonTest, EmptyModel) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "tests/integration/harness.h"
 
 namespace suanli::exporters {
@@ -22,17 +24,18 @@ TEST(LoadWatcherTest, ExactlyLoadWatchersShape) {
   std::vector<capacity::NodeLoad> loads = {Load("lz-1", "node-1", 0.25, 0.5)};
   WatcherAnswer a = WatcherMetricsJson(loads, 1'700'000'900'500, std::chrono::minutes(15), {});
   EXPECT_EQ(a.status, 200);
-  // Field names, nesting and order as load-watcher's gojay encoder writes them.
+  // Field names, nesting and order as load-watcher's gojay encoder writes them (numbers keep
+  // a ".0" that gojay leaves out; the Go client reads both as the same float64).
   EXPECT_EQ(
       a.body,
       R"({"timestamp":1700000900,"window":{"duration":"15m","start":1700000000,)"
       R"("end":1700000900},"source":"Suanli","data":{"NodeMetricsMap":{"node-1":{"metrics":[)"
-      R"({"name":"instance:node_cpu:ratio","type":"CPU","operator":"Latest","rollup":"15m","value":50},)"
-      R"({"name":"instance:node_memory_utilisation:ratio","type":"Memory","operator":"Latest","rollup":"15m","value":50},)"
-      R"({"name":"instance:node_cpu:ratio","type":"CPU","operator":"AVG","rollup":"15m","value":25},)"
-      R"({"name":"instance:node_memory_utilisation:ratio","type":"Memory","operator":"AVG","rollup":"15m","value":50},)"
-      R"({"name":"instance:node_cpu:ratio","type":"CPU","operator":"STD","rollup":"15m","value":5},)"
-      R"({"name":"instance:node_memory_utilisation:ratio","type":"Memory","operator":"STD","rollup":"15m","value":0}],)"
+      R"({"name":"instance:node_cpu:ratio","type":"CPU","operator":"Latest","rollup":"15m","value":50.0},)"
+      R"({"name":"instance:node_memory_utilisation:ratio","type":"Memory","operator":"Latest","rollup":"15m","value":50.0},)"
+      R"({"name":"instance:node_cpu:ratio","type":"CPU","operator":"AVG","rollup":"15m","value":25.0},)"
+      R"({"name":"instance:node_memory_utilisation:ratio","type":"Memory","operator":"AVG","rollup":"15m","value":50.0},)"
+      R"({"name":"instance:node_cpu:ratio","type":"CPU","operator":"STD","rollup":"15m","value":5.0},)"
+      R"({"name":"instance:node_memory_utilisation:ratio","type":"Memory","operator":"STD","rollup":"15m","value":0.0}],)"
       R"("tags":{},"metadata":{"dataCenter":"lz-1"}}}}})");
 }
 
@@ -76,6 +79,19 @@ TEST(LoadWatcherTest, NodesWithoutMeasurementsAreLeftOut) {
   ASSERT_TRUE(doc.ok());
   EXPECT_EQ((*doc)["data"]["NodeMetricsMap"].type, JsonValue::Type::kObject);
   EXPECT_TRUE((*doc)["data"]["NodeMetricsMap"].object.empty());
+}
+
+// The document the project's own writer produced before rapidjson's Writer took its place
+// (tests/fixtures/suanli/json/), compared as parsed documents: numbers may be spelled otherwise.
+TEST(LoadWatcherTest, SameDocumentAsTheEarlierWriter) {
+  std::string golden =
+      it::ReadFileOrEmpty(SUANLI_TEST_FIXTURES_DIR "/suanli/json/watcher_two_nodes.json");
+  ASSERT_FALSE(golden.empty());
+  std::vector<capacity::NodeLoad> loads = {Load("lz-1", "node-1", 0.25, 0.5),
+                                           Load("lz-1", "node-\"2\"", 0.1, 1.0 / 3)};
+  WatcherAnswer a = WatcherMetricsJson(loads, 1'700'000'012'000, std::chrono::minutes(15), {});
+  ASSERT_EQ(a.status, 200);
+  EXPECT_EQ(nlohmann::ordered_json::parse(a.body), nlohmann::ordered_json::parse(golden)) << a.body;
 }
 
 }  // namespace
