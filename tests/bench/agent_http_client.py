@@ -8,8 +8,9 @@ loopback, at 1 s and at 15 s sampling (every sweep is then its own request), kee
 
 BUILD_DIR (default build) must hold bin/suanli-agent, bin/agent_curl_http (the same agent with
 libcurl for http:// too, built with SUANLI_BUILD_BENCH=ON: tests/bench/CMakeLists.txt) and
-bin/suanli-aggregator. Each run starts both agents, waits for their first requests, then
-measures over the next N requests of each:
+bin/suanli-aggregator. Each run starts both agents and, past their first sweeps, measures each
+over N sample intervals (N requests), read half an interval after a sweep, with no scrape of
+the agents inside the window but the one that reads its counters at the start:
 - CPU: the sum of every thread's run time (/proc/PID/task/*/schedstat, nanoseconds), per request
   and per sweep; the sender thread's alone; utime+stime from /proc/PID/stat (10 ms ticks) beside
   it as a check;
@@ -28,6 +29,7 @@ import argparse
 import glob
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -133,6 +135,7 @@ class Agent:
                     f"remote_write: [{{url: \"http://127.0.0.1:{agg_port}/api/v1/write\"}}]\n"
                     f"spool: {{directory: \"{os.path.join(scratch, name + '-spool')}\"}}\n")
         self.log = os.path.join(scratch, f"{name}.log")
+        self.started = time.monotonic()  # its first sweep follows within milliseconds
         self.proc = subprocess.Popen(
             [binary, f"--config.file={config}", "--web.listen-address=127.0.0.1:0",
              f"--path.procfs={procfs}", f"--path.sysfs={sysfs}"],
@@ -171,36 +174,33 @@ class Agent:
         self.proc.wait(timeout=60)
 
 
-def wait_requests(agents, target, deadline_s):
-    """Until every agent's ok requests reach its target; exits past the deadline."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if all(a.requests_ok() >= t for a, t in zip(agents, target)):
-            return
-        time.sleep(0.5)
-    sys.exit("agents did not reach their request counts: " +
-             ", ".join(f"{a.name} {a.requests_ok()} of {t} ({a.log})"
-                       for a, t in zip(agents, target)))
-
-
 def one_run(build, scratch, interval, requests, agg_port, procfs, sysfs):
     agents = [Agent(os.path.join(build, "bin", binary), f"{label}-{interval}s", scratch,
                     interval, agg_port, procfs, sysfs)
               for label, binary in (("builtin", "suanli-agent"), ("curl", "agent_curl_http"))]
     try:
-        # Past start-up (first sweeps, connection, libcurl's first load) before measuring.
-        wait_requests(agents, [2, 2], 30 + 4 * interval)
-        # The window starts right after a request of each (the counters read at a quiet point),
-        # then sleeps through all but the last sweep; the last ones are waited for.
-        start = [a.snapshot(agg_port) for a in agents]
-        time.sleep(max(0.0, (requests - 1) * interval))
-        wait_requests(agents, [s["requests"] + requests for s in start], 60 + 4 * interval)
-        end = [a.snapshot(agg_port) for a in agents]
+        # An agent sweeps at its start and every interval after it. Each is read half an
+        # interval after a sweep (nothing in flight), once past start-up (first sweeps, the
+        # connection, libcurl's first load), and again `requests` intervals later: the window
+        # holds that many sweeps, and nothing scrapes the agents inside it but the first read.
+        warm = 3 if interval < 5 else 2
+        at = [a.started + (warm + 0.5) * interval for a in agents]
+        start, end = [None, None], [None, None]
+        events = sorted([(t, i, start) for i, t in enumerate(at)] +
+                        [(t + requests * interval, i, end) for i, t in enumerate(at)])
+        for t, i, into in events:
+            time.sleep(max(0.0, t - time.monotonic()))
+            into[i] = agents[i].snapshot(agg_port)
         libs = [library_rss_kb(a.proc.pid) for a in agents]
         out = []
         for a, s, e, lib in zip(agents, start, end, libs):
+            if s["requests"] < 2:
+                sys.exit(f"{a.name} had delivered {s['requests']:.0f} requests after "
+                         f"{warm} sweeps; see {a.log}")
             reqs = e["requests"] - s["requests"]
             sweeps = e["sweeps"] - s["sweeps"]
+            if reqs <= 0 or sweeps <= 0:
+                sys.exit(f"{a.name} made no request in the window; see {a.log}")
             pid = a.proc.pid
             out.append({
                 "requests": reqs, "sweeps": sweeps,
@@ -223,6 +223,8 @@ def one_run(build, scratch, interval, requests, agg_port, procfs, sysfs):
 
 
 def main():
+    # A SIGTERM stops the agents and the aggregator too (the finally clauses).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("build", nargs="?", default="build")
     p.add_argument("--runs", type=int, default=3)
