@@ -2,8 +2,8 @@
 // remote_write endpoints with an http:// URL (the common case: an aggregator in the same data
 // center). The agent posts a sweep every sample interval; through libcurl the agent held about
 // 8 MB more resident memory (libcurl and the 30 libraries Debian's build pulls in, TLS among
-// them, which an https-less agent never needs) and spent 10-20% more CPU per sweep at 1 s
-// (tests/bench/agent_http_client.py, docs/performance.md). https:// URLs go through libcurl
+// them, which an https-less agent never needs) and spent 14-18% more CPU per sweep at 1 s and
+// 15 s sampling (tests/bench/agent_http_client.py, docs/performance.md). https:// URLs go through libcurl
 // (core/http_client.h), loaded on first use.
 //
 // Contract as HttpClient::Post: a network failure (refused, reset, timeout, a malformed
