@@ -3,8 +3,8 @@
 // center). The agent posts a sweep every sample interval; through libcurl the agent held about
 // 8 MB more resident memory (libcurl and the 30 libraries Debian's build pulls in, TLS among
 // them, which an https-less agent never needs) and spent 14-18% more CPU per sweep at 1 s and
-// 15 s sampling (tests/bench/agent_http_client.py, docs/performance.md). https:// URLs go through libcurl
-// (core/http_client.h), loaded on first use.
+// 15 s sampling (tests/bench/agent_http_client.py, docs/performance.md). https:// URLs go through
+// libcurl (core/http_client.h), loaded on first use.
 //
 // Contract as HttpClient::Post: a network failure (refused, reset, timeout, a malformed
 // response) is a non-OK Status (kUnavailable, or kDeadlineExceeded for a timeout) naming the
