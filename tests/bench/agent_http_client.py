@@ -29,6 +29,7 @@ import argparse
 import glob
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -257,6 +258,7 @@ def main():
     finally:
         agg.terminate()
         agg.wait(timeout=60)
+        shutil.rmtree(scratch, ignore_errors=True)
 
     def med(runs, side, key):
         return statistics.median(r[side][key] for r in runs)
