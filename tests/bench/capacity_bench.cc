@@ -6,6 +6,8 @@
 //   BM_MetricsViaFamilies  the same through prometheus-cpp families + TextSerializer (why the
 //                          direct text writer exists)
 //   BM_CapacityJson        GET /api/v1/capacity, unfiltered
+//   BM_CapacityJsonRender  the JSON rendering alone, from a snapshot taken once
+//   BM_CapacityJsonHttp    GET /api/v1/capacity of the real Aggregator of BM_MetricsScrapeHttp
 //   BM_Watcher             GET /watcher for every server
 //   BM_ObserveSweep        ingest of one full sweep into the model, per server
 // Run: <build>/bin/capacity_bench [--benchmark_filter=...]
@@ -80,8 +82,9 @@ void BM_MetricsScrape(benchmark::State& state) {
 }
 BENCHMARK(BM_MetricsScrape)->Unit(benchmark::kMillisecond);
 
-// A real aggregator on loopback with 1,000 dcs (2 small servers each), written by remote_write.
-void BM_MetricsScrapeHttp(benchmark::State& state) {
+// A real aggregator on loopback with 1,000 dcs (2 small servers each), written by remote_write;
+// each iteration GETs `path`.
+void GetFromFedAggregator(benchmark::State& state, const std::string& path) {
   std::string dir = std::filesystem::temp_directory_path().string() + "/capacity_bench." +
                     std::to_string(getpid());
   aggregator::AggregatorConfig config;
@@ -118,9 +121,9 @@ void BM_MetricsScrapeHttp(benchmark::State& state) {
   }
   size_t bytes = 0;
   for (auto _ : state) {
-    auto r = client.Get(url + "/metrics");
+    auto r = client.Get(url + path);
     if (!r.ok() || r->status != 200) {
-      state.SkipWithError("scrape failed");
+      state.SkipWithError("GET failed");
       break;
     }
     bytes = r->body.size();
@@ -130,7 +133,13 @@ void BM_MetricsScrapeHttp(benchmark::State& state) {
   agg.Stop();
   std::filesystem::remove_all(dir);
 }
+void BM_MetricsScrapeHttp(benchmark::State& state) { GetFromFedAggregator(state, "/metrics"); }
 BENCHMARK(BM_MetricsScrapeHttp)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_CapacityJsonHttp(benchmark::State& state) {
+  GetFromFedAggregator(state, "/api/v1/capacity");
+}
+BENCHMARK(BM_CapacityJsonHttp)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_MetricsViaFamilies(benchmark::State& state) {
   Fixture& f = Loaded();
@@ -152,6 +161,20 @@ void BM_CapacityJson(benchmark::State& state) {
   state.counters["body_bytes"] = static_cast<double>(bytes);
 }
 BENCHMARK(BM_CapacityJson)->Unit(benchmark::kMillisecond);
+
+void BM_CapacityJsonRender(benchmark::State& state) {
+  Fixture& f = Loaded();
+  const capacity::CapacitySnapshot snap = f.model->Snapshot(f.now_ms);
+  size_t bytes = 0;
+  for (auto _ : state) {
+    std::string body = exporters::CapacityJson(snap, {});
+    bytes = body.size();
+    benchmark::DoNotOptimize(body);
+  }
+  state.counters["dcs"] = static_cast<double>(snap.dcs.size());
+  state.counters["body_bytes"] = static_cast<double>(bytes);
+}
+BENCHMARK(BM_CapacityJsonRender)->Unit(benchmark::kMillisecond);
 
 void BM_Watcher(benchmark::State& state) {
   Fixture& f = Loaded();
