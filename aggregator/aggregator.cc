@@ -159,11 +159,15 @@ Status Aggregator::Start() {
       },
       kScopePublic);
   // Before serving: the status page reads the targets' state.
-  forward_ = std::make_unique<exporters::ForwardManager>(*store_, *model_, *registry_, clock_);
+  recorder_ = std::make_unique<exporters::CapacityRecorder>(*store_, *model_, clock_);
+  forward_ = std::make_unique<exporters::ForwardManager>(*store_, recorder_->progress(), *registry_,
+                                                         clock_);
   RETURN_IF_ERROR(server_->Start());
   spdlog::info("listening on {}://{} tls={} auth={}", server_->tls() ? "https" : "http",
                server_->address(), server_->tls(), config_.web.auth_enabled());
-  forward_->Apply(config_.forward, config_.evaluation_interval);
+  recorder_->Apply(exporters::CapacityRecordingWanted(config_.record_capacity, config_.forward),
+                   config_.evaluation_interval);
+  forward_->Apply(config_.forward);
   return Status::Ok();
 }
 
@@ -171,6 +175,7 @@ void Aggregator::Stop() {
   if (server_) server_->Stop();  // in-flight writes finish before the store closes
   server_.reset();
   forward_.reset();  // requests in flight end; undelivered data stays behind the cursors
+  recorder_.reset();
   write_handler_.reset();
   read_handler_.reset();
   if (store_) spdlog::info("closing the store");
@@ -218,7 +223,11 @@ void Aggregator::Reload(const AggregatorConfig& config) {
   }
   if (model_) model_->set_options(CapacityOptionsFrom(config_));
   if (ha_) ha_->set_config(config_.ha);
-  if (forward_) forward_->Apply(config_.forward, config_.evaluation_interval);
+  if (recorder_) {
+    recorder_->Apply(exporters::CapacityRecordingWanted(config_.record_capacity, config_.forward),
+                     config_.evaluation_interval);
+  }
+  if (forward_) forward_->Apply(config_.forward);
   spdlog::info("configuration reloaded source={}", config_.source);
 }
 

@@ -1,6 +1,7 @@
 // Aggregator: the suanli-aggregator daemon assembled: the store, the capacity model, the
 // remote_write receiver, the HTTP endpoints (/api/v1/write, /metrics, the status page at /,
-// /-/healthy, /-/ready) and forwarding upstream (forward:).
+// /-/healthy, /-/ready), the capacity recorder (the dc's capacity history in the store) and
+// forwarding upstream (forward:).
 // Thread-safety: Start/Stop/Reload from the main thread; HTTP handlers run concurrently.
 #pragma once
 
@@ -16,6 +17,7 @@
 #include "aggregator/storage/store.h"
 #include "core/clock.h"
 #include "core/http_server.h"
+#include "exporters/remote_write/capacity_recorder.h"
 #include "exporters/remote_write/forwarder.h"
 
 namespace suanli::aggregator {
@@ -48,6 +50,7 @@ class Aggregator {
   std::unique_ptr<WriteHandler> write_handler_;
   std::unique_ptr<ReadHandler> read_handler_;
   std::unique_ptr<HttpServer> server_;
+  std::unique_ptr<exporters::CapacityRecorder> recorder_;  // before forward_: its targets read it
   std::unique_ptr<exporters::ForwardManager> forward_;
 };
 

@@ -117,6 +117,7 @@ Result<AggregatorConfig> ParseAggregatorConfig(const std::string& source, const 
       c.evaluation_interval > std::chrono::hours(1)) {
     return capacity.Error("evaluation_interval", "must be between 1s and 1h");
   }
+  RETURN_IF_ERROR(capacity.Get("record", &c.record_capacity));
   RETURN_IF_ERROR(capacity.Get("watcher_window", &c.watcher_window));
   if (c.watcher_window < std::chrono::seconds(10) || c.watcher_window > std::chrono::hours(24)) {
     return capacity.Error("watcher_window", "must be between 10s and 24h");

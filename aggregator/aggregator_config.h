@@ -55,9 +55,12 @@ struct AggregatorConfig {
   // Window of the AVG/STD figures served on /watcher (load-watcher's default is 15m).
   std::chrono::milliseconds watcher_window{std::chrono::minutes(15)};
   std::vector<FacilityPower> facility_power;
-  // How often the capacity figures are evaluated for `select: capacity` forwarding, at
-  // multiples of it since the Unix epoch (capacity.evaluation_interval).
+  // How often the capacity figures are evaluated and recorded in the store, at multiples of it
+  // since the Unix epoch (capacity.evaluation_interval).
   std::chrono::milliseconds evaluation_interval{std::chrono::seconds(15)};
+  // Record them always (capacity.record): the dc's capacity history for the status page and
+  // remote_read; off, only while a `select: capacity` forward target reads them.
+  bool record_capacity = true;
   // forward: where the aggregator's data goes upstream (docs/forwarding.md).
   std::vector<exporters::ForwardTarget> forward;
   // ha: deduplication of the HA pairs that forward to this aggregator (docs/tiers.md).

@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "exporters/prometheus/capacity_metrics.h"
 
 namespace suanli::exporters {
@@ -11,16 +13,34 @@ int64_t NextEvaluationMs(int64_t now_ms, std::chrono::milliseconds interval) {
   return rollup::IntervalStart(now_ms, interval.count()) + interval.count();
 }
 
+bool CapacityRecordingWanted(bool record, const std::vector<ForwardTarget>& targets) {
+  return record || std::any_of(targets.begin(), targets.end(), [](const ForwardTarget& t) {
+           return t.select == ForwardSelect::kCapacity;
+         });
+}
+
 CapacityRecorder::CapacityRecorder(storage::Store& store, capacity::CapacityModel& model,
                                    const Clock& clock)
     : store_(store), model_(model), clock_(clock) {}
 
 CapacityRecorder::~CapacityRecorder() { Stop(); }
 
+void CapacityRecorder::Apply(bool on, std::chrono::milliseconds interval) {
+  if (on && (!running_ || interval != interval_)) {
+    Start(interval);
+    spdlog::info("capacity evaluations recorded every {}ms", interval.count());
+  } else if (!on && running_) {
+    Stop();
+    spdlog::info("capacity evaluations no longer recorded");
+  }
+}
+
 void CapacityRecorder::Start(std::chrono::milliseconds interval) {
   Stop();
   std::lock_guard lock(mu_);
   stopping_ = false;
+  running_ = true;
+  interval_ = interval;
   thread_ = std::thread([this, interval] { Run(interval); });
 }
 
@@ -31,6 +51,7 @@ void CapacityRecorder::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  running_ = false;
 }
 
 Status CapacityRecorder::RecordAt(int64_t at_ms) {
@@ -60,8 +81,7 @@ void CapacityRecorder::Run(std::chrono::milliseconds interval) {
     if (clock_.NowUnixMs() < at) continue;  // woke early
     Status st = RecordAt(at);
     if (!st.ok() && !failing) {
-      spdlog::error("capacity evaluation not recorded for forwarding at={} reason=\"{}\"", at,
-                    st.message());
+      spdlog::error("capacity evaluation not recorded at={} reason=\"{}\"", at, st.message());
     }
     failing = !st.ok();
   }

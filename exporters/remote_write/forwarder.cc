@@ -418,14 +418,13 @@ ForwardTargetState Forwarder::State() const {
 
 // ---- ForwardManager ----
 
-ForwardManager::ForwardManager(storage::Store& store, capacity::CapacityModel& model,
+ForwardManager::ForwardManager(storage::Store& store, const CapacityProgress& capacity,
                                prometheus::Registry& registry, const Clock& clock)
-    : store_(store), clock_(clock), metrics_(registry), recorder_(store, model, clock) {}
+    : store_(store), clock_(clock), metrics_(registry), capacity_(capacity) {}
 
 ForwardManager::~ForwardManager() { Stop(); }
 
-void ForwardManager::Apply(const std::vector<ForwardTarget>& targets,
-                           std::chrono::milliseconds evaluation_interval) {
+void ForwardManager::Apply(const std::vector<ForwardTarget>& targets) {
   std::map<std::string, const ForwardTarget*> wanted;
   for (const ForwardTarget& t : targets) wanted[t.name] = &t;
   for (auto it = forwarders_.begin(); it != forwarders_.end();) {
@@ -458,19 +457,9 @@ void ForwardManager::Apply(const std::vector<ForwardTarget>& targets,
     Status st = store_.DeleteCursor(name);
     if (st.ok()) spdlog::info("forward cursor {} of a removed target deleted", name);
   }
-  bool capacity = std::any_of(targets.begin(), targets.end(), [](const ForwardTarget& t) {
-    return t.select == ForwardSelect::kCapacity;
-  });
-  if (capacity && (!recording_ || evaluation_interval != evaluation_interval_)) {
-    recorder_.Start(evaluation_interval);
-  } else if (!capacity && recording_) {
-    recorder_.Stop();
-  }
-  recording_ = capacity;
-  evaluation_interval_ = evaluation_interval;
   for (const ForwardTarget& t : targets) {
     if (forwarders_.count(t.name) > 0) continue;
-    auto f = std::make_unique<Forwarder>(t, store_, &recorder_.progress(), metrics_, clock_);
+    auto f = std::make_unique<Forwarder>(t, store_, &capacity_, metrics_, clock_);
     f->Start();
     spdlog::info("forward target={} select={} url={} started", t.name, ForwardSelectName(t.select),
                  t.url);
@@ -485,8 +474,6 @@ void ForwardManager::Stop() {
     std::lock_guard lock(forwarders_mu_);
     forwarders_.clear();
   }
-  recorder_.Stop();
-  recording_ = false;
 }
 
 std::vector<ForwardTargetState> ForwardManager::TargetStates() const {

@@ -29,11 +29,9 @@
 #include <thread>
 #include <vector>
 
-#include "aggregator/capacity/capacity_model.h"
 #include "aggregator/storage/store.h"
 #include "core/clock.h"
 #include "core/http_client.h"
-#include "exporters/remote_write/capacity_recorder.h"
 #include "exporters/remote_write/forward_config.h"
 #include "exporters/remote_write/forward_source.h"
 
@@ -118,18 +116,18 @@ class Forwarder {
   prometheus::Gauge& last_success_;
 };
 
-// Every target of the configuration, and the capacity recorder they share.
+// Every target of the configuration. Capacity targets read the evaluations of the aggregator's
+// CapacityRecorder (capacity_recorder.h) up to `capacity`.
 class ForwardManager {
  public:
-  ForwardManager(storage::Store& store, capacity::CapacityModel& model,
+  ForwardManager(storage::Store& store, const CapacityProgress& capacity,
                  prometheus::Registry& registry, const Clock& clock);
   ~ForwardManager();  // Stop()s
 
   // Makes the running targets those of `targets`: a new one starts from now, a removed one
   // stops and its cursor is deleted, a changed one restarts from its cursor (from now when
-  // its select changed). The recorder runs while a capacity target exists.
-  void Apply(const std::vector<ForwardTarget>& targets,
-             std::chrono::milliseconds evaluation_interval);
+  // its select changed).
+  void Apply(const std::vector<ForwardTarget>& targets);
   void Stop();
   // Every running target, by name (any thread).
   std::vector<ForwardTargetState> TargetStates() const;
@@ -139,9 +137,7 @@ class ForwardManager {
   const Clock& clock_;
   mutable std::mutex forwarders_mu_;  // forwarders_ changes (Apply, Stop) against TargetStates
   ForwardMetrics metrics_;
-  CapacityRecorder recorder_;
-  bool recording_ = false;
-  std::chrono::milliseconds evaluation_interval_{0};
+  const CapacityProgress& capacity_;
   std::map<std::string, std::unique_ptr<Forwarder>> forwarders_;
 };
 

@@ -19,6 +19,12 @@ TEST(AggregatorConfigTest, DefaultsAndExample) {
   EXPECT_EQ(ex->limits.max_body_bytes, 16 << 20);
   EXPECT_EQ(ex->http_io_threads, 4);
   EXPECT_EQ(ParseAggregatorConfig("g.yml", "web:\n  io_threads: 8\n")->http_io_threads, 8);
+  // The capacity history is recorded unless turned off.
+  EXPECT_TRUE(c->record_capacity);
+  EXPECT_TRUE(ex->record_capacity);
+  EXPECT_FALSE(ParseAggregatorConfig("g.yml", "capacity:\n  record: false\n")->record_capacity);
+  EXPECT_EQ(ParseAggregatorConfig("g.yml", "capacity:\n  record: sometimes\n").status().message(),
+            "g.yml:2: capacity.record: expected true or false, got \"sometimes\"");
 }
 
 // The example's commented forward: targets, uncommented, are a valid configuration: every key

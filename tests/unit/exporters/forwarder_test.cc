@@ -15,6 +15,8 @@
 
 #include "aggregator/storage/rocksdb_store.h"
 #include "core/clock.h"
+#include "exporters/prometheus/capacity_metrics.h"
+#include "exporters/remote_write/capacity_recorder.h"
 #include "tests/unit/exporters/backend_receiver.h"
 #include "tests/unit/exporters/capacity_fixture.h"
 
@@ -478,6 +480,78 @@ TEST_F(ForwarderTest, CapacityEvaluationsAreRecordedAtAlignedTimesAndForwarded) 
   f->Stop();
 }
 
+// The recorder runs with capacity.record (the default) whatever the forwarding, or while a
+// capacity target reads it; it records every series of the dc's figures on /metrics, at times
+// aligned to its interval, and stops when neither wants it.
+TEST_F(ForwarderTest, RecorderRunsWhileRecordingIsWantedAndRecordsTheExposedFigures) {
+  ForwardTarget raw = Target("http://127.0.0.1:1/api/v1/write");
+  ForwardTarget capacity_target =
+      Target("http://127.0.0.1:1/api/v1/write", ForwardSelect::kCapacity);
+  EXPECT_TRUE(CapacityRecordingWanted(true, {}));
+  EXPECT_TRUE(CapacityRecordingWanted(true, {raw}));
+  EXPECT_FALSE(CapacityRecordingWanted(false, {}));
+  EXPECT_FALSE(CapacityRecordingWanted(false, {raw}));
+  EXPECT_TRUE(CapacityRecordingWanted(false, {raw, capacity_target}));
+
+  capacity::CapacityModel model(capacity::CapacityOptions{});
+  exporters::testing::SmallAlliance(&model);
+  clock_.AdvanceMs(testing::kT0 + 12'000 - clock_.NowUnixMs());
+  CapacityRecorder recorder(*store_, model, clock_);
+  // The next evaluation recorded: the clock moves ahead faster than the recorder's thread waits
+  // (100 ms a poll), so it reaches whatever time the thread is waiting for.
+  auto next_recorded = [&] {
+    const int64_t before = recorder.progress().last_recorded_ms.load();
+    EXPECT_TRUE(WaitFor([&] {
+      if (recorder.progress().last_recorded_ms.load() != before) return true;
+      clock_.AdvanceMs(100);
+      return false;
+    }));
+    return recorder.progress().last_recorded_ms.load();
+  };
+  recorder.Apply(true, std::chrono::seconds(1));
+  EXPECT_TRUE(recorder.running());
+  const int64_t at = next_recorded();
+  EXPECT_EQ(at % 1'000, 0);
+
+  // Every series of the dcs' and links' figures as /metrics shows them at that time, each with
+  // one sample (region and alliance sums are not recorded: they follow from the dcs').
+  auto recorded = store_->Select(
+      {{storage::MatcherSpec::kRegex, "__name__", "suanli_(dc|region|alliance|link)_.+"}}, at, at);
+  ASSERT_TRUE(recorded.ok()) << recorded.status().ToString();
+  std::map<std::string, size_t> per_dc;  // dc -> series
+  for (const storage::SeriesSamples& s : *recorded) {
+    ASSERT_EQ(s.samples.size(), 1u) << s.labels.ToString();
+    EXPECT_EQ(s.samples[0].timestamp_ms, at);
+    ++per_dc[std::string(s.labels.Get("dc"))];
+  }
+  size_t exposed = 0;
+  for (const auto& family : CapacityFamilies(model.Snapshot(at))) {
+    if (family.name.starts_with("suanli_dc_") || family.name.starts_with("suanli_link_")) {
+      exposed += family.metric.size();
+    }
+  }
+  EXPECT_EQ(recorded->size(), exposed);
+  for (const auto& [dc, n] : per_dc) {
+    std::cout << "recorded series dc=\"" << dc << "\": " << n << "\n";
+  }
+  EXPECT_EQ(per_dc.size(), 3u) << "lz-1, qy-1 and zw-1";
+
+  // The same setting again: it keeps running; off: it stops (the thread is joined), and
+  // nothing more is recorded however far the clock moves.
+  recorder.Apply(true, std::chrono::seconds(1));
+  EXPECT_TRUE(recorder.running());
+  recorder.Apply(false, std::chrono::seconds(1));
+  EXPECT_FALSE(recorder.running());
+  clock_.AdvanceMs(60'000);
+  EXPECT_EQ(recorder.progress().last_recorded_ms.load(), at);
+
+  // On again with a new interval: aligned to it.
+  recorder.Apply(true, std::chrono::seconds(2));
+  const int64_t at2 = next_recorded();
+  EXPECT_EQ(at2 % 2'000, 0);
+  recorder.Apply(false, std::chrono::seconds(2));
+}
+
 }  // namespace
 }  // namespace suanli::exporters
 
@@ -488,8 +562,8 @@ namespace {
 TEST_F(ForwarderTest, ReloadStartsNewTargetsFromNowAndForgetsRemovedOnes) {
   BackendReceiver a(BackendReceiver::Kind::kVictoriaMetrics),
       b(BackendReceiver::Kind::kVictoriaMetrics);
-  capacity::CapacityModel model(capacity::CapacityOptions{});
-  ForwardManager manager(*store_, model, registry_, clock_);
+  CapacityProgress capacity;
+  ForwardManager manager(*store_, capacity, registry_, clock_);
   ForwardTarget ta = Target(a.url());
   ta.name = "a";
   ForwardTarget tb = Target(b.url());
@@ -498,25 +572,25 @@ TEST_F(ForwarderTest, ReloadStartsNewTargetsFromNowAndForgetsRemovedOnes) {
     auto c = store_->GetCursor(ForwardCursorName(name));
     return c.ok() && c->has_value();
   };
-  manager.Apply({ta}, std::chrono::seconds(15));
+  manager.Apply({ta});
   ASSERT_TRUE(WaitFor([&] { return has_cursor("a"); }));
   WriteBatches(clock_.NowUnixMs() - 60'000, 2);
   ASSERT_TRUE(WaitFor([&] { return a.samples() == 4; }));
   // b is added: it starts from now (what a already sent is not sent to b).
-  manager.Apply({ta, tb}, std::chrono::seconds(15));
+  manager.Apply({ta, tb});
   ASSERT_TRUE(WaitFor([&] { return has_cursor("b"); }));
   WriteBatches(clock_.NowUnixMs() - 30'000, 1, 100);
   ASSERT_TRUE(WaitFor([&] { return a.samples() == 6 && b.samples() == 2; }));
   EXPECT_EQ(b.series().at(R"(a_total{dc="d1"})").front().value, 100);
   // a is removed: it stops, and its cursor goes (it would keep the log for nothing).
-  manager.Apply({tb}, std::chrono::seconds(15));
+  manager.Apply({tb});
   EXPECT_FALSE(has_cursor("a"));
   WriteBatches(clock_.NowUnixMs() - 15'000, 1, 200);
   ASSERT_TRUE(WaitFor([&] { return b.samples() == 4; }));
   EXPECT_EQ(a.samples(), 6u);
   // b's select changes: it starts again from now, with a time cursor.
   tb.select = ForwardSelect::kRollups;
-  manager.Apply({tb}, std::chrono::seconds(15));
+  manager.Apply({tb});
   ASSERT_TRUE(WaitFor([&] {
     auto c = store_->GetCursor(ForwardCursorName("b"));
     return c.ok() && c->has_value() && (*c)->kind == storage::CursorKind::kTime;
