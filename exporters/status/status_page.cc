@@ -468,8 +468,9 @@ void Page::CapacityTable() {
     Raw("</p>");
   } else if (in_.history.dcs.empty()) {
     Raw("<p class=\"note\">No recorded history: the charts draw the suanli_dc_* figures the "
-        "store holds, which this aggregator records while a forward target has "
-        "<code>select: capacity</code>, or which a lower tier forwards to it.</p>");
+        "store holds, which this aggregator records every <code>capacity.evaluation_interval"
+        "</code> (unless <code>capacity.record</code> is off and no forward target has "
+        "<code>select: capacity</code>), or which a lower tier forwards to it.</p>");
   } else {
     Raw("<p class=\"note\">Charts: the last ");
     Text(Seconds(static_cast<double>(in_.history.to_ms - in_.history.from_ms) / 1000));

@@ -58,8 +58,8 @@ inline constexpr rollup::Resolution kStatusHistoryResolution = rollup::Resolutio
 
 // The suanli_dc_* figures in the store over [now - span, now] at `resolution`, one point per
 // rollup interval (its mean); regions and the alliance sum their dcs (utilization weighted by
-// cores). They are in the store where this aggregator records its evaluations (a `select:
-// capacity` forward target) or a lower tier forwards them; otherwise the history is empty.
+// cores). They are in the store where this aggregator records its evaluations (capacity.record,
+// on by default, or a `select: capacity` forward target) or a lower tier forwards them.
 StatusHistory ReadStatusHistory(storage::Store& store, int64_t now_ms,
                                 std::chrono::milliseconds span = kStatusHistorySpan,
                                 rollup::Resolution resolution = kStatusHistoryResolution);

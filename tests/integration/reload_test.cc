@@ -1,9 +1,11 @@
 // SIGHUP reloads the configuration file: a broken file keeps the running configuration (and the
-// process) and says why; a good one takes effect.
+// process) and says why; a good one takes effect. capacity.record, on by default, starts and
+// stops the recording of the dc's capacity figures in the store on reload.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <iostream>
 #include <string>
 
 #include "tests/integration/harness.h"
@@ -60,6 +62,112 @@ TEST(ReloadTest, AggregatorKeepsRunningOnABrokenFileAndAppliesAGoodOne) {
   EXPECT_TRUE(p.WaitForLog("configuration reloaded", kDeadline, offset).has_value()) << p.LogTail();
   EXPECT_THAT(p.Log().substr(offset), Not(HasSubstr("reload failed")));
   EXPECT_TRUE(Healthy(*agg));
+
+  p.Signal(SIGTERM);
+  auto exit = p.Wait(kDeadline);
+  ASSERT_TRUE(exit.has_value());
+  EXPECT_TRUE(exit->ok()) << exit->ToString() << "\n" << p.LogTail();
+}
+
+// A standalone aggregator (no forward target) fed by an agent: with capacity.record off nothing
+// of the dc's figures is in the store; reloaded with the default, every evaluation is recorded,
+// one series for each dc and link sample of /metrics (the recording's whole cost); off again,
+// the recorder stops.
+TEST(ReloadTest, AggregatorRecordsTheCapacityHistoryByDefaultAndStopsWhenTurnedOff) {
+  TempDir tmp("suanli-it-reload-record");
+  const std::string config = tmp.Sub("aggregator.yml");
+  auto aggregator_yaml = [](const std::string& record) {
+    return "capacity:\n  stale_after: 1h\n  forget_after: 2h\n  evaluation_interval: 1s\n" + record;
+  };
+  ASSERT_TRUE(WriteFile(config, aggregator_yaml("  record: false\n")).ok());
+  auto agg = StartAggregator(tmp.path(), {"--config.file=" + config});
+  ASSERT_TRUE(agg.ok()) << agg.status().ToString();
+  Process& p = *agg->process;
+  auto metrics = [&] {
+    auto m = ScrapeMetrics(agg->Url("/metrics"));
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+    return m.ok() ? *m : MetricsMap{};
+  };
+
+  // One agent over the fixture tree, with an inter-dc link, until its node is up; then it stops,
+  // so that the store holds all it will get from it and the figures hold still (stale_after 1h).
+  const std::string fixtures = FixturesDir() + "/node_exporter";
+  const std::string agent_config = tmp.Sub("agent.yml");
+  ASSERT_TRUE(WriteFile(agent_config,
+                        "labels: {region: gansu, dc: lanzhou-1, instance: record-node}\n"
+                        "sample_interval: 1s\nremote_write:\n  - url: " +
+                            agg->Url("/api/v1/write") +
+                            "\nspool:\n  directory: " + tmp.Sub("spool") +
+                            "\nlinks:\n  - {device: eth0, name: lz-zw, peer_dc: zhongwei-1, "
+                            "capacity: 10G}\n")
+                  .ok());
+  auto agent = StartAgent(tmp.path(),
+                          {"--config.file=" + agent_config, "--path.procfs=" + fixtures + "/proc",
+                           "--path.sysfs=" + fixtures + "/sys"});
+  ASSERT_TRUE(agent.ok()) << agent.status().ToString();
+  const std::map<std::string, std::string> up = {{"dc", "lanzhou-1"}, {"state", "up"}};
+  ASSERT_TRUE(
+      WaitFor([&] { return FindSample(metrics(), "suanli_dc_nodes", up) == 1.0; }, kDeadline))
+      << p.LogTail();
+  // Two sweeps at least: the rates of the second are in the figures too.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto m = ScrapeMetrics(agent->Url("/metrics"));
+        return m.ok() && FindSample(*m, "suanli_agent_sweeps_total").value_or(0) >= 3;
+      },
+      kDeadline));
+  agent->process->Signal(SIGTERM);
+  ASSERT_TRUE(agent->process->Wait(kDeadline).has_value());
+
+  MetricsMap before = metrics();
+  const double series_before = FindSample(before, "suanli_aggregator_series").value_or(-1);
+  ASSERT_GT(series_before, 0);
+  size_t dc_series = 0;  // what the recorder writes: the dc's and its links' figures
+  for (const auto& [key, value] : before) {
+    if (key.starts_with("suanli_dc_") || key.starts_with("suanli_link_")) ++dc_series;
+  }
+  ASSERT_GT(dc_series, 20u);
+  const double cores = FindSample(before, "suanli_dc_cpu_cores", {{"dc", "lanzhou-1"}}).value_or(0);
+  ASSERT_GT(cores, 0);
+  EXPECT_TRUE(RemoteReadSamples(agg->Url("/api/v1/read"), "suanli_dc_cpu_cores", "lanzhou-1", 0,
+                                UnixNowMs())
+                  .empty())
+      << "recorded with capacity.record: false";
+  EXPECT_EQ(p.Log().find("capacity evaluations recorded"), std::string::npos);
+
+  // The default: recorded from the reload on, exactly those series.
+  ASSERT_TRUE(WriteFile(config, aggregator_yaml("")).ok());
+  size_t offset = p.LogSize();
+  p.Signal(SIGHUP);
+  EXPECT_TRUE(p.WaitForLog("configuration reloaded", kDeadline, offset).has_value()) << p.LogTail();
+  EXPECT_TRUE(
+      p.WaitForLog("capacity evaluations recorded every 1000ms", kDeadline, offset).has_value())
+      << p.LogTail();
+  std::vector<Sample> recorded;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        recorded = RemoteReadSamples(agg->Url("/api/v1/read"), "suanli_dc_cpu_cores", "lanzhou-1",
+                                     0, UnixNowMs());
+        return recorded.size() >= 2;
+      },
+      kDeadline))
+      << p.LogTail();
+  for (const Sample& s : recorded) {
+    EXPECT_EQ(s.timestamp_ms % 1000, 0) << "evaluations at multiples of the interval";
+    EXPECT_EQ(s.value, cores);
+  }
+  EXPECT_EQ(FindSample(metrics(), "suanli_aggregator_series").value_or(-1),
+            series_before + static_cast<double>(dc_series));
+  std::cout << "capacity recording: " << dc_series
+            << " series for a dc of one agent node with one link\n";
+
+  // Off again: the recorder stops.
+  ASSERT_TRUE(WriteFile(config, aggregator_yaml("  record: false\n")).ok());
+  offset = p.LogSize();
+  p.Signal(SIGHUP);
+  EXPECT_TRUE(
+      p.WaitForLog("capacity evaluations no longer recorded", kDeadline, offset).has_value())
+      << p.LogTail();
 
   p.Signal(SIGTERM);
   auto exit = p.Wait(kDeadline);

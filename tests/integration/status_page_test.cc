@@ -32,6 +32,7 @@ namespace {
 
 using nlohmann::json;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr auto kDeadline = seconds(60);
 // Chromium's start in a busy container can take long; it is killed past this.
@@ -165,16 +166,20 @@ class StatusPageTest : public ::testing::Test {
     upstream_ = std::move(up).value();
   }
 
-  void StartFedAggregator() {
-    // The aggregator under test: evaluations recorded every second (the charts' history) for
-    // a capacity target; nodes stay up long after the agents stop, so the figures hold still.
-    const std::string config =
+  // `forward`: with a capacity target to the upstream (blocked by its credentials); without,
+  // a standalone dc aggregator.
+  void StartFedAggregator(bool forward = true) {
+    // The aggregator under test: evaluations recorded every second (the charts' history, with
+    // or without a capacity target); nodes stay up long after the agents stop, so the figures
+    // hold still.
+    std::string config =
         "capacity:\n  stale_after: 1h\n  forget_after: 2h\n  evaluation_interval: 1s\n"
-        "ha:\n  replica_label: __replica__\n"
-        "forward:\n  - name: upstream\n    url: " +
-        upstream_.Url("/api/v1/write") +
-        "\n    select: capacity\n"
-        "    queue_config: {min_backoff: 100ms, max_backoff: 1s}\n";
+        "ha:\n  replica_label: __replica__\n";
+    if (forward) {
+      config += "forward:\n  - name: upstream\n    url: " + upstream_.Url("/api/v1/write") +
+                "\n    select: capacity\n"
+                "    queue_config: {min_backoff: 100ms, max_backoff: 1s}\n";
+    }
     ASSERT_TRUE(WriteFile(tmp_.Sub("aggregator.yml"), config).ok());
     auto agg = StartAggregator(tmp_.path(), {"--config.file=" + tmp_.Sub("aggregator.yml")});
     ASSERT_TRUE(agg.ok()) << agg.status().ToString();
@@ -432,6 +437,70 @@ TEST_F(StatusPageTest, ChromiumShowsExactlyTheCapacityFigures) {
     EXPECT_GT(std::filesystem::file_size(path), 10000u) << path;
     std::cout << "status page screenshot: " << path << "\n";
   }
+}
+
+// A standalone dc aggregator (the default configuration: no forward target) records its
+// capacity figures all the same: once a couple of evaluations are in the store, every chart of
+// every row (alliance, region, each dc) has points.
+TEST_F(StatusPageTest, StandaloneAggregatorChartsItsRecordedHistory) {
+  ASSERT_EQ(access(ChromiumBinary().c_str(), X_OK), 0) << ChromiumBinary() << " is not installed";
+  ASSERT_NO_FATAL_FAILURE(StartFedAggregator(/*forward=*/false));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto data = Capacity();
+        if (!data.ok()) return false;
+        int nodes = 0;
+        for (const json& dc : (*data)["dcs"]) {
+          if (!dc["compute"].empty()) nodes += dc["nodes"]["up"].get<int>();
+        }
+        return nodes == 3;
+      },
+      kDeadline, milliseconds(250)))
+      << Logs();
+  // Two evaluations of each dc in the store (remote_read), at least.
+  for (const char* dc : {"lanzhou-1", "zhongwei-1"}) {
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return RemoteReadSamples(aggregator_.Url("/api/v1/read"), "suanli_dc_cpu_cores", dc, 0,
+                                   UnixNowMs())
+                     .size() >= 2;
+        },
+        kDeadline, milliseconds(250)))
+        << dc << "\n"
+        << Logs();
+  }
+
+  auto page = Chromium({"--dump-dom"}, "profile-standalone");
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  const std::string& dom = *page;
+  ASSERT_THAT(dom, HasSubstr("<main>")) << dom.substr(0, 2000);
+  EXPECT_THAT(dom, Not(HasSubstr("No recorded history")));
+  EXPECT_THAT(dom, HasSubstr("Charts: the last"));
+  EXPECT_EQ(DomStatus(dom, "forward.upstream.blocked"), std::nullopt) << "no forward target";
+  // Every row's charts: CPU utilization, free compute per precision, measured power.
+  static const std::regex kRow(R"re(<tr class="([a-z]+)[^"]*" data-row="([^"]*)")re");
+  static const std::regex kSpark(R"re(class="spark[^"]*"[^>]*data-points="(\d+)")re");
+  std::vector<std::pair<std::string, size_t>> rows;  // data-row, position in the DOM
+  for (std::sregex_iterator it(dom.begin(), dom.end(), kRow), end; it != end; ++it) {
+    rows.push_back({(*it)[2], static_cast<size_t>(it->position())});
+  }
+  std::set<std::string> charted;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    SCOPED_TRACE(rows[r].first);
+    const size_t end = dom.find("</tr>", rows[r].second);
+    ASSERT_NE(end, std::string::npos);
+    const std::string row = dom.substr(rows[r].second, end - rows[r].second);
+    size_t charts = 0;
+    for (std::sregex_iterator it(row.begin(), row.end(), kSpark), e; it != e; ++it) {
+      EXPECT_GE(std::stoi((*it)[1]), 1) << "a chart without points";
+      ++charts;
+    }
+    EXPECT_GE(charts, 3u) << "CPU, free compute of a precision at least, power";
+    charted.insert(rows[r].first);
+  }
+  EXPECT_TRUE(charted.count("/alliance") > 0);
+  EXPECT_TRUE(charted.count("/regions/0") > 0);
+  EXPECT_TRUE(charted.count("/dcs/0") > 0 && charted.count("/dcs/1") > 0);
 }
 
 TEST_F(StatusPageTest, PageNeedsTheReadScope) {

@@ -81,6 +81,8 @@ TEST_F(WriteErrorsTest, RefusesBadRequestsStoresNothingOfThemAndStaysHealthy) {
   const double series_before = FindSample(before, "suanli_aggregator_series").value_or(-1);
   const double ingested_before =
       FindSample(before, "suanli_aggregator_samples_ingested_total").value_or(-1);
+  // The capacity recorder runs (capacity.record), but no write here carries a node's figures:
+  // no dc in the model, so it records nothing and the counts below are the writes' alone.
   EXPECT_EQ(series_before, 0);
   EXPECT_EQ(ingested_before, 0);
 
