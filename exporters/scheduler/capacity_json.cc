@@ -98,7 +98,12 @@ void WriteGroup(const GroupFigures& f, int64_t now_ms, const CapacityQuery& q, W
   if (f.shared_power_watts > 0) {
     NumberMember(w, "shared_watts", f.shared_power_watts);
   }
+  // Estimated from utilization where a node has no meter (method="estimated"): shown apart,
+  // never part of `watts`, with how many nodes it covers.
+  NumberMember(w, "estimated_watts", f.estimated_power_watts);
+  IntMember(w, "estimated_nodes", f.nodes_with_estimated_power);
   NumberMember(w, "energy_joules_total", f.energy_joules_total);
+  NumberMember(w, "estimated_energy_joules_total", f.estimated_energy_joules_total);
   if (f.dcs_with_facility_power > 0) {
     NumberMember(w, "facility_watts", f.facility_power_watts);
   }
