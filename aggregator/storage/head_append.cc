@@ -39,29 +39,35 @@ Status RocksDbStore::Impl::ResolveMaxTimestamp(SeriesEntry* e) {
 }
 
 Result<int64_t> RocksDbStore::Impl::NewestRawOnDisk(uint64_t id) {
-  int64_t max_ts = kNoSamples;
+  std::shared_lock lock(cf_mu);
+  for (auto p = parts[0].rbegin(); p != parts[0].rend(); ++p) {
+    ASSIGN_OR_RETURN(std::optional<LastWindow> last, LastWindowIn(p->second, id, true));
+    if (!last) continue;
+    std::vector<Sample> samples;
+    RETURN_IF_ERROR(DecodeChunk(last->value, last->window, &samples));
+    return samples.empty() ? kNoSamples : samples.back().timestamp_ms;
+  }
+  return kNoSamples;
+}
+
+Result<std::optional<LastWindow>> RocksDbStore::Impl::LastWindowIn(rocksdb::ColumnFamilyHandle* cf,
+                                                                   uint64_t id, bool with_value) {
   std::string lower, upper;
   PutBE64(&lower, id);
   PutBE64(&upper, id + 1);
-  std::shared_lock lock(cf_mu);
-  for (auto p = parts[0].rbegin(); p != parts[0].rend(); ++p) {
-    rocksdb::Slice lower_s(lower), upper_s(upper);
-    rocksdb::ReadOptions ro;
-    ro.iterate_lower_bound = &lower_s;
-    ro.iterate_upper_bound = &upper_s;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, p->second));
-    it->SeekToLast();
-    if (it->Valid()) {
-      if (it->key().size() != 16) return Internal("malformed chunk key");
-      std::vector<Sample> samples;
-      int64_t window = UnflipTimestamp(GetBE64(it->key().data() + 8));
-      RETURN_IF_ERROR(DecodeChunk(View(it->value()), window, &samples));
-      if (!samples.empty()) max_ts = std::max(max_ts, samples.back().timestamp_ms);
-      break;
-    }
-    RETURN_IF_ERROR(FromRocks(it->status(), "reading the last chunk of a series"));
-  }
-  return max_ts;
+  rocksdb::Slice lower_s(lower), upper_s(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_lower_bound = &lower_s;
+  ro.iterate_upper_bound = &upper_s;
+  ro.fill_cache = with_value;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, cf));
+  it->SeekToLast();
+  RETURN_IF_ERROR(FromRocks(it->status(), "reading the last window of a series"));
+  if (!it->Valid()) return std::optional<LastWindow>();
+  if (it->key().size() != 16) return Internal("malformed chunk key");
+  LastWindow last{UnflipTimestamp(GetBE64(it->key().data() + 8)), {}};
+  if (with_value) last.value.assign(it->value().data(), it->value().size());
+  return std::optional<LastWindow>(std::move(last));
 }
 
 Result<std::optional<std::vector<Sample>>> RocksDbStore::Impl::ReadChunkAsWritten(uint64_t id,

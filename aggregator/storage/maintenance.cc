@@ -115,25 +115,13 @@ Status RocksDbStore::Impl::EnforceRetention() {
 
 Result<int64_t> RocksDbStore::Impl::NewestOnDisk(uint64_t id) {
   int64_t newest = kNoSamples;
-  std::string lower, upper;
-  PutBE64(&lower, id);
-  PutBE64(&upper, id + 1);
   std::shared_lock lock(cf_mu);
   for (int res = 0; res < 4; ++res) {
     for (auto p = parts[res].rbegin(); p != parts[res].rend(); ++p) {
-      rocksdb::Slice lower_s(lower), upper_s(upper);
-      rocksdb::ReadOptions ro;
-      ro.iterate_lower_bound = &lower_s;
-      ro.iterate_upper_bound = &upper_s;
-      ro.fill_cache = false;
-      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro, p->second));
-      it->SeekToLast();
-      RETURN_IF_ERROR(FromRocks(it->status(), "reading the last window of a series"));
-      if (!it->Valid()) continue;
-      if (it->key().size() != 16) return Internal("malformed chunk key");
+      ASSIGN_OR_RETURN(std::optional<LastWindow> last, LastWindowIn(p->second, id, false));
+      if (!last) continue;
       // Every resolution keys its blocks by the raw window: its end bounds every sample.
-      const int64_t window = UnflipTimestamp(GetBE64(it->key().data() + 8));
-      newest = std::max(newest, SatSub(window + kWindowMs, 1));
+      newest = std::max(newest, SatSub(last->window + kWindowMs, 1));
       break;
     }
   }

@@ -91,6 +91,11 @@ struct Pending {
   uint64_t bits;
 };
 
+struct LastWindow {
+  int64_t window;
+  std::string value;
+};
+
 // Closed windows the general append path will read, read outside head_mu (ReadClosed) and
 // used under it only while Current().
 struct ClosedReads {
@@ -284,6 +289,10 @@ struct RocksDbStore::Impl {
   // RocksDB as written so far, no wait (no lock needed).
   Result<std::optional<std::vector<Sample>>> ReadChunkAsWritten(uint64_t id, int64_t window);
   Result<int64_t> NewestRawOnDisk(uint64_t id);
+  // The newest window of series `id` in partition `cf` (its value too when `with_value`);
+  // nullopt when it has none there. Caller holds cf_mu.
+  Result<std::optional<LastWindow>> LastWindowIn(rocksdb::ColumnFamilyHandle* cf, uint64_t id,
+                                                 bool with_value);
   Status WriteClosedWindow(rocksdb::WriteBatch* wb, uint64_t id, int64_t window,
                            const std::vector<Sample>& samples);
   Status CloseHead(rocksdb::WriteBatch* wb, SeriesEntry* e);
