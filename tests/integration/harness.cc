@@ -351,10 +351,12 @@ Result<Daemon> StartDaemon(const std::string& binary, const std::string& dir,
   }
   Daemon d;
   ASSIGN_OR_RETURN(d.process, Process::Start(binary, args, dir + "/" + log_name));
-  auto address = d.process->WaitForLog(R"(listening on http://([0-9.]+:[0-9]+))", seconds(30));
+  // Generous: opening a store replays its head log first, which under a sanitizer can take
+  // tens of seconds (a restored snapshot's log rewrites closed windows).
+  auto address = d.process->WaitForLog(R"(listening on http://([0-9.]+:[0-9]+))", seconds(180));
   if (!address.has_value()) {
     std::string why = d.process->Running()
-                          ? "no \"listening on\" line within 30 s"
+                          ? "no \"listening on\" line within 180 s"
                           : "exited (" + d.process->Wait(milliseconds(0))->ToString() + ")";
     return Unavailable(binary + " " + why + "; log:\n" + d.process->LogTail());
   }
