@@ -216,7 +216,10 @@ Status RocksDbStore::Impl::ForgetExpiredSeries() {
     for (auto& [name, values] : unposted) {
       auto by_name = postings.find(name);
       if (by_name == postings.end()) continue;
-      for (auto& [value, gone] : values) {
+      for (auto& value_and_gone : values) {
+        // Named, not a structured binding: clang 14 (the fuzz build) cannot capture one.
+        const std::string& value = value_and_gone.first;
+        std::vector<uint64_t>& gone = value_and_gone.second;
         auto list = by_name->second.find(value);
         if (list == by_name->second.end()) continue;
         std::vector<uint64_t>& ids = list->second;
