@@ -198,7 +198,7 @@ void Aggregator::Reload(const AggregatorConfig& config) {
   AggregatorConfig next = config;
   next.listen_address = config_.listen_address;
   next.storage_path = config_.storage_path;
-  next.enable_admin_api = config_.enable_admin_api;  // the route took it at start
+  next.enable_admin_api = config_.enable_admin_api;            // the route took it at start
   next.limits.max_body_bytes = config_.limits.max_body_bytes;  // fixed in the running server
   if (config.limits.max_body_bytes != config_.limits.max_body_bytes) {
     spdlog::warn("limits.max_body_bytes changes only on restart");
